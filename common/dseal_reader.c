@@ -1,0 +1,340 @@
+/*
+ * dseal_reader.c: random-access reader of .dseal files (format in dseal.h).
+ *
+ * Opening reads only the trailer and the manifest, and verifies the owner's
+ * signature and the chunk layout; chunk bytes are read on demand, so a scan
+ * decrypts only the columns it needs.  Without a data key the reader can
+ * still check every chunk against the signed SHA-256 (dstack_seal_verify).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "dseal.h"
+
+struct DsealReader
+{
+	int			fd;
+	char	   *path;
+	uint64_t	file_size;
+	DsealManifest *m;
+	DcGcm	   *gcm;			/* NULL until a data key is installed */
+	ZSTD_DCtx  *dctx;
+	uint8_t    *cbuf;			/* ciphertext || tag */
+	size_t		cbuf_cap;
+	uint8_t    *pbuf;			/* decrypted payload */
+	size_t		pbuf_cap;
+	uint8_t    *zbuf;			/* decompressed plaintext */
+	size_t		zbuf_cap;
+};
+
+static bool
+grow(uint8_t **buf, size_t *cap, size_t need, DErr *err)
+{
+	uint8_t    *n;
+
+	if (*cap >= need)
+		return true;
+	n = realloc(*buf, need);
+	if (!n)
+		return derr_set(err, DERR_NOMEM, "out of memory reading a chunk of %zu bytes", need);
+	*buf = n;
+	*cap = need;
+	return true;
+}
+
+/* pread(2) exactly len bytes; a short read means the file was truncated. */
+static bool
+read_at(DsealReader *r, void *buf, size_t len, uint64_t off, DErr *err)
+{
+	uint8_t    *p = buf;
+
+	while (len > 0)
+	{
+		ssize_t		n = pread(r->fd, p, len, (off_t) off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+		{
+			derr_set(err, DERR_IO, "could not read sealed dataset \"%s\"", r->path);
+			derr_detail(err, "%s.", strerror(errno));
+			return false;
+		}
+		if (n == 0)
+		{
+			derr_set(err, DERR_INTEGRITY, "sealed dataset \"%s\" is truncated", r->path);
+			return false;
+		}
+		p += n;
+		len -= (size_t) n;
+		off += (uint64_t) n;
+	}
+	return true;
+}
+
+static uint64_t
+get_u64le(const uint8_t *p)
+{
+	uint64_t	v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/*
+ * Chunks must tile the space between the file header and the manifest
+ * exactly, in manifest order: no gaps, overlaps or extra bytes.
+ */
+static bool
+check_layout(DsealReader *r, uint64_t manifest_off, DErr *err)
+{
+	uint64_t	expect = DSEAL_FILE_HEADER_LEN;
+
+	for (uint32_t g = 0; g < r->m->nrowgroups; g++)
+		for (int c = 0; c < r->m->ncols; c++)
+		{
+			const DsealChunkRef *ch = &r->m->rowgroups[g].chunks[c];
+
+			if (ch->offset != expect || ch->length > manifest_off - ch->offset)
+			{
+				derr_set(err, DERR_INTEGRITY, "chunk layout of \"%s\" does not match its manifest", r->path);
+				derr_detail(err, "Row group %u column %d is listed at offset %llu, expected %llu.",
+							g, c, (unsigned long long) ch->offset, (unsigned long long) expect);
+				return false;
+			}
+			expect += ch->length;
+		}
+	if (expect != manifest_off)
+	{
+		derr_set(err, DERR_INTEGRITY, "chunk layout of \"%s\" does not match its manifest", r->path);
+		derr_detail(err, "The chunks end at offset %llu, but the manifest starts at %llu.",
+					(unsigned long long) expect, (unsigned long long) manifest_off);
+		return false;
+	}
+	return true;
+}
+
+DsealReader *
+dseal_reader_open(const char *path, DErr *err)
+{
+	DsealReader *r = calloc(1, sizeof(DsealReader));
+	struct stat st;
+	uint8_t		hdr[DSEAL_FILE_HEADER_LEN];
+	uint8_t		trailer[DSEAL_TRAILER_LEN];
+	uint64_t	moff,
+				mlen;
+	char	   *json = NULL;
+
+	if (r)
+		r->fd = -1;
+	if (!r || !(r->path = strdup(path)))
+	{
+		free(r);
+		derr_set(err, DERR_NOMEM, "out of memory opening \"%s\"", path);
+		return NULL;
+	}
+	r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (r->fd < 0)
+	{
+		derr_set(err, DERR_IO, "could not open sealed dataset \"%s\"", path);
+		derr_detail(err, "%s.", strerror(errno));
+		goto fail;
+	}
+	if (fstat(r->fd, &st) != 0)
+	{
+		derr_set(err, DERR_IO, "could not stat sealed dataset \"%s\"", path);
+		goto fail;
+	}
+	r->file_size = (uint64_t) st.st_size;
+	if (r->file_size < DSEAL_FILE_HEADER_LEN + DSEAL_TRAILER_LEN)
+	{
+		derr_set(err, DERR_INTEGRITY, "sealed dataset \"%s\" is truncated", path);
+		derr_detail(err, "The file has %llu bytes, less than a header and trailer.",
+					(unsigned long long) r->file_size);
+		goto fail;
+	}
+	if (!read_at(r, hdr, sizeof(hdr), 0, err))
+		goto fail;
+	if (memcmp(hdr, DSEAL_MAGIC, 8) != 0)
+	{
+		derr_set(err, DERR_FORMAT, "\"%s\" is not a sealed dataset", path);
+		derr_detail(err, "The file does not start with the .dseal magic bytes.");
+		goto fail;
+	}
+	if (hdr[8] != DSEAL_VERSION || hdr[9] || hdr[10] || hdr[11])
+	{
+		derr_set(err, DERR_UNSUPPORTED, "sealed dataset \"%s\" has unsupported version %u", path, hdr[8]);
+		goto fail;
+	}
+	if (!read_at(r, trailer, sizeof(trailer), r->file_size - DSEAL_TRAILER_LEN, err))
+		goto fail;
+	moff = get_u64le(trailer);
+	mlen = get_u64le(trailer + 8);
+	if (memcmp(trailer + 16, DSEAL_TRAILER_MAGIC, 8) != 0 ||
+		moff < DSEAL_FILE_HEADER_LEN || mlen == 0 || mlen > DSEAL_MAX_MANIFEST_LEN ||
+		moff + mlen != r->file_size - DSEAL_TRAILER_LEN)
+	{
+		derr_set(err, DERR_INTEGRITY, "sealed dataset \"%s\" is truncated or its trailer is damaged", path);
+		derr_detail(err, "A complete .dseal file ends with a 24-byte trailer that locates the manifest.");
+		goto fail;
+	}
+	json = malloc(mlen);
+	if (!json)
+	{
+		derr_set(err, DERR_NOMEM, "out of memory reading the manifest of \"%s\"", path);
+		goto fail;
+	}
+	if (!read_at(r, json, mlen, moff, err))
+		goto fail;
+	r->m = dseal_manifest_parse(json, mlen, err);
+	free(json);
+	json = NULL;
+	if (!r->m || !check_layout(r, moff, err))
+		goto fail;
+	return r;
+
+fail:
+	free(json);
+	dseal_reader_close(r);
+	return NULL;
+}
+
+const DsealManifest *
+dseal_reader_manifest(const DsealReader *r)
+{
+	return r->m;
+}
+
+static const DsealChunkRef *
+chunk_ref(DsealReader *r, uint32_t rg, uint32_t col, DErr *err)
+{
+	if (rg >= r->m->nrowgroups || col >= (uint32_t) r->m->ncols)
+	{
+		derr_set(err, DERR_ARG, "chunk %u/%u does not exist", rg, col);
+		return NULL;
+	}
+	return &r->m->rowgroups[rg].chunks[col];
+}
+
+bool
+dseal_reader_check_chunk(DsealReader *r, uint32_t rg, uint32_t col, DErr *err)
+{
+	const DsealChunkRef *ch = chunk_ref(r, rg, col, err);
+	uint8_t		h[DC_SHA256_LEN];
+
+	if (!ch || !grow(&r->cbuf, &r->cbuf_cap, ch->length, err) ||
+		!read_at(r, r->cbuf, ch->length, ch->offset, err))
+		return false;
+	dc_sha256(r->cbuf, ch->length, h);
+	if (!dc_equal(h, ch->sha256, DC_SHA256_LEN) ||
+		!dc_equal(r->cbuf + ch->length - DC_GCM_TAG_LEN, ch->tag, DC_GCM_TAG_LEN))
+	{
+		derr_set(err, DERR_INTEGRITY, "chunk %u of row group %u in \"%s\" was modified", col, rg, r->path);
+		derr_detail(err, "Its SHA-256 or tag differs from the one in the signed manifest.");
+		return false;
+	}
+	return true;
+}
+
+bool
+dseal_reader_set_data_key(DsealReader *r, const uint8_t key[DSEAL_DATA_KEY_LEN], DErr *err)
+{
+	dc_gcm_free(r->gcm);
+	r->gcm = dc_gcm_new(key, err);
+	return r->gcm != NULL;
+}
+
+bool
+dseal_reader_unwrap(DsealReader *r, const DsealRecipe *cvm_recipe,
+					const uint8_t recipient_sk[DC_SECKEY_LEN], DErr *err)
+{
+	uint8_t		key[DSEAL_DATA_KEY_LEN];
+	bool		ok;
+
+	ok = dseal_unwrap_key(cvm_recipe, r->m->owner_id, recipient_sk, r->m->dataset_id,
+						  r->m->ephemeral_pub, r->m->wrapped, key, err) &&
+		dseal_reader_set_data_key(r, key, err);
+	explicit_bzero(key, sizeof(key));
+	return ok;
+}
+
+bool
+dseal_reader_read_chunk(DsealReader *r, uint32_t rg, uint32_t col, DsealColBuf *out, DErr *err)
+{
+	const DsealChunkRef *ch = chunk_ref(r, rg, col, err);
+	uint8_t		nonce[DC_GCM_NONCE_LEN];
+	uint8_t		aad[DSEAL_CHUNK_AAD_LEN];
+	size_t		ct_len;
+	const uint8_t *plain;
+	bool		ok;
+
+	if (!ch)
+		return false;
+	if (!r->gcm)
+		return derr_set(err, DERR_KEY, "no data key installed for \"%s\"", r->path);
+	ct_len = ch->length - DC_GCM_TAG_LEN;
+	if (!grow(&r->cbuf, &r->cbuf_cap, ch->length, err) ||
+		!grow(&r->pbuf, &r->pbuf_cap, ct_len ? ct_len : 1, err) ||
+		!read_at(r, r->cbuf, ch->length, ch->offset, err))
+		return false;
+	dseal_chunk_nonce((uint64_t) rg * r->m->ncols + col, nonce);
+	dseal_chunk_aad(r->m, rg, col, ct_len, aad);
+	if (!dc_gcm_decrypt(r->gcm, nonce, aad, sizeof(aad), r->cbuf, ct_len,
+						r->cbuf + ct_len, r->pbuf, err))
+	{
+		derr_set(err, DERR_INTEGRITY, "chunk %u of row group %u in \"%s\" failed authentication",
+				 col, rg, r->path);
+		derr_detail(err, "The chunk was modified, moved or taken from another dataset; no rows of it were returned.");
+		return false;
+	}
+	plain = r->pbuf;
+	if (ch->zstd)
+	{
+		size_t		n;
+
+		if (!grow(&r->zbuf, &r->zbuf_cap, ch->plain_length ? ch->plain_length : 1, err))
+			return false;
+		if (!r->dctx && !(r->dctx = ZSTD_createDCtx()))
+			return derr_set(err, DERR_NOMEM, "could not create a zstd decompression context");
+		n = ZSTD_decompressDCtx(r->dctx, r->zbuf, ch->plain_length, r->pbuf, ct_len);
+		if (ZSTD_isError(n) || n != ch->plain_length)
+			return derr_set(err, DERR_FORMAT, "chunk %u of row group %u does not decompress to %llu bytes",
+							col, rg, (unsigned long long) ch->plain_length);
+		plain = r->zbuf;
+	}
+	else if (ct_len != ch->plain_length)
+		return derr_set(err, DERR_FORMAT, "chunk %u of row group %u has the wrong length", col, rg);
+	ok = colbuf_deserialize(out, r->m->cols[col].enc, plain, ch->plain_length, err);
+	/* the column buffer now holds the values; scrub the intermediate copies */
+	explicit_bzero(r->pbuf, ct_len);
+	if (ch->zstd)
+		explicit_bzero(r->zbuf, ch->plain_length);
+	if (ok && out->nrows != r->m->rowgroups[rg].nrows)
+		return derr_set(err, DERR_FORMAT, "chunk %u of row group %u holds %u rows, expected %u",
+						col, rg, out->nrows, r->m->rowgroups[rg].nrows);
+	return ok;
+}
+
+void
+dseal_reader_close(DsealReader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	dc_gcm_free(r->gcm);
+	ZSTD_freeDCtx(r->dctx);
+	dseal_manifest_free(r->m);
+	free(r->cbuf);
+	free(r->pbuf);
+	free(r->zbuf);
+	free(r->path);
+	free(r);
+}

@@ -1,0 +1,431 @@
+/*
+ * dseal_writer.c: streaming writer of .dseal files (format in dseal.h).
+ *
+ * The caller fills one row group of column buffers at a time and hands it
+ * over; the writer serializes, compresses, encrypts and appends each column's
+ * chunk, keeping only the chunk metadata for the manifest.  Memory is thus
+ * bounded by one row group whatever the table size.  The file is written
+ * under a temporary name and renamed into place only after the manifest and
+ * trailer are written and fsynced, so a failure or cancel never leaves a
+ * half-written dataset under the final name.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "dseal.h"
+
+struct DsealWriter
+{
+	DsealManifest m;			/* header fields filled at open, chunks as we go */
+	uint8_t		owner_sk[DC_SECKEY_LEN];
+	DcGcm	   *gcm;
+	ZSTD_CCtx  *zctx;
+	int			zstd_level;
+	int			fd;
+	char	   *path;
+	char	   *tmp_path;
+	bool		write_detached;
+	bool		finished;
+	uint64_t	offset;			/* next write position */
+	uint32_t	rg_cap;
+	uint8_t    *plain;			/* serialized plaintext */
+	size_t		plain_cap;
+	uint8_t    *zbuf;			/* compressed plaintext */
+	size_t		zbuf_cap;
+	uint8_t    *cbuf;			/* ciphertext || tag */
+	size_t		cbuf_cap;
+};
+
+/* Grow a scratch buffer; buffers are reused across chunks. */
+static bool
+ensure_cap(uint8_t **buf, size_t *cap, size_t need, DErr *err)
+{
+	uint8_t    *n;
+
+	if (*cap >= need)
+		return true;
+	n = realloc(*buf, need);
+	if (!n)
+		return derr_set(err, DERR_NOMEM, "out of memory sealing a chunk of %zu bytes", need);
+	*buf = n;
+	*cap = need;
+	return true;
+}
+
+/* write(2) until done; short writes and EINTR are normal on some filesystems. */
+static bool
+write_all(DsealWriter *w, const void *buf, size_t len, DErr *err)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0)
+	{
+		ssize_t		n = write(w->fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+		{
+			derr_set(err, DERR_IO, "could not write sealed dataset \"%s\"", w->tmp_path);
+			derr_detail(err, "%s.", n < 0 ? strerror(errno) : "No space left or short write");
+			return false;
+		}
+		p += n;
+		len -= (size_t) n;
+		w->offset += (uint64_t) n;
+	}
+	return true;
+}
+
+static char *
+iso_now(void)
+{
+	char		buf[32];
+	time_t		t = time(NULL);
+	struct tm	tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return strdup(buf);
+}
+
+/* Copy the caller's column definitions into the manifest we own. */
+static bool
+copy_header(DsealWriter *w, const DsealWriterOptions *o, DErr *err)
+{
+	DsealManifest *m = &w->m;
+
+	m->version = DSEAL_VERSION;
+	m->ncols = o->ncols;
+	m->cols = calloc(o->ncols, sizeof(DsealColumnDef));
+	m->table = strdup(o->table);
+	m->recipient_purpose = strdup(o->recipient_purpose);
+	m->sealed_at = iso_now();
+	if (!m->cols || !m->table || !m->recipient_purpose || !m->sealed_at)
+		return derr_set(err, DERR_NOMEM, "out of memory starting a seal");
+	for (int i = 0; i < o->ncols; i++)
+	{
+		m->cols[i].name = strdup(o->cols[i].name);
+		m->cols[i].type = strdup(o->cols[i].type);
+		m->cols[i].enc = o->cols[i].enc;
+		m->cols[i].repr = o->cols[i].repr;
+		if (!m->cols[i].name || !m->cols[i].type)
+			return derr_set(err, DERR_NOMEM, "out of memory starting a seal");
+	}
+	m->recipe = o->recipe;
+	memcpy(m->recipient_pub, o->recipient_pub, DC_PUBKEY_LEN);
+	memcpy(m->recipient_chain, o->recipient_chain, sizeof(m->recipient_chain));
+	m->rows_per_group = o->rows_per_group ? o->rows_per_group : DSEAL_DEFAULT_ROWS_PER_GROUP;
+	return true;
+}
+
+DsealWriter *
+dseal_writer_open(const DsealWriterOptions *o, const uint8_t owner_sk[DC_SECKEY_LEN], DErr *err)
+{
+	DsealWriter *w = calloc(1, sizeof(DsealWriter));
+	uint8_t		data_key[DSEAL_DATA_KEY_LEN];
+	uint8_t		pub[DC_PUBKEY_LEN];
+	uint8_t		file_header[DSEAL_FILE_HEADER_LEN] = {0};
+	bool		ok;
+
+	if (!w)
+	{
+		derr_set(err, DERR_NOMEM, "out of memory starting a seal");
+		return NULL;
+	}
+	w->fd = -1;
+	if (o->ncols <= 0)
+	{
+		derr_set(err, DERR_ARG, "a sealed dataset needs at least one column");
+		goto fail;
+	}
+	memcpy(w->owner_sk, owner_sk, DC_SECKEY_LEN);
+	w->zstd_level = o->zstd_level;
+	w->write_detached = o->write_detached_manifest;
+	w->path = strdup(o->path);
+	if (!w->path || asprintf(&w->tmp_path, "%s.tmp.%d", o->path, (int) getpid()) < 0)
+	{
+		w->tmp_path = NULL;
+		derr_set(err, DERR_NOMEM, "out of memory starting a seal");
+		goto fail;
+	}
+	if (!copy_header(w, o, err))
+		goto fail;
+
+	/* owner identity = Ethereum address of the owner key */
+	if (!dc_pubkey_from_seckey(owner_sk, pub, err) ||
+		!dc_pubkey_to_address(pub, DC_PUBKEY_LEN, w->m.owner_id, err))
+		goto fail;
+
+	/* fresh dataset id and data key; wrap the key for the recipient */
+	ok = dc_random(w->m.dataset_id, DSEAL_DATASET_ID_LEN, err) &&
+		dc_random(data_key, sizeof(data_key), err) &&
+		dseal_wrap_key(&w->m.recipe, w->m.owner_id, w->m.recipient_pub, w->m.dataset_id,
+					   data_key, w->m.ephemeral_pub, w->m.wrapped, err) &&
+		(w->gcm = dc_gcm_new(data_key, err)) != NULL;
+	explicit_bzero(data_key, sizeof(data_key));
+	if (!ok || !dseal_manifest_header_hash(&w->m, w->m.header_hash, err))
+		goto fail;
+
+	if (w->zstd_level > 0 && (w->zctx = ZSTD_createCCtx()) == NULL)
+	{
+		derr_set(err, DERR_NOMEM, "could not create a zstd compression context");
+		goto fail;
+	}
+
+	w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (w->fd < 0)
+	{
+		derr_set(err, DERR_IO, "could not create sealed dataset \"%s\"", w->tmp_path);
+		derr_detail(err, "%s.", strerror(errno));
+		goto fail;
+	}
+	memcpy(file_header, DSEAL_MAGIC, 8);
+	file_header[8] = DSEAL_VERSION;
+	if (!write_all(w, file_header, sizeof(file_header), err))
+		goto fail;
+	return w;
+
+fail:
+	dseal_writer_free(w);
+	return NULL;
+}
+
+/* Compress (when it pays), encrypt and append one column chunk. */
+static bool
+seal_chunk(DsealWriter *w, uint32_t rg, uint32_t col, const DsealColBuf *cb, DsealChunkRef *ref,
+		   DErr *err)
+{
+	size_t		plain_len = colbuf_serialized_size(cb);
+	const uint8_t *payload;
+	size_t		payload_len;
+	uint8_t		nonce[DC_GCM_NONCE_LEN];
+	uint8_t		aad[DSEAL_CHUNK_AAD_LEN];
+
+	if (!ensure_cap(&w->plain, &w->plain_cap, plain_len, err))
+		return false;
+	colbuf_serialize(cb, w->plain);
+	payload = w->plain;
+	payload_len = plain_len;
+	ref->zstd = false;
+	if (w->zctx)
+	{
+		size_t		bound = ZSTD_compressBound(plain_len);
+		size_t		zlen;
+
+		if (!ensure_cap(&w->zbuf, &w->zbuf_cap, bound, err))
+			return false;
+		zlen = ZSTD_compressCCtx(w->zctx, w->zbuf, bound, w->plain, plain_len, w->zstd_level);
+		if (ZSTD_isError(zlen))
+			return derr_set(err, DERR_CRYPTO, "zstd compression failed: %s", ZSTD_getErrorName(zlen));
+		if (zlen < plain_len)
+		{
+			payload = w->zbuf;
+			payload_len = zlen;
+			ref->zstd = true;
+		}
+	}
+	if (!ensure_cap(&w->cbuf, &w->cbuf_cap, payload_len + DC_GCM_TAG_LEN, err))
+		return false;
+	dseal_chunk_nonce((uint64_t) rg * w->m.ncols + col, nonce);
+	dseal_chunk_aad(&w->m, rg, col, payload_len, aad);
+	if (!dc_gcm_encrypt(w->gcm, nonce, aad, sizeof(aad), payload, payload_len,
+						w->cbuf, w->cbuf + payload_len, err))
+		return false;
+	/* the plaintext buffers held table data: do not leave it in freed memory */
+	explicit_bzero(w->plain, plain_len);
+	if (ref->zstd)
+		explicit_bzero(w->zbuf, payload_len);
+
+	ref->offset = w->offset;
+	ref->length = payload_len + DC_GCM_TAG_LEN;
+	ref->plain_length = plain_len;
+	memcpy(ref->tag, w->cbuf + payload_len, DC_GCM_TAG_LEN);
+	dc_sha256(w->cbuf, ref->length, ref->sha256);
+	return write_all(w, w->cbuf, ref->length, err);
+}
+
+bool
+dseal_writer_add_row_group(DsealWriter *w, DsealColBuf *cols, DErr *err)
+{
+	DsealManifest *m = &w->m;
+	uint32_t	rg = m->nrowgroups;
+	uint32_t	nrows = cols[0].nrows;
+	DsealRowGroup *g;
+
+	if (nrows == 0)
+		return true;
+	if (nrows > m->rows_per_group)
+		return derr_set(err, DERR_ARG, "row group of %u rows exceeds rows_per_group %u",
+						nrows, m->rows_per_group);
+	for (int c = 0; c < m->ncols; c++)
+		if (cols[c].nrows != nrows || cols[c].enc != m->cols[c].enc)
+			return derr_set(err, DERR_ARG, "column %d of row group %u does not match the schema", c, rg);
+	if (rg == w->rg_cap)
+	{
+		uint32_t	ncap = w->rg_cap ? w->rg_cap * 2 : 16;
+		DsealRowGroup *n = realloc(m->rowgroups, ncap * sizeof(DsealRowGroup));
+
+		if (!n)
+			return derr_set(err, DERR_NOMEM, "out of memory recording row groups");
+		m->rowgroups = n;
+		w->rg_cap = ncap;
+	}
+	g = &m->rowgroups[rg];
+	g->nrows = nrows;
+	g->chunks = calloc(m->ncols, sizeof(DsealChunkRef));
+	if (!g->chunks)
+		return derr_set(err, DERR_NOMEM, "out of memory recording row groups");
+	m->nrowgroups++;			/* counted now so free() releases chunks */
+	for (int c = 0; c < m->ncols; c++)
+		if (!seal_chunk(w, rg, (uint32_t) c, &cols[c], &g->chunks[c], err))
+			return false;
+	m->row_count += nrows;
+	return true;
+}
+
+/* fsync the directory so the rename itself is durable. */
+static bool
+fsync_dir(const char *path, DErr *err)
+{
+	char	   *copy = strdup(path);
+	int			dfd;
+
+	if (!copy)
+		return derr_set(err, DERR_NOMEM, "out of memory");
+	dfd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(copy);
+	if (dfd < 0 || fsync(dfd) != 0)
+	{
+		derr_set(err, DERR_IO, "could not fsync the directory of \"%s\"", path);
+		derr_detail(err, "%s.", strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		return false;
+	}
+	close(dfd);
+	return true;
+}
+
+/* Write the detached manifest next to the dataset (same bytes as embedded). */
+static bool
+write_detached_manifest(DsealWriter *w, DErr *err)
+{
+	char	   *jpath = NULL,
+			   *jtmp = NULL;
+	FILE	   *f = NULL;
+	bool		ok = false;
+
+	if (asprintf(&jpath, "%s.json", w->path) < 0)
+		return derr_set(err, DERR_NOMEM, "out of memory");
+	if (asprintf(&jtmp, "%s.tmp.%d", jpath, (int) getpid()) < 0)
+	{
+		free(jpath);
+		return derr_set(err, DERR_NOMEM, "out of memory");
+	}
+	f = fopen(jtmp, "wx");
+	if (f && fwrite(w->m.json, 1, w->m.json_len, f) == w->m.json_len &&
+		fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fileno(f)) == 0)
+		ok = true;
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (ok && rename(jtmp, jpath) != 0)
+		ok = false;
+	if (!ok)
+	{
+		derr_set(err, DERR_IO, "could not write manifest \"%s\"", jpath);
+		derr_detail(err, "%s.", strerror(errno));
+		unlink(jtmp);
+	}
+	free(jtmp);
+	free(jpath);
+	return ok;
+}
+
+bool
+dseal_writer_finish(DsealWriter *w, const DsealManifest **manifest_out, DErr *err)
+{
+	uint8_t		trailer[DSEAL_TRAILER_LEN];
+	uint64_t	moff = w->offset;
+
+	if (!dseal_manifest_finish(&w->m, w->owner_sk, err))
+		return false;
+	explicit_bzero(w->owner_sk, sizeof(w->owner_sk));
+	if (!write_all(w, w->m.json, w->m.json_len, err))
+		return false;
+	for (int i = 0; i < 8; i++)
+	{
+		trailer[i] = (uint8_t) (moff >> (8 * i));
+		trailer[8 + i] = (uint8_t) ((uint64_t) w->m.json_len >> (8 * i));
+	}
+	memcpy(trailer + 16, DSEAL_TRAILER_MAGIC, 8);
+	if (!write_all(w, trailer, sizeof(trailer), err))
+		return false;
+	if (fsync(w->fd) != 0)
+	{
+		derr_set(err, DERR_IO, "could not fsync sealed dataset \"%s\"", w->tmp_path);
+		derr_detail(err, "%s.", strerror(errno));
+		return false;
+	}
+	close(w->fd);
+	w->fd = -1;
+	if (w->write_detached && !write_detached_manifest(w, err))
+		return false;
+	if (rename(w->tmp_path, w->path) != 0)
+	{
+		derr_set(err, DERR_IO, "could not rename \"%s\" to \"%s\"", w->tmp_path, w->path);
+		derr_detail(err, "%s.", strerror(errno));
+		return false;
+	}
+	w->finished = true;
+	if (!fsync_dir(w->path, err))
+		return false;
+	if (manifest_out)
+		*manifest_out = &w->m;
+	return true;
+}
+
+uint64_t
+dseal_writer_rows(const DsealWriter *w)
+{
+	return w->m.row_count;
+}
+
+uint64_t
+dseal_writer_bytes(const DsealWriter *w)
+{
+	return w->offset;
+}
+
+void
+dseal_writer_free(DsealWriter *w)
+{
+	DsealManifest *m;
+
+	if (w == NULL)
+		return;
+	m = &w->m;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (!w->finished && w->tmp_path)
+		unlink(w->tmp_path);
+	explicit_bzero(w->owner_sk, sizeof(w->owner_sk));
+	dc_gcm_free(w->gcm);
+	ZSTD_freeCCtx(w->zctx);
+	free(w->plain);
+	free(w->zbuf);
+	free(w->cbuf);
+	free(w->path);
+	free(w->tmp_path);
+	dseal_manifest_clear(m);
+	free(w);
+}

@@ -1,0 +1,364 @@
+/*
+ * seal.c: dstack_seal(table, columns, path) streams a table into a .dseal file.
+ *
+ * The rows come from "SELECT <columns> FROM <table>" run through SPI with our
+ * own DestReceiver, so tuples stream straight from the executor into column
+ * buffers without being materialised: memory stays bounded by one row group,
+ * and row-level security, column privileges and partitioned tables behave as
+ * for any query of the calling user.  Each full row group is handed to the
+ * common/ writer, which compresses, encrypts and appends it.
+ *
+ * Resources outside palloc (the writer's fd, OpenSSL context and malloc'd
+ * buffers, the column buffers, the owner key) are released in PG_FINALLY, so
+ * an error or a cancel leaves no temporary file and no key in memory.
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/pg_authid.h"
+#include "commands/progress.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "tcop/dest.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/backend_progress.h"
+#include "utils/plancache.h"
+
+#include "dstack_seal.h"
+#include "pg_common.h"
+
+PG_FUNCTION_INFO_V1(dstack_seal);
+
+/* Streaming state, reached from the DestReceiver callbacks. */
+typedef struct SealState
+{
+	DestReceiver pub;			/* must be first */
+	int			ncols;
+	DsealTypeMap *types;
+	DsealColBuf *bufs;			/* malloc'd inside; freed in PG_FINALLY */
+	DsealWriter *writer;
+	uint32		rows_per_group;
+	uint64		rows;
+	uint64		next_progress;
+	double		estimate;		/* pg_class.reltuples, for progress messages */
+	MemoryContext rowcxt;		/* reset after every row */
+	const char *table;
+} SealState;
+
+/* Hand a full row group to the writer and reset the buffers. */
+static void
+seal_flush(SealState *st)
+{
+	DErr		err = {0};
+
+	if (st->bufs[0].nrows == 0)
+		return;
+	if (!dseal_writer_add_row_group(st->writer, st->bufs, &err))
+		derr_ereport(&err, 0, "Check free space and permissions in the output directory.");
+	for (int i = 0; i < st->ncols; i++)
+		colbuf_reset(&st->bufs[i]);
+	pgstat_progress_update_param(PROGRESS_COPY_BYTES_PROCESSED,
+								 (int64) dseal_writer_bytes(st->writer));
+}
+
+/* Progress: pg_stat_progress_copy always, a NOTICE every progress_interval rows. */
+static void
+seal_progress(SealState *st)
+{
+	pgstat_progress_update_param(PROGRESS_COPY_TUPLES_PROCESSED, (int64) st->rows);
+	if (dseal_guc_progress_interval > 0 && st->rows >= st->next_progress)
+	{
+		if (st->estimate > 0)
+			ereport(NOTICE,
+					(errmsg("dstack_seal: %llu rows of %s sealed (about %.0f%%)",
+							(unsigned long long) st->rows, st->table,
+							Min(100.0, 100.0 * (double) st->rows / st->estimate))));
+		else
+			ereport(NOTICE,
+					(errmsg("dstack_seal: %llu rows of %s sealed",
+							(unsigned long long) st->rows, st->table)));
+		st->next_progress += dseal_guc_progress_interval;
+	}
+}
+
+static bool
+seal_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	SealState  *st = (SealState *) self;
+	MemoryContext old;
+
+	CHECK_FOR_INTERRUPTS();
+	slot_getallattrs(slot);
+	old = MemoryContextSwitchTo(st->rowcxt);
+	for (int i = 0; i < st->ncols; i++)
+		dseal_typemap_append(&st->types[i], &st->bufs[i], slot->tts_values[i], slot->tts_isnull[i]);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->rowcxt);
+	st->rows++;
+	if (st->bufs[0].nrows >= st->rows_per_group)
+		seal_flush(st);
+	if ((st->rows & 1023) == 0 || st->rows == st->next_progress)
+		seal_progress(st);
+	return true;
+}
+
+static void
+seal_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+}
+
+static void
+seal_shutdown(DestReceiver *self)
+{
+}
+
+static void
+seal_destroy(DestReceiver *self)
+{
+}
+
+/* Writing server files is a privilege of its own, as for COPY TO a file. */
+static void
+check_privileges(Oid relid)
+{
+	if (!has_privs_of_role(GetUserId(), ROLE_PG_WRITE_SERVER_FILES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to seal table \"%s\"", get_rel_name(relid)),
+				 errdetail("dstack_seal() writes a file on the database server."),
+				 errhint("Run it as a superuser or a member of pg_write_server_files.")));
+}
+
+/* Build "SELECT cols FROM table", checking every requested column exists. */
+static char *
+build_query(Oid relid, ArrayType *cols, const char **table_out)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData q;
+	char	   *table = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												   RelationGetRelationName(rel));
+	int			n = 0;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT ");
+	if (cols == NULL)
+	{
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			if (att->attisdropped)
+				continue;
+			appendStringInfo(&q, "%s%s", n++ ? ", " : "", quote_identifier(NameStr(att->attname)));
+		}
+	}
+	else
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			nelems;
+
+		deconstruct_array(cols, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
+		for (int i = 0; i < nelems; i++)
+		{
+			char	   *name;
+
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("column list of dstack_seal() contains a NULL")));
+			name = TextDatumGetCString(elems[i]);
+			if (get_attnum(relid, name) == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of relation %s does not exist", name, table),
+						 errhint("Column names are case-sensitive; list them as they appear in \\d %s.", table)));
+			appendStringInfo(&q, "%s%s", n++ ? ", " : "", quote_identifier(name));
+		}
+	}
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no columns to seal in %s", table),
+				 errhint("Pass a non-empty column list, or seal a table that has columns.")));
+	appendStringInfo(&q, " FROM %s", table);
+	relation_close(rel, AccessShareLock);
+	*table_out = table;
+	return q.data;
+}
+
+/* Output path: the argument, else <output_dir>/<table>.dseal; never overwrite. */
+static char *
+resolve_path(const SealRecipe *r, Oid relid, text *path_arg)
+{
+	char	   *path;
+	struct stat sb;
+
+	if (path_arg)
+		path = text_to_cstring(path_arg);
+	else
+	{
+		if (r->output_dir == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("no output path for the sealed dataset"),
+					 errhint("Pass a path to dstack_seal() or set dstack_seal.output_dir.")));
+		path = psprintf("%s/%s.dseal", r->output_dir, get_rel_name(relid));
+	}
+	if (!is_absolute_path(path))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("output path \"%s\" is not absolute", path),
+				 errhint("Give an absolute path, or set dstack_seal.output_dir to an absolute directory.")));
+	if (stat(path, &sb) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_FILE),
+				 errmsg("sealed dataset \"%s\" already exists", path),
+				 errhint("Remove or move the old dataset (and its .json manifest), or pass another path.")));
+	return path;
+}
+
+/* Turn the canonical manifest text into the jsonb we return. */
+static Datum
+manifest_jsonb(const DsealManifest *m)
+{
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(m->json));
+}
+
+Datum
+dstack_seal(PG_FUNCTION_ARGS)
+{
+	Oid			relid = PG_GETARG_OID(0);
+	ArrayType  *cols = PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1);
+	text	   *path_arg = PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2);
+	SealRecipe	recipe;
+	SealState  *st = palloc0(sizeof(SealState));
+	Datum		result = (Datum) 0;
+	MemoryContext fcxt = CurrentMemoryContext;
+
+	check_privileges(relid);
+	memset(&recipe, 0, sizeof(recipe));
+	PG_TRY();
+	{
+		const char *query;
+		char	   *path;
+		DsealWriterOptions opts = {0};
+		DsealColumnDef *defs;
+		SPIPlanPtr	plan;
+		SPIExecuteOptions eo = {0};
+		TupleDesc	desc;
+		DErr		err = {0};
+		const DsealManifest *m;
+		int			rc;
+
+		seal_recipe_load(&recipe);
+		path = resolve_path(&recipe, relid, path_arg);
+		query = build_query(relid, cols, &st->table);
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		plan = SPI_prepare(query, 0, NULL);
+		if (plan == NULL)
+			elog(ERROR, "could not plan \"%s\": %s", query, SPI_result_code_string(SPI_result));
+		/* schema from the query's result columns */
+		{
+			List	   *plist = SPI_plan_get_plan_sources(plan);
+			CachedPlanSource *ps = (CachedPlanSource *) linitial(plist);
+
+			desc = ps->resultDesc;
+		}
+		st->ncols = desc->natts;
+		st->types = palloc0(sizeof(DsealTypeMap) * st->ncols);
+		st->bufs = palloc0(sizeof(DsealColBuf) * st->ncols);
+		defs = palloc0(sizeof(DsealColumnDef) * st->ncols);
+		st->rows_per_group = (uint32) dseal_guc_rows_per_group;
+		for (int i = 0; i < st->ncols; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			dseal_typemap_init(&st->types[i], att->atttypid, att->atttypmod);
+			if (!colbuf_init(&st->bufs[i], st->types[i].enc, Min(st->rows_per_group, 65536), &err))
+				derr_ereport(&err, 0, NULL);
+			defs[i].name = NameStr(att->attname);
+			defs[i].type = format_type_with_typemod(att->atttypid, att->atttypmod);
+			defs[i].enc = st->types[i].enc;
+			defs[i].repr = st->types[i].repr;
+		}
+
+		opts.path = path;
+		opts.table = st->table;
+		opts.ncols = st->ncols;
+		opts.cols = defs;
+		opts.recipe = recipe.recipe;
+		opts.recipient_purpose = recipe.recipient_purpose;
+		memcpy(opts.recipient_pub, recipe.recipient_pub, DC_PUBKEY_LEN);
+		memcpy(opts.recipient_chain, recipe.recipient_chain, sizeof(opts.recipient_chain));
+		opts.rows_per_group = st->rows_per_group;
+		opts.zstd_level = dseal_guc_compression_level;
+		opts.write_detached_manifest = true;
+		st->writer = dseal_writer_open(&opts, recipe.owner_sk, &err);
+		seal_recipe_scrub(&recipe);
+		if (st->writer == NULL)
+			derr_ereport(&err, 0, "Check that the output directory exists and is writable by the server.");
+
+		st->pub.receiveSlot = seal_receive;
+		st->pub.rStartup = seal_startup;
+		st->pub.rShutdown = seal_shutdown;
+		st->pub.rDestroy = seal_destroy;
+		st->pub.mydest = DestNone;
+		st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "dstack_seal row",
+										   ALLOCSET_DEFAULT_SIZES);
+		{
+			Relation	rel = relation_open(relid, AccessShareLock);
+
+			st->estimate = rel->rd_rel->reltuples;
+			relation_close(rel, AccessShareLock);
+		}
+		st->next_progress = dseal_guc_progress_interval > 0 ? (uint64) dseal_guc_progress_interval : UINT64_MAX;
+
+		pgstat_progress_start_command(PROGRESS_COMMAND_COPY, relid);
+		pgstat_progress_update_param(PROGRESS_COPY_COMMAND, PROGRESS_COPY_COMMAND_TO);
+		pgstat_progress_update_param(PROGRESS_COPY_TYPE, PROGRESS_COPY_TYPE_FILE);
+
+		eo.read_only = true;
+		eo.dest = (DestReceiver *) st;
+		rc = SPI_execute_plan_extended(plan, &eo);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "sealing query failed: %s", SPI_result_code_string(rc));
+		seal_flush(st);
+		seal_progress(st);
+		if (!dseal_writer_finish(st->writer, &m, &err))
+			derr_ereport(&err, 0, "Check free space and permissions in the output directory.");
+		{
+			MemoryContext spicxt = MemoryContextSwitchTo(fcxt);
+
+			result = manifest_jsonb(m);
+			MemoryContextSwitchTo(spicxt);
+		}
+		pgstat_progress_end_command();
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		seal_recipe_scrub(&recipe);
+		dseal_writer_free(st->writer);
+		st->writer = NULL;
+		for (int i = 0; st->bufs && i < st->ncols; i++)
+			colbuf_free(&st->bufs[i]);
+	}
+	PG_END_TRY();
+	PG_RETURN_DATUM(result);
+}

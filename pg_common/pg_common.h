@@ -1,0 +1,56 @@
+/*
+ * pg_common.h: PostgreSQL glue shared by dstack_seal and dstack_fdw.
+ *
+ *   derr_pg.c   the one boundary where a common/ DErr becomes an ereport()
+ *   typemap.c   PostgreSQL types <-> .dseal column encodings, Datum <-> DsealColBuf
+ *
+ * Nothing here includes planner headers; the format and crypto code stays in
+ * common/ and never sees PostgreSQL at all.
+ */
+#ifndef DSTACK_PG_COMMON_H
+#define DSTACK_PG_COMMON_H
+
+#include "postgres.h"
+
+#include "fmgr.h"
+
+#include "colbuf.h"
+#include "derr.h"
+#include "dseal.h"
+
+/* ---- derr_pg.c ---- */
+
+/* The SQLSTATE a DErr code maps to when the caller has no better one. */
+extern int	derr_sqlstate(const DErr *err);
+
+/*
+ * Raise err as an ERROR.  sqlstate 0 means derr_sqlstate(err).  hint may be
+ * NULL; it should tell the user what to do.
+ */
+extern void derr_ereport(const DErr *err, int sqlstate, const char *hint) pg_attribute_noreturn();
+
+/* ---- typemap.c ---- */
+
+/* How one PostgreSQL column is sealed. */
+typedef struct DsealTypeMap
+{
+	Oid			typid;			/* column type as declared */
+	Oid			basetypid;		/* after looking through domains */
+	int32		typmod;
+	DsealEnc	enc;
+	DsealRepr	repr;
+	FmgrInfo	outfunc;		/* DSEAL_REPR_TEXT: the type's output function */
+	FmgrInfo	infunc;			/* DSEAL_REPR_TEXT: input function (reading) */
+	Oid			ioparam;
+} DsealTypeMap;
+
+/* Decide the encoding of a type and look up its I/O functions. */
+extern void dseal_typemap_init(DsealTypeMap *tm, Oid typid, int32 typmod);
+
+/* Append one value (or NULL) to a column buffer; raises on failure. */
+extern void dseal_typemap_append(const DsealTypeMap *tm, DsealColBuf *cb, Datum value, bool isnull);
+
+/* Rebuild the Datum of row `row` (caller checks NULL first); palloc'd in the current context. */
+extern Datum dseal_typemap_datum(DsealTypeMap *tm, const DsealColBuf *cb, uint32 row);
+
+#endif							/* DSTACK_PG_COMMON_H */
