@@ -1,0 +1,33 @@
+# pg_dstack top-level build.  `make` builds the PostgreSQL-free common library,
+# both extensions' shared objects and the C tools; `make install` installs the
+# extensions with PGXS; `make unitcheck` runs the C unit tests.  The full test
+# suite (chain, simulator, pg_regress, end-to-end) is `./dev test`.
+
+PG_CONFIG ?= pg_config
+EXT_DIRS   = dstack_seal
+TOOL_DIRS  = tools/dseal-dump $(wildcard tools/chaintest) $(wildcard tools/dstack-verify)
+
+all: common
+	for d in $(EXT_DIRS); do $(MAKE) -C $$d PG_CONFIG=$(PG_CONFIG) || exit 1; done
+	for d in $(TOOL_DIRS); do $(MAKE) -C $$d || exit 1; done
+
+common:
+	$(MAKE) -C common
+
+install: all
+	for d in $(EXT_DIRS); do $(MAKE) -C $$d PG_CONFIG=$(PG_CONFIG) install || exit 1; done
+
+unitcheck:
+	$(MAKE) -C common check
+
+# pg_regress against a running server; tools/regress.sh sets up everything it needs.
+installcheck:
+	tools/regress.sh
+
+clean:
+	$(MAKE) -C common clean
+	for d in $(EXT_DIRS); do $(MAKE) -C $$d PG_CONFIG=$(PG_CONFIG) clean; done
+	for d in $(TOOL_DIRS); do $(MAKE) -C $$d clean; done
+	rm -rf results regression.diffs regression.out
+
+.PHONY: all common install unitcheck installcheck clean

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# tools/regress.sh: run the pg_regress suites (sql/*.sql, expected/*.out)
+# against a throw-away PostgreSQL cluster, with anvil, the consortium and the
+# dstack simulator up (tools/testenv.sh).  Tests are discovered by wildcard.
+# Usage: tools/regress.sh [test names...]
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$ROOT/tools/lib/pg.sh"
+cd "$ROOT"
+
+WORK=$(mktemp -d /tmp/pg_dstack_regress.XXXXXX)
+chmod 755 "$WORK"
+cleanup() {
+	pg_down "$WORK/pg"
+	"$ROOT/tools/testenv.sh" down "$WORK/env" || true
+	[ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$ROOT/tools/testenv.sh" up "$WORK/env" --owners 4 --threshold 3 --approve 4 >/dev/null
+. "$WORK/env/env.sh"
+PORT=$((20000 + RANDOM % 20000))
+pg_up "$WORK/pg" "$PORT"
+export DSTACK_TEST_TOOLS=$ROOT/tools
+export DSTACK_DSEAL_DUMP=$ROOT/tools/dseal-dump/dseal-dump
+mkdir -p "$WORK/out"
+[ "$(id -u)" = 0 ] && chown postgres: "$WORK/out"
+export DSTACK_TEST_OUT=$WORK/out
+
+if [ $# -gt 0 ]; then tests=("$@"); else
+	tests=(); for f in sql/*.sql; do tests+=("$(basename "$f" .sql)"); done
+fi
+PG_REGRESS=$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress
+rm -rf results
+set +e
+"$PG_REGRESS" --host="$WORK/pg" --port="$PORT" --user=postgres --inputdir=. --outputdir=. \
+	--bindir="$(pg_config --bindir)" --dbname=dstack_regress "${tests[@]}"
+rc=$?
+set -e
+[ $rc -ne 0 ] && [ -f regression.diffs ] && head -200 regression.diffs
+exit $rc

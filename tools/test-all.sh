@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# tools/test-all.sh: every test suite, in dependency order, with a summary.
+# Called by `./dev test` (after deps and build) and so by CI.
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+passed=0 failed=0 names=() results=()
+stage() { # stage NAME CMD...
+	local name=$1; shift
+	printf '\n\033[1m=== %s\033[0m\n' "$name"
+	local t0=$SECONDS
+	if "$@"; then passed=$((passed + 1)); results+=("ok    $name ($((SECONDS - t0)) s)")
+	else failed=$((failed + 1)); results+=("FAIL  $name ($((SECONDS - t0)) s)"); fi
+}
+
+stage "C unit tests (common/)" make -s -C common check
+[ -x contracts/test.sh ] && stage "contracts (forge + anvil)" contracts/test.sh
+[ -f tools/dstack-sim/test.mjs ] && stage "dstack simulator" node --test tools/dstack-sim/test.mjs
+[ -x tools/chaintest/run.sh ] && stage "chain + guest agent from C" tools/chaintest/run.sh
+stage "pg_regress" tools/regress.sh
+[ -x tools/demo.sh ] && stage "end-to-end demo" tools/demo.sh --test
+
+printf '\n=== summary\n'
+printf '%s\n' "${results[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
