@@ -34,8 +34,8 @@ SET dstack_seal.output_dir = '$WORK/out';"
 make_cohort() { # make_cohort NAME ROWS: a synthetic EHR cohort table
 	q -c "CREATE TABLE $1 AS
 	  SELECT g::int8 AS patient_id, (18 + g % 80)::int4 AS age, (g % 2 = 0) AS female,
-	         (20 + (g * 7919) % 100)::float8 + (g % 10) / 10.0 AS egfr,
-	         ((g * 31) % 900 / 100.0 + 0.4)::numeric(6,2) AS creatinine,
+	         (20 + (g::int8 * 7919) % 100)::float8 + (g % 10) / 10.0 AS egfr,
+	         ((g::int8 * 31) % 900 / 100.0 + 0.4)::numeric(6,2) AS creatinine,
 	         'I' || (10 + g % 40)::text || '.' || (g % 10)::text AS dx_code,
 	         date '2015-01-01' + (g % 3000) AS admitted,
 	         CASE WHEN g % 17 = 0 THEN NULL ELSE (g % 250)::int4 END AS systolic_bp

@@ -38,6 +38,13 @@
 extern void dc_sha256(const void *data, size_t len, uint8_t out[DC_SHA256_LEN]);
 /* Ethereum keccak-256 (original padding 0x01, not SHA3's 0x06). */
 extern void dc_keccak256(const void *data, size_t len, uint8_t out[DC_KECCAK256_LEN]);
+/* keccak-256 of the concatenation of nparts buffers (no allocation, cannot fail). */
+typedef struct DcBuf
+{
+	const void *data;
+	size_t		len;
+} DcBuf;
+extern void dc_keccak256_parts(const DcBuf *parts, size_t nparts, uint8_t out[DC_KECCAK256_LEN]);
 
 /* Incremental SHA-256 for streaming a whole file (chunk hashes, manifest). */
 typedef struct DcSha256 DcSha256;

@@ -382,7 +382,7 @@ dseal_manifest_parse(const char *text, size_t len, DErr *err)
 	json_t	   *sig;
 	json_t	   *fmt;
 	uint8_t		hh[DC_SHA256_LEN];
-	uint64_t	v;
+	uint64_t	v = 0;
 	bool		ok;
 
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);

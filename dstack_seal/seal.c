@@ -336,7 +336,8 @@ dstack_seal(PG_FUNCTION_ARGS)
 		eo.read_only = true;
 		eo.dest = (DestReceiver *) st;
 		rc = SPI_execute_plan_extended(plan, &eo);
-		if (rc != SPI_OK_SELECT)
+		/* SPI reports SPI_OK_UTILITY for a SELECT whose rows go to a non-SPI receiver */
+		if (rc != SPI_OK_SELECT && rc != SPI_OK_UTILITY)
 			elog(ERROR, "sealing query failed: %s", SPI_result_code_string(rc));
 		seal_flush(st);
 		seal_progress(st);
