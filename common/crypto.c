@@ -152,7 +152,7 @@ dc_hkdf_sha256(const uint8_t *ikm, size_t ikm_len,
 {
 	EVP_KDF    *kdf;
 	EVP_KDF_CTX *kctx;
-	OSSL_PARAM	params[5];
+	OSSL_PARAM	params[6];		/* digest, mode, key, salt, info, end */
 	int			n = 0;
 	int			mode = EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND;
 	bool		ok;
