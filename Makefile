@@ -4,7 +4,7 @@
 # suite (chain, simulator, pg_regress, end-to-end) is `./dev test`.
 
 PG_CONFIG ?= pg_config
-EXT_DIRS   = dstack_seal
+EXT_DIRS   = dstack_seal dstack_fdw
 TOOL_DIRS  = tools/dseal-dump $(wildcard tools/chaintest) $(wildcard tools/dstack-verify)
 
 all: common

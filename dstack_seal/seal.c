@@ -288,12 +288,15 @@ dstack_seal(PG_FUNCTION_ARGS)
 		for (int i = 0; i < st->ncols; i++)
 		{
 			Form_pg_attribute att = TupleDescAttr(desc, i);
+			int32		basetypmod = att->atttypmod;
+			Oid			basetype = getBaseTypeAndTypmod(att->atttypid, &basetypmod);
 
 			dseal_typemap_init(&st->types[i], att->atttypid, att->atttypmod);
 			if (!colbuf_init(&st->bufs[i], st->types[i].enc, Min(st->rows_per_group, 65536), &err))
 				derr_ereport(&err, 0, NULL);
 			defs[i].name = NameStr(att->attname);
-			defs[i].type = format_type_with_typemod(att->atttypid, att->atttypmod);
+			/* the base type: a domain's name and checks are the silo's, not the CVM's */
+			defs[i].type = format_type_with_typemod(basetype, basetypmod);
 			defs[i].enc = st->types[i].enc;
 			defs[i].repr = st->types[i].repr;
 		}

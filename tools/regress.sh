@@ -12,7 +12,8 @@ WORK=$(mktemp -d /tmp/pg_dstack_regress.XXXXXX)
 chmod 755 "$WORK"
 cleanup() {
 	pg_down "$WORK/pg"
-	"$ROOT/tools/testenv.sh" down "$WORK/env" || true
+	# the suites may start further consortia (env-*) for refusal tests
+	for e in "$WORK"/env "$WORK"/env-*; do [ -d "$e" ] && "$ROOT/tools/testenv.sh" down "$e" || true; done
 	[ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -26,6 +27,7 @@ export DSTACK_DSEAL_DUMP=$ROOT/tools/dseal-dump/dseal-dump
 mkdir -p "$WORK/out"
 [ "$(id -u)" = 0 ] && chown postgres: "$WORK/out"
 export DSTACK_TEST_OUT=$WORK/out
+export DSTACK_TEST_WORK=$WORK
 
 if [ $# -gt 0 ]; then tests=("$@"); else
 	tests=(); for f in sql/*.sql; do tests+=("$(basename "$f" .sql)"); done

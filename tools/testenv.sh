@@ -9,7 +9,7 @@
 #   - per owner: the owner key file (mode 0600, readable by the server user)
 #     and the recipient key the CVM publishes for that owner
 # Usage:
-#   tools/testenv.sh up WORKDIR [--owners N] [--threshold K] [--approve A]
+#   tools/testenv.sh up WORKDIR [--owners N] [--threshold K] [--approve A] [--cvm-compose-hash 0x..]
 #   tools/testenv.sh down WORKDIR
 # `up` writes WORKDIR/env.sh (exports DSTACK_TEST_*); source it to use the env.
 set -euo pipefail
@@ -35,12 +35,13 @@ wait_for() { # wait_for SECONDS CMD...: poll until CMD succeeds
 
 up() {
 	local work=$1; shift
-	local owners=4 threshold=3 approve=4
+	local owners=4 threshold=3 approve=4 cvm_compose_hash=
 	while [ $# -gt 0 ]; do
 		case $1 in
 			--owners) owners=$2; shift 2 ;;
 			--threshold) threshold=$2; shift 2 ;;
 			--approve) approve=$2; shift 2 ;;
+			--cvm-compose-hash) cvm_compose_hash=$2; shift 2 ;;
 			*) echo "testenv: unknown option $1" >&2; exit 1 ;;
 		esac
 	done
@@ -65,8 +66,9 @@ up() {
 		"$ROOT/contracts/scripts/consortium.sh" approve --rpc "$rpc" --key "${ANVIL_KEYS[$i]}" --app "$app" >>"$work/deploy.log" 2>&1
 	done
 
+	# the simulated CVM boots with the pinned compose-hash unless told otherwise
 	node "$ROOT/tools/dstack-sim/dstack-sim.mjs" --socket "$work/dstack.sock" --rpc "$rpc" --app-id "$app" \
-		--compose-hash "$compose_hash" --state-dir "$work/kms" --app-compose "$ROOT/tools/demo/app-compose.json" \
+		--compose-hash "${cvm_compose_hash:-$compose_hash}" --state-dir "$work/kms" --app-compose "$ROOT/tools/demo/app-compose.json" \
 		--log "$work/dstack-sim.log" >"$work/dstack-sim.out" 2>&1 &
 	echo $! >"$work/dstack-sim.pid"
 	wait_for 30 test -S "$work/dstack.sock" || { cat "$work/dstack-sim.out" >&2; exit 1; }
@@ -87,9 +89,17 @@ up() {
 		printf '%s\n' "${ANVIL_KEYS[$i]#0x}" >"$work/owner$i.key"
 		chmod 600 "$work/owner$i.key"
 		[ "$(id -u)" = 0 ] && chown postgres: "$work/owner$i.key"
-		# the recipient key the CVM publishes for this owner (public key + dstack chain)
-		node "$ROOT/tools/dstack-sim/recipient-key.mjs" --socket "$work/dstack.sock" --owner "${addrs[$((i - 1))]}" \
-			>"$work/recipient$i.json"
+		{
+			echo "export DSTACK_TEST_OWNER${i}_ADDR=${addrs[$((i - 1))]}"
+			echo "export DSTACK_TEST_OWNER${i}_KEY=${ANVIL_KEYS[$i]}"
+		} >>"$work/env.sh"
+		# the recipient key the CVM publishes for this owner (public key + dstack
+		# chain); the KMS releases it only while the consortium is approved
+		if ! node "$ROOT/tools/dstack-sim/recipient-key.mjs" --socket "$work/dstack.sock" \
+			--owner "${addrs[$((i - 1))]}" >"$work/recipient$i.json" 2>>"$work/deploy.log"; then
+			rm -f "$work/recipient$i.json"
+			continue
+		fi
 		# test-only: the recipient PRIVATE key, as only the CVM holds it (used by dseal-dump)
 		local owner_hex
 		owner_hex=$(echo "${addrs[$((i - 1))]#0x}" | tr 'A-F' 'a-f')
@@ -100,8 +110,6 @@ up() {
 			>"$work/recipient$i.key"
 		chmod 644 "$work/recipient$i.key"
 		{
-			echo "export DSTACK_TEST_OWNER${i}_ADDR=${addrs[$((i - 1))]}"
-			echo "export DSTACK_TEST_OWNER${i}_KEY=${ANVIL_KEYS[$i]}"
 			echo "export DSTACK_TEST_RECIPIENT${i}_PUB=$(node -e 'console.log(require(process.argv[1]).public_key)' "$work/recipient$i.json")"
 			echo "export DSTACK_TEST_RECIPIENT${i}_CHAIN=$(node -e 'console.log(require(process.argv[1]).signature_chain.join(","))' "$work/recipient$i.json")"
 		} >>"$work/env.sh"

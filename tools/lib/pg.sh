@@ -28,6 +28,7 @@ max_worker_processes = 8
 max_parallel_workers_per_gather = 2
 shared_buffers = 256MB
 log_min_messages = warning
+shared_preload_libraries = 'dstack_fdw'
 CONF
 	fi
 	pg_as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null ||

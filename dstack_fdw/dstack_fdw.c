@@ -1,0 +1,117 @@
+/*
+ * dstack_fdw.c: module init, GUCs and the FDW routine table.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "foreign/fdwapi.h"
+#include "utils/guc.h"
+
+#include "dstack_fdw.h"
+
+PG_MODULE_MAGIC;
+
+bool		dfdw_guc_explain_stable = false;
+bool		dfdw_guc_analyze = false;
+bool		dfdw_guc_verify_before_scan = true;
+
+void		_PG_init(void);
+
+/*
+ * Every behaviour that a test or an operator may want to see or change is a
+ * GUC.  ANALYZE is off by default because pg_stats would publish most common
+ * values and histograms of sealed columns to anyone with SELECT on the view.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomBoolVariable("dstack_fdw.analyze",
+							 "Allow ANALYZE to sample sealed foreign tables.",
+							 "Off by default: statistics of sealed data (most common values, "
+							 "histograms) would leak through pg_stats. Row counts always come "
+							 "from the signed manifest.",
+							 &dfdw_guc_analyze, false, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("dstack_fdw.verify_before_scan",
+							 "Check the signed hash of every chunk a scan needs before it returns a row.",
+							 "With this on, a tampered file fails the scan before any row is "
+							 "produced; off, tampering is still caught by each chunk's GCM tag, "
+							 "but only when that chunk is reached.",
+							 &dfdw_guc_verify_before_scan, true, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("dstack_fdw.explain_stable",
+							 "Show only stable facts in EXPLAIN (file names, not paths; no chain block).",
+							 "For regression tests.",
+							 &dfdw_guc_explain_stable, false, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("dstack_fdw.output_guard",
+							 "Allow only DP aggregates over sealed tables, and only through dstack_run().",
+							 "The CVM image sets it on in postgresql.conf; analysts are not superusers. "
+							 "Off is for tests of the scan itself.",
+							 &dfdw_guc_output_guard, true, PGC_SUSET, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("dstack_fdw");
+	dfdw_guard_init();
+}
+
+PG_FUNCTION_INFO_V1(dstack_fdw_handler);
+
+/* The routine table; every callback lives in plan.c, exec.c or import.c. */
+Datum
+dstack_fdw_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *r = makeNode(FdwRoutine);
+
+	r->GetForeignRelSize = dfdwGetForeignRelSize;
+	r->GetForeignPaths = dfdwGetForeignPaths;
+	r->GetForeignPlan = dfdwGetForeignPlan;
+	r->BeginForeignScan = dfdwBeginForeignScan;
+	r->IterateForeignScan = dfdwIterateForeignScan;
+	r->ReScanForeignScan = dfdwReScanForeignScan;
+	r->EndForeignScan = dfdwEndForeignScan;
+	r->ExplainForeignScan = dfdwExplainForeignScan;
+	r->AnalyzeForeignTable = dfdwAnalyzeForeignTable;
+	r->ImportForeignSchema = dfdwImportForeignSchema;
+	r->IsForeignScanParallelSafe = dfdwIsForeignScanParallelSafe;
+	r->EstimateDSMForeignScan = dfdwEstimateDSMForeignScan;
+	r->InitializeDSMForeignScan = dfdwInitializeDSMForeignScan;
+	r->ReInitializeDSMForeignScan = dfdwReInitializeDSMForeignScan;
+	r->InitializeWorkerForeignScan = dfdwInitializeWorkerForeignScan;
+	r->ShutdownForeignScan = dfdwShutdownForeignScan;
+	PG_RETURN_POINTER(r);
+}
+
+/*
+ * Schema of this extension (PostgreSQL 15 has no get_extension_schema()).
+ * Cached: the extension is not relocatable, so the schema cannot change
+ * while it exists.
+ */
+Oid
+dfdw_extension_schema(void)
+{
+	static Oid	cached_ext = InvalidOid;
+	static Oid	cached_nsp = InvalidOid;
+	Oid			ext = get_extension_oid("dstack_fdw", true);
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+
+	if (!OidIsValid(ext))
+		return InvalidOid;
+	if (ext == cached_ext)
+		return cached_nsp;
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(ext));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	cached_nsp = HeapTupleIsValid(tup) ? ((Form_pg_extension) GETSTRUCT(tup))->extnamespace : InvalidOid;
+	cached_ext = ext;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return cached_nsp;
+}

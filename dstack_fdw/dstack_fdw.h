@@ -1,0 +1,152 @@
+/*
+ * dstack_fdw.h: map of the CVM-side foreign data wrapper.
+ *
+ *   dstack_fdw.c  module init, GUCs, the FDW handler (routine table)
+ *   options.c     option validator; server and table options resolved to structs
+ *   mount.c       the mount rule: on-chain approval, guest-agent identity and
+ *                 keys, unwrap of a dataset's data key; cached for one statement
+ *   plan.c        relation size from the signed manifest, paths (serial and
+ *                 partial), the plan (columns to decrypt), EXPLAIN
+ *   exec.c        the columnar scan, serial and parallel (row groups handed
+ *                 out through shared memory), released on abort
+ *   import.c      IMPORT FOREIGN SCHEMA from a directory of manifests
+ *
+ * Format and crypto come from ../common (no PostgreSQL), chain and guest
+ * agent clients too; Datum conversion and the DErr -> ereport boundary from
+ * ../pg_common.  Nothing below planner level leaks into those.
+ */
+#ifndef DSTACK_FDW_H
+#define DSTACK_FDW_H
+
+#include "postgres.h"
+
+#include "foreign/fdwapi.h"
+#include "foreign/foreign.h"
+#include "nodes/pathnodes.h"
+
+#include "dseal.h"
+
+/* ---- GUCs (dstack_fdw.c) ---- */
+extern bool dfdw_guc_explain_stable;	/* test aid: no paths or timings in EXPLAIN */
+extern bool dfdw_guc_analyze;	/* ANALYZE of sealed tables; off: stats would leak */
+extern bool dfdw_guc_verify_before_scan;	/* hash every needed chunk before the first row */
+
+/* ---- dstack_fdw.c ---- */
+extern Oid	dfdw_extension_schema(void);
+
+/* ---- options.c ---- */
+typedef struct DfdwServerOptions
+{
+	char	   *rpc_url;		/* JSON-RPC endpoint of the chain the consortium lives on */
+	char	   *app_contract;	/* optional: must equal the guest agent's app id */
+	char	   *guest_agent;	/* Unix socket of the dstack guest agent (NULL: default) */
+	char	   *kms_root_pubkey;	/* hex, the KMS root the key chains must end at */
+	int			confirmations;	/* read chain state this many blocks below the head */
+	int			connect_timeout_ms;
+	int			timeout_ms;
+	int			retries;
+} DfdwServerOptions;
+
+typedef struct DfdwTableOptions
+{
+	char	   *path;			/* absolute path of the .dseal file */
+	char	   *owner;			/* 0x address of the owner who sealed it */
+} DfdwTableOptions;
+
+extern void dfdw_server_options(ForeignServer *server, DfdwServerOptions *opts);
+extern void dfdw_table_options(Oid relid, DfdwTableOptions *opts);
+
+/* ---- mount.c ---- */
+
+/* What a scan needs once the mount rule has passed. */
+typedef struct DfdwMount
+{
+	uint8		data_key[DSEAL_DATA_KEY_LEN];	/* scrubbed by dfdw_mount_scrub() */
+	uint64		block_number;	/* chain state the decision was read at */
+	uint64		approvals;
+	uint64		threshold;
+} DfdwMount;
+
+/*
+ * Apply the mount rule to an open dataset of table relid on server: chain
+ * approved (>= k, not revoked, pinned compose-hash equals the running CVM's),
+ * table owner among the approvers, manifest signed by that owner, recipe of
+ * the file equal to the CVM's; then GetKey and unwrap.  Raises a distinct
+ * error for each failure.
+ */
+extern void dfdw_mount(Oid serverid, Oid relid, DsealReader *reader, DfdwMount *mount);
+extern void dfdw_mount_scrub(DfdwMount *mount);
+
+/* The identity and chain facts of the current statement (for receipts and views). */
+typedef struct DfdwChainFacts
+{
+	uint8		app_id[DC_ADDR_LEN];	/* from the guest agent */
+	uint8		compose_hash[32];	/* from the guest agent */
+	char		instance_id[80];	/* hex, from the guest agent */
+	uint64		chain_id;
+	uint64		block_number;
+	uint8		block_hash[32];
+	uint64		approvals;
+	uint64		threshold;
+	uint64		epsilon_milli;	/* policy: total privacy budget */
+	uint32		min_group_size; /* policy */
+	char		privacy_unit[64];	/* policy */
+} DfdwChainFacts;
+extern bool dfdw_statement_chain_facts(Oid serverid, DfdwChainFacts *facts);
+
+/* ---- guard.c ---- */
+extern bool dfdw_guc_output_guard;
+
+/* A dataset read by the current dstack_run() (for the receipt). */
+typedef struct DfdwDatasetRef
+{
+	Oid			relid;
+	Oid			serverid;
+	char	   *table;			/* qualified name in the CVM */
+	uint8		owner[DC_ADDR_LEN];
+	uint8		dataset_id[DSEAL_DATASET_ID_LEN];
+	uint8		manifest_hash[DC_SHA256_LEN];
+} DfdwDatasetRef;
+
+/* State of the dstack_run() in progress; NULL when none. */
+typedef struct DfdwRun
+{
+	int64		epsilon_micro;	/* sum of the DP aggregates' epsilons */
+	List	   *sealed_relids;
+	List	   *datasets;		/* DfdwDatasetRef *, one per mounted table */
+	MemoryContext cxt;
+} DfdwRun;
+extern DfdwRun *dfdw_run;
+
+extern void dfdw_guard_init(void);
+extern void dfdw_guard_check_planned(void);
+extern bool dfdw_is_dp_aggregate(Oid fn);
+
+/* ---- plan.c ---- */
+extern void dfdwGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid);
+extern void dfdwGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid);
+extern ForeignScan *dfdwGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+									   ForeignPath *best_path, List *tlist, List *scan_clauses,
+									   Plan *outer_plan);
+extern void dfdwExplainForeignScan(ForeignScanState *node, struct ExplainState *es);
+extern bool dfdwIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel, RangeTblEntry *rte);
+
+/* ---- exec.c ---- */
+extern void dfdwBeginForeignScan(ForeignScanState *node, int eflags);
+extern TupleTableSlot *dfdwIterateForeignScan(ForeignScanState *node);
+extern void dfdwReScanForeignScan(ForeignScanState *node);
+extern void dfdwEndForeignScan(ForeignScanState *node);
+extern Size dfdwEstimateDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt);
+extern void dfdwInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate);
+extern void dfdwReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate);
+extern void dfdwInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc, void *coordinate);
+extern void dfdwShutdownForeignScan(ForeignScanState *node);
+extern bool dfdwAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func, BlockNumber *totalpages);
+
+/* Open a dataset so that it is closed when cxt is reset or deleted (abort too). */
+extern DsealReader *dfdw_open_dataset(const char *path, MemoryContext cxt);
+
+/* ---- import.c ---- */
+extern List *dfdwImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
+
+#endif							/* DSTACK_FDW_H */

@@ -1,0 +1,488 @@
+/*
+ * exec.c: the columnar scan of a sealed dataset, serial and parallel.
+ *
+ * A scan holds one row group: for each needed column one decrypted chunk in
+ * a DsealColBuf, and the Datums built from it in a memory context that is
+ * reset when the next row group is read.  Row groups are handed out by a
+ * counter: local for a serial scan, an atomic in the parallel DSM segment
+ * when workers share the scan, so every row group is read exactly once.
+ *
+ * Non-palloc resources (the reader's fd and OpenSSL context, the column
+ * buffers, the data key) are released by a callback on the scan's memory
+ * context, so they go away on error and abort as well as at the end.
+ */
+#include "postgres.h"
+
+#include <string.h>
+
+#include "access/parallel.h"
+#include "access/table.h"
+#include "commands/vacuum.h"
+#include "executor/executor.h"
+#include "foreign/fdwapi.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/sampling.h"
+
+#include "dstack_fdw.h"
+#include "pg_common.h"
+
+/* Shared by the leader and the workers of one parallel scan. */
+typedef struct DfdwShared
+{
+	pg_atomic_uint32 next_rg;
+	uint8		data_key[DSEAL_DATA_KEY_LEN];
+} DfdwShared;
+
+typedef struct DfdwScan
+{
+	MemoryContext scan_cxt;		/* the scan; its reset callback releases resources */
+	MemoryContext batch_cxt;	/* Datums of the current row group */
+	Relation	rel;
+	char	   *path;
+	DsealReader *reader;
+	const DsealManifest *m;
+	int			nneeded;
+	int		   *attno;			/* needed attnos (1-based) */
+	int		   *mcol;			/* their column in the manifest */
+	DsealTypeMap *tm;
+	DsealColBuf *bufs;
+	int			nbufs_init;
+	bool		key_installed;
+	DfdwMount	mount;
+	/* cursor */
+	bool		have_rg;
+	uint32		cur_rg;
+	uint32		cur_row;
+	uint32		cur_nrows;
+	uint32		next_serial_rg;
+	DfdwShared *shared;			/* NULL: serial */
+} DfdwScan;
+
+/* ---- resources -------------------------------------------------------- */
+
+typedef struct ReaderGuard
+{
+	DsealReader *reader;
+	MemoryContextCallback cb;
+} ReaderGuard;
+
+static void
+reader_guard_release(void *arg)
+{
+	ReaderGuard *g = arg;
+
+	dseal_reader_close(g->reader);
+	g->reader = NULL;
+}
+
+/*
+ * Open a dataset (trailer, manifest, owner signature) so that it is closed
+ * when cxt is reset or deleted, on error too.
+ */
+DsealReader *
+dfdw_open_dataset(const char *path, MemoryContext cxt)
+{
+	ReaderGuard *g = MemoryContextAllocZero(cxt, sizeof(ReaderGuard));
+	DErr		err;
+
+	derr_clear(&err);
+	g->reader = dseal_reader_open(path, &err);
+	if (g->reader == NULL)
+		derr_ereport(&err, 0,
+					 err.code == DERR_IO ? "Check the foreign table's path option and that the server "
+					 "process can read the file."
+					 : "The file is not the sealed dataset its owner published; fetch it again from the owner.");
+	g->cb.func = reader_guard_release;
+	g->cb.arg = g;
+	MemoryContextRegisterResetCallback(cxt, &g->cb);
+	return g->reader;
+}
+
+/* Release what palloc does not own: column buffers and the data key. */
+static void
+scan_release(void *arg)
+{
+	DfdwScan   *s = arg;
+
+	for (int i = 0; i < s->nbufs_init; i++)
+		colbuf_free(&s->bufs[i]);
+	s->nbufs_init = 0;
+	dfdw_mount_scrub(&s->mount);
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+/*
+ * Map the needed columns of the foreign table to manifest columns by name,
+ * and check that the declared types decode the sealed encoding.
+ */
+static void
+map_columns(DfdwScan *s, List *attnos)
+{
+	TupleDesc	desc = RelationGetDescr(s->rel);
+	ListCell   *lc;
+	int			i = 0;
+
+	s->nneeded = list_length(attnos);
+	s->attno = palloc0(sizeof(int) * Max(s->nneeded, 1));
+	s->mcol = palloc0(sizeof(int) * Max(s->nneeded, 1));
+	s->tm = palloc0(sizeof(DsealTypeMap) * Max(s->nneeded, 1));
+	s->bufs = palloc0(sizeof(DsealColBuf) * Max(s->nneeded, 1));
+	foreach(lc, attnos)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, lfirst_int(lc) - 1);
+		const char *name = NameStr(att->attname);
+		int			c;
+
+		for (c = 0; c < s->m->ncols; c++)
+			if (strcmp(s->m->cols[c].name, name) == 0)
+				break;
+		if (c == s->m->ncols)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_COLUMN_NAME_NOT_FOUND),
+					 errmsg("column \"%s\" of foreign table \"%s\" is not in its sealed dataset",
+							name, RelationGetRelationName(s->rel)),
+					 errdetail("The dataset \"%s\" was sealed from table %s.", s->path, s->m->table),
+					 errhint("Recreate the foreign table with IMPORT FOREIGN SCHEMA so its columns match the manifest.")));
+		dseal_typemap_init(&s->tm[i], att->atttypid, att->atttypmod);
+		if (s->tm[i].enc != s->m->cols[c].enc || s->tm[i].repr != s->m->cols[c].repr)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("column \"%s\" of foreign table \"%s\" has type %s, but it was sealed as %s",
+							name, RelationGetRelationName(s->rel),
+							format_type_with_typemod(att->atttypid, att->atttypmod), s->m->cols[c].type),
+					 errhint("Declare the column as %s, or recreate the table with IMPORT FOREIGN SCHEMA.",
+							 s->m->cols[c].type)));
+		s->attno[i] = att->attnum;
+		s->mcol[i] = c;
+		i++;
+	}
+}
+
+/* Check the signed hash of every chunk the scan will read (keyless, before any row). */
+static void
+verify_needed_chunks(DfdwScan *s)
+{
+	DErr		err;
+
+	derr_clear(&err);
+	for (uint32 g = 0; g < s->m->nrowgroups; g++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < s->nneeded; i++)
+			if (!dseal_reader_check_chunk(s->reader, g, (uint32) s->mcol[i], &err))
+				derr_ereport(&err, 0, "The sealed file was altered after its owner signed it; fetch it "
+							 "again from the owner.");
+	}
+}
+
+/* Everything but the key: open, map columns, guard resources. */
+static DfdwScan *
+scan_open(Relation rel, const char *path, List *attnos, MemoryContext parent)
+{
+	MemoryContext cxt = AllocSetContextCreate(parent, "dstack_fdw scan", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	DfdwScan   *s = palloc0(sizeof(DfdwScan));
+	MemoryContextCallback *cb = palloc0(sizeof(MemoryContextCallback));
+
+	s->scan_cxt = cxt;
+	s->batch_cxt = AllocSetContextCreate(cxt, "dstack_fdw row group", ALLOCSET_DEFAULT_SIZES);
+	s->rel = rel;
+	s->path = pstrdup(path);
+	/* registered before the reader's, so it runs after it (callbacks run LIFO) */
+	cb->func = scan_release;
+	cb->arg = s;
+	MemoryContextRegisterResetCallback(cxt, cb);
+	s->reader = dfdw_open_dataset(path, cxt);
+	s->m = dseal_reader_manifest(s->reader);
+	map_columns(s, attnos);
+	MemoryContextSwitchTo(old);
+	return s;
+}
+
+static void
+install_key(DfdwScan *s, const uint8 key[DSEAL_DATA_KEY_LEN])
+{
+	DErr		err;
+
+	derr_clear(&err);
+	if (!dseal_reader_set_data_key(s->reader, key, &err))
+		derr_ereport(&err, 0, NULL);
+	s->key_installed = true;
+}
+
+/* Remember what dstack_run() read, for its receipt (once per table). */
+static void
+record_dataset(DfdwScan *s)
+{
+	MemoryContext old;
+	DfdwDatasetRef *d;
+	ListCell   *lc;
+	Oid			relid = RelationGetRelid(s->rel);
+
+	foreach(lc, dfdw_run->datasets)
+		if (((DfdwDatasetRef *) lfirst(lc))->relid == relid)
+			return;
+	old = MemoryContextSwitchTo(dfdw_run->cxt);
+	d = palloc0(sizeof(DfdwDatasetRef));
+	d->relid = relid;
+	d->serverid = GetForeignTable(relid)->serverid;
+	d->table = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(s->rel)),
+										  RelationGetRelationName(s->rel));
+	memcpy(d->owner, s->m->owner_id, DC_ADDR_LEN);
+	memcpy(d->dataset_id, s->m->dataset_id, DSEAL_DATASET_ID_LEN);
+	memcpy(d->manifest_hash, s->m->manifest_hash, DC_SHA256_LEN);
+	dfdw_run->datasets = lappend(dfdw_run->datasets, d);
+	MemoryContextSwitchTo(old);
+}
+
+/* Leader or serial scan: the mount rule, the key, the keyless pre-check. */
+static void
+scan_mount(DfdwScan *s)
+{
+	dfdw_mount(GetForeignTable(RelationGetRelid(s->rel))->serverid, RelationGetRelid(s->rel),
+			   s->reader, &s->mount);
+	install_key(s, s->mount.data_key);
+	if (dfdw_guc_verify_before_scan)
+		verify_needed_chunks(s);
+	if (dfdw_run != NULL)
+		record_dataset(s);
+}
+
+void
+dfdwBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	DfdwScan   *s;
+
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+	s = scan_open(node->ss.ss_currentRelation, strVal(linitial(plan->fdw_private)),
+				  lthird(plan->fdw_private), node->ss.ps.state->es_query_cxt);
+	node->fdw_state = s;
+	/* a parallel worker gets the key from the leader (dfdwInitializeWorkerForeignScan) */
+	if (!IsParallelWorker())
+		scan_mount(s);
+}
+
+/* ---- the scan ------------------------------------------------------------ */
+
+/* Read the next row group this process is given; false at the end. */
+static bool
+next_row_group(DfdwScan *s)
+{
+	uint32		rg;
+	DErr		err;
+
+	CHECK_FOR_INTERRUPTS();
+	rg = s->shared ? pg_atomic_fetch_add_u32(&s->shared->next_rg, 1) : s->next_serial_rg++;
+	if (rg >= s->m->nrowgroups)
+	{
+		s->have_rg = false;
+		return false;
+	}
+	MemoryContextReset(s->batch_cxt);
+	derr_clear(&err);
+	for (int i = 0; i < s->nneeded; i++)
+	{
+		if (!dseal_reader_read_chunk(s->reader, rg, (uint32) s->mcol[i], &s->bufs[i], &err))
+			derr_ereport(&err, 0, err.code == DERR_INTEGRITY || err.code == DERR_FORMAT
+						 ? "The sealed file was altered after its owner signed it; fetch it again from the owner."
+						 : NULL);
+		if (i >= s->nbufs_init)
+			s->nbufs_init = i + 1;
+	}
+	s->cur_rg = rg;
+	s->cur_row = 0;
+	s->cur_nrows = s->m->rowgroups[rg].nrows;
+	s->have_rg = true;
+	return true;
+}
+
+/* Fill the slot with row cur_row: needed columns decoded, others NULL. */
+static void
+fill_slot(DfdwScan *s, TupleTableSlot *slot)
+{
+	MemoryContext old = MemoryContextSwitchTo(s->batch_cxt);
+	uint32		row = s->cur_row;
+
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	for (int i = 0; i < s->nneeded; i++)
+	{
+		int			a = s->attno[i] - 1;
+
+		if (colbuf_is_null(&s->bufs[i], row))
+			continue;
+		slot->tts_values[a] = dseal_typemap_datum(&s->tm[i], &s->bufs[i], row);
+		slot->tts_isnull[a] = false;
+	}
+	MemoryContextSwitchTo(old);
+	ExecStoreVirtualTuple(slot);
+}
+
+TupleTableSlot *
+dfdwIterateForeignScan(ForeignScanState *node)
+{
+	DfdwScan   *s = node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+
+	while (!s->have_rg || s->cur_row >= s->cur_nrows)
+	{
+		if (!next_row_group(s))
+			return ExecClearTuple(slot);
+	}
+	fill_slot(s, slot);
+	s->cur_row++;
+	return slot;
+}
+
+void
+dfdwReScanForeignScan(ForeignScanState *node)
+{
+	DfdwScan   *s = node->fdw_state;
+
+	s->have_rg = false;
+	s->next_serial_rg = 0;
+}
+
+void
+dfdwEndForeignScan(ForeignScanState *node)
+{
+	DfdwScan   *s = node->fdw_state;
+
+	if (s != NULL)
+		MemoryContextDelete(s->scan_cxt);	/* closes the reader, scrubs the key */
+	node->fdw_state = NULL;
+}
+
+/* ---- parallel scan ------------------------------------------------------ */
+
+Size
+dfdwEstimateDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt)
+{
+	return sizeof(DfdwShared);
+}
+
+/* The leader has mounted: share the cursor and the data key with the workers. */
+void
+dfdwInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate)
+{
+	DfdwScan   *s = node->fdw_state;
+	DfdwShared *sh = coordinate;
+
+	pg_atomic_init_u32(&sh->next_rg, 0);
+	memcpy(sh->data_key, s->mount.data_key, DSEAL_DATA_KEY_LEN);
+	s->shared = sh;
+}
+
+void
+dfdwReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate)
+{
+	DfdwShared *sh = coordinate;
+
+	pg_atomic_write_u32(&sh->next_rg, 0);
+}
+
+void
+dfdwInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc, void *coordinate)
+{
+	DfdwScan   *s = node->fdw_state;
+
+	s->shared = coordinate;
+	install_key(s, s->shared->data_key);
+}
+
+/* Leader only, after every worker has finished: scrub the shared key. */
+void
+dfdwShutdownForeignScan(ForeignScanState *node)
+{
+	DfdwScan   *s = node->fdw_state;
+
+	if (s != NULL && s->shared != NULL && !IsParallelWorker())
+		explicit_bzero(s->shared->data_key, DSEAL_DATA_KEY_LEN);
+}
+
+/* ---- ANALYZE -------------------------------------------------------------- */
+
+/* Reservoir sample of the whole dataset (Vitter's algorithm, as file_fdw). */
+static int
+acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
+					double *totalrows, double *totaldeadrows)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *attnos = NIL;
+	DfdwTableOptions topts;
+	DfdwScan   *s;
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	ReservoirStateData rstate;
+	double		seen = 0;
+	int			numrows = 0;
+	double		rowstoskip = -1;
+
+	for (int a = 1; a <= desc->natts; a++)
+		if (!TupleDescAttr(desc, a - 1)->attisdropped)
+			attnos = lappend_int(attnos, a);
+	dfdw_table_options(RelationGetRelid(rel), &topts);
+	s = scan_open(rel, topts.path, attnos, CurrentMemoryContext);
+	scan_mount(s);
+	reservoir_init_selection_state(&rstate, targrows);
+	for (;;)
+	{
+		if (!s->have_rg || s->cur_row >= s->cur_nrows)
+		{
+			if (!next_row_group(s))
+				break;
+			continue;
+		}
+		fill_slot(s, slot);
+		s->cur_row++;
+		if (numrows < targrows)
+			rows[numrows++] = ExecCopySlotHeapTuple(slot);
+		else
+		{
+			if (rowstoskip < 0)
+				rowstoskip = reservoir_get_next_S(&rstate, seen, targrows);
+			if (rowstoskip <= 0)
+			{
+				int			k = (int) (targrows * sampler_random_fract(&rstate.randstate));
+
+				heap_freetuple(rows[k]);
+				rows[k] = ExecCopySlotHeapTuple(slot);
+			}
+			rowstoskip -= 1;
+		}
+		seen += 1;
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	MemoryContextDelete(s->scan_cxt);
+	*totalrows = seen;
+	*totaldeadrows = 0;
+	return numrows;
+}
+
+/*
+ * ANALYZE is off unless dstack_fdw.analyze is on: statistics of sealed
+ * columns would be readable by anyone who can read pg_stats.
+ */
+bool
+dfdwAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func, BlockNumber *totalpages)
+{
+	if (!dfdw_guc_analyze)
+	{
+		ereport(NOTICE,
+				(errmsg("sealed foreign table \"%s\" is not analyzed", RelationGetRelationName(relation)),
+				 errdetail("Statistics of sealed data would leak through pg_stats; row counts come from "
+						   "the signed manifest."),
+				 errhint("A superuser can SET dstack_fdw.analyze = on to allow it.")));
+		return false;
+	}
+	*func = acquire_sample_rows;
+	*totalpages = 1;
+	return true;
+}

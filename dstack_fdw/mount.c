@@ -1,0 +1,377 @@
+/*
+ * mount.c: the mount rule of a sealed dataset (DESIGN.md sections 1, 2).
+ *
+ * Before a scan produces a row:
+ *   1. the guest agent says which CVM this is (app id, compose-hash): the
+ *      values the unwrap uses, never options a user could set;
+ *   2. the consortium contract at that app id, read at head - confirmations,
+ *      is approved (>= k owner approvals), not revoked, and pins exactly the
+ *      compose-hash this CVM was measured with;
+ *   3. the table's owner is among the approvers, and the manifest (whose
+ *      signature the reader has checked) was signed by that owner;
+ *   4. the dataset was sealed for this recipe and this CVM's recipient key;
+ *   5. GetKey at the owner's path, chain checked to the KMS root, ECDH + HKDF
+ *      unwrap of the data key.
+ * Steps 1-2 are cached for one statement per server, so a three-way join
+ * reads the chain once and a revocation is seen by the next statement.
+ * Every failure is its own error saying what is missing on chain.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "dstack_fdw.h"
+#include "guest_agent.h"
+#include "hex.h"
+#include "pg_common.h"
+#include "rpc.h"
+#include "wrap.h"
+
+#define MAX_CACHED_SERVERS 16
+
+/* One server's chain and CVM facts, valid for one statement. */
+typedef struct StatementFacts
+{
+	Oid			serverid;
+	LocalTransactionId lxid;
+	TimestampTz stmt_start;
+	DfdwChainFacts chain;
+	uint8		pinned_compose_hash[32];
+	uint64		threshold;
+	uint64		approvals;
+	bool		revoked;
+	uint8		revoked_by[DC_ADDR_LEN];
+	int			n_approvers;
+	uint8		approvers[64][DC_ADDR_LEN];
+	int			n_owners;
+	uint8		owners[64][DC_ADDR_LEN];
+} StatementFacts;
+
+static StatementFacts *facts_cache;
+static int	n_facts;
+
+/* "0x" + hex of an address, palloc'd. */
+static char *
+addr_text(const uint8 a[DC_ADDR_LEN])
+{
+	char		hex[2 * DC_ADDR_LEN + 1];
+
+	dhex_encode(a, DC_ADDR_LEN, hex);
+	return psprintf("0x%s", hex);
+}
+
+/* A cache entry belongs to the running statement of this backend. */
+static bool
+facts_current(const StatementFacts *f)
+{
+	return f->lxid == MyProc->lxid && f->stmt_start == GetCurrentStatementStartTimestamp();
+}
+
+/* The guest agent socket of a server (NULL: the client's default and env override). */
+static const char *
+agent_socket(const DfdwServerOptions *opts)
+{
+	return opts->guest_agent;
+}
+
+/*
+ * Read the CVM identity and the consortium state.  Every network failure is
+ * reported with the endpoint and a hint; nothing is cached on failure.
+ */
+static void
+load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts *f)
+{
+	GaInfo		info;
+	DErr		err;
+	HttpOptions hopt;
+	RpcClient  *rpc;
+	ConsortiumState st;
+	uint64		head;
+	uint64		number;
+	bool		ok;
+
+	memset(&info, 0, sizeof(info));
+	derr_clear(&err);
+	if (!ga_info(agent_socket(opts), &info, &err))
+		derr_ereport(&err, ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
+					 psprintf("Check that the dstack guest agent is running and that server \"%s\"'s "
+							  "guest_agent option (or DSTACK_SIMULATOR_ENDPOINT) names its socket.",
+							  server->servername));
+	memcpy(f->chain.app_id, info.app_id, DC_ADDR_LEN);
+	memcpy(f->chain.compose_hash, info.compose_hash, 32);
+	dhex_encode(info.instance_id, Min(info.instance_id_len, 32), f->chain.instance_id);
+	ga_info_free(&info);
+
+	if (opts->app_contract)
+	{
+		uint8		want[DC_ADDR_LEN];
+
+		if (!dhex_decode_exact(opts->app_contract, want, DC_ADDR_LEN, "app_contract", &err))
+			derr_ereport(&err, ERRCODE_FDW_INVALID_OPTION_NAME, NULL);
+		if (memcmp(want, f->chain.app_id, DC_ADDR_LEN) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("this CVM is app %s, not the consortium contract %s of server \"%s\"",
+							addr_text(f->chain.app_id), opts->app_contract, server->servername),
+					 errdetail("In dstack's KMS mode the app id is the address of the app's auth contract; "
+							   "the guest agent reports the app id this CVM was booted as."),
+					 errhint("Mount this consortium's datasets in a CVM of app %s, or correct app_contract.",
+							 opts->app_contract)));
+	}
+
+	http_options_default(&hopt);
+	hopt.connect_timeout_ms = opts->connect_timeout_ms;
+	hopt.timeout_ms = opts->timeout_ms;
+	hopt.retries = opts->retries;
+	rpc = rpc_new(opts->rpc_url, &hopt, &err);
+	if (rpc == NULL)
+		derr_ereport(&err, 0, NULL);
+	memset(&st, 0, sizeof(st));
+	ok = rpc_block_number(rpc, &head, &err);
+	if (ok)
+	{
+		number = head > (uint64) opts->confirmations ? head - opts->confirmations : 0;
+		ok = rpc_consortium_state(rpc, f->chain.app_id, number, &st, &err);
+	}
+	rpc_free(rpc);
+	if (!ok)
+	{
+		rpc_consortium_state_free(&st);
+		derr_ereport(&err, err.code == DERR_NETWORK ? ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION : 0,
+					 psprintf("Check that the JSON-RPC node at %s is reachable and serves the chain "
+							  "of consortium %s (server \"%s\", option rpc_url).",
+							  opts->rpc_url, addr_text(f->chain.app_id), server->servername));
+	}
+	f->chain.chain_id = st.chain_id;
+	f->chain.block_number = st.block_number;
+	memcpy(f->chain.block_hash, st.block_hash, 32);
+	memcpy(f->pinned_compose_hash, st.compose_hash, 32);
+	f->threshold = st.threshold;
+	f->approvals = st.approval_count;
+	f->chain.threshold = st.threshold;
+	f->chain.approvals = st.approval_count;
+	f->chain.epsilon_milli = st.policy.epsilon_milli;
+	f->chain.min_group_size = st.policy.min_group_size;
+	strlcpy(f->chain.privacy_unit, st.policy.privacy_unit ? st.policy.privacy_unit : "",
+			sizeof(f->chain.privacy_unit));
+	f->revoked = st.revoked;
+	memcpy(f->revoked_by, st.revoked_by, DC_ADDR_LEN);
+	f->n_approvers = (int) Min(st.n_approvers, lengthof(f->approvers));
+	for (int i = 0; i < f->n_approvers; i++)
+		memcpy(f->approvers[i], st.approvers[i], DC_ADDR_LEN);
+	f->n_owners = (int) Min(st.n_owners, lengthof(f->owners));
+	for (int i = 0; i < f->n_owners; i++)
+		memcpy(f->owners[i], st.owners[i], DC_ADDR_LEN);
+	rpc_consortium_state_free(&st);
+}
+
+/* This statement's facts for a server: cached, or read now. */
+static StatementFacts *
+statement_facts(ForeignServer *server, const DfdwServerOptions *opts)
+{
+	StatementFacts *f = NULL;
+
+	if (facts_cache == NULL)
+		facts_cache = MemoryContextAllocZero(TopMemoryContext,
+											 sizeof(StatementFacts) * MAX_CACHED_SERVERS);
+	for (int i = 0; i < n_facts; i++)
+		if (facts_cache[i].serverid == server->serverid)
+			f = &facts_cache[i];
+	if (f != NULL && facts_current(f))
+		return f;
+	if (f == NULL)
+	{
+		if (n_facts < MAX_CACHED_SERVERS)
+			f = &facts_cache[n_facts++];
+		else
+			f = &facts_cache[0];	/* evict: correctness does not depend on the cache */
+	}
+	f->serverid = InvalidOid;	/* not valid until fully loaded */
+	load_facts(server, opts, f);
+	f->serverid = server->serverid;
+	f->lxid = MyProc->lxid;
+	f->stmt_start = GetCurrentStatementStartTimestamp();
+	return f;
+}
+
+/* Chain facts of the current statement, if a scan of this server has read them. */
+bool
+dfdw_statement_chain_facts(Oid serverid, DfdwChainFacts *facts)
+{
+	for (int i = 0; i < n_facts; i++)
+		if (facts_cache[i].serverid == serverid && facts_current(&facts_cache[i]))
+		{
+			*facts = facts_cache[i].chain;
+			return true;
+		}
+	return false;
+}
+
+static bool
+addr_in(const uint8 (*list)[DC_ADDR_LEN], int n, const uint8 who[DC_ADDR_LEN])
+{
+	for (int i = 0; i < n; i++)
+		if (memcmp(list[i], who, DC_ADDR_LEN) == 0)
+			return true;
+	return false;
+}
+
+/* Steps 2-3 of the rule: each failure names what is missing on chain. */
+static void
+check_chain(const StatementFacts *f, const char *relname, const uint8 owner[DC_ADDR_LEN])
+{
+	char	   *app = addr_text(f->chain.app_id);
+
+	if (f->revoked)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("consortium %s has been revoked", app),
+				 errdetail("Owner %s revoked the consortium on chain (read at block %llu); revocation is final.",
+						   addr_text(f->revoked_by), (unsigned long long) f->chain.block_number),
+				 errhint("No dataset of this consortium can be mounted any more; the owners must deploy "
+						 "and approve a new consortium.")));
+	if (memcmp(f->pinned_compose_hash, f->chain.compose_hash, 32) != 0)
+	{
+		char		pin[65],
+					mine[65];
+
+		dhex_encode(f->pinned_compose_hash, 32, pin);
+		dhex_encode(f->chain.compose_hash, 32, mine);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("this CVM's compose-hash is not the one consortium %s pinned", app),
+				 errdetail("The contract pins compose-hash 0x%s; the guest agent reports 0x%s for this CVM.",
+						   pin, mine),
+				 errhint("Run the analysis CVM from exactly the app-compose.json the owners approved.")));
+	}
+	if (f->approvals < f->threshold)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("consortium %s is not approved: %llu of %llu required owner approvals",
+						app, (unsigned long long) f->approvals, (unsigned long long) f->threshold),
+				 errdetail("Read at block %llu.", (unsigned long long) f->chain.block_number),
+				 errhint("%llu more owner(s) must call approve() on the consortium contract.",
+						 (unsigned long long) (f->threshold - f->approvals))));
+	if (!addr_in(f->owners, f->n_owners, owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("owner %s of foreign table \"%s\" is not an owner of consortium %s",
+						addr_text(owner), relname, app),
+				 errdetail("Only datasets of the consortium's owners can be mounted."),
+				 errhint("Check the table's owner option.")));
+	if (!addr_in(f->approvers, f->n_approvers, owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("owner %s of foreign table \"%s\" has not approved consortium %s",
+						addr_text(owner), relname, app),
+				 errdetail("The consortium has %llu of %llu required approvals, but not this owner's; "
+						   "a dataset is mounted only with its own owner's approval.",
+						   (unsigned long long) f->approvals, (unsigned long long) f->threshold),
+				 errhint("The owner must call approve() on the consortium contract.")));
+}
+
+/* Step 4: the dataset's recipe and recipient key are this CVM's. */
+static void
+check_recipe(const DsealManifest *m, const StatementFacts *f, const uint8 kms_root[DC_PUBKEY_LEN],
+			 const char *relname)
+{
+	const char *what = NULL;
+
+	if (memcmp(m->recipe.app_id, f->chain.app_id, DC_ADDR_LEN) != 0)
+		what = "app id";
+	else if (memcmp(m->recipe.compose_hash, f->chain.compose_hash, 32) != 0)
+		what = "compose-hash";
+	else if (memcmp(m->recipe.kms_root_pubkey, kms_root, DC_PUBKEY_LEN) != 0)
+		what = "KMS root public key";
+	if (what)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("sealed dataset of foreign table \"%s\" was sealed for another %s", relname, what),
+				 errdetail("The dataset's data key is bound to the recipe (KMS root, app id %s, compose-hash) "
+						   "it was sealed for; this CVM runs app %s and cannot unwrap it.",
+						   addr_text(m->recipe.app_id), addr_text(f->chain.app_id)),
+				 errhint("Ask the owner to seal the table again with this consortium's recipe.")));
+}
+
+/* The rule; see the file comment. */
+void
+dfdw_mount(Oid serverid, Oid relid, DsealReader *reader, DfdwMount *mount)
+{
+	ForeignServer *server = GetForeignServer(serverid);
+	DfdwServerOptions sopts;
+	DfdwTableOptions topts;
+	const DsealManifest *m = dseal_reader_manifest(reader);
+	StatementFacts *f;
+	uint8		owner[DC_ADDR_LEN];
+	uint8		kms_root[DC_PUBKEY_LEN];
+	char		owner_hex[2 * DC_ADDR_LEN + 1];
+	char	   *path;
+	const char *relname = get_rel_name(relid);
+	DsealRecipe cvm;
+	GaKey		key;
+	DErr		err;
+
+	dfdw_server_options(server, &sopts);
+	dfdw_table_options(relid, &topts);
+	derr_clear(&err);
+	if (!dhex_decode_exact(topts.owner, owner, DC_ADDR_LEN, "owner", &err) ||
+		!dhex_decode_exact(sopts.kms_root_pubkey, kms_root, DC_PUBKEY_LEN, "kms_root_pubkey", &err))
+		derr_ereport(&err, ERRCODE_FDW_INVALID_OPTION_NAME, NULL);
+
+	/* the manifest's signature was verified on open: it is the signer's */
+	if (memcmp(m->owner_id, owner, DC_ADDR_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("sealed dataset of foreign table \"%s\" is signed by %s, not by its owner %s",
+						relname, addr_text(m->owner_id), topts.owner),
+				 errdetail("The manifest of \"%s\" carries a valid signature of %s.", topts.path,
+						   addr_text(m->owner_id)),
+				 errhint("Check the table's owner option and that the file is the one the owner published.")));
+
+	f = statement_facts(server, &sopts);
+	check_chain(f, relname, owner);
+	check_recipe(m, f, kms_root, relname);
+
+	/* step 5: the owner's recipient key, from the guest agent only */
+	dhex_encode(owner, DC_ADDR_LEN, owner_hex);
+	path = psprintf("dstack-seal/v1/%s", owner_hex);
+	memset(&key, 0, sizeof(key));
+	if (!ga_get_key_verified(agent_socket(&sopts), path, path, kms_root, f->chain.app_id, &key, &err))
+		derr_ereport(&err, err.code == DERR_NETWORK ? ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION
+					 : ERRCODE_INSUFFICIENT_PRIVILEGE,
+					 "The KMS releases keys only to a CVM whose consortium allows it; check the "
+					 "consortium's state with the consortium.sh state command, and the guest agent's log.");
+	if (memcmp(key.pub, m->recipient_pub, DC_PUBKEY_LEN) != 0)
+	{
+		ga_key_scrub(&key);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("sealed dataset of foreign table \"%s\" was sealed for another recipient key", relname),
+				 errdetail("This CVM's key at \"%s\" is not the recipient key in the manifest.", path),
+				 errhint("Ask the owner to seal again with the recipient key this CVM publishes.")));
+	}
+	memcpy(cvm.kms_root_pubkey, kms_root, DC_PUBKEY_LEN);
+	memcpy(cvm.app_id, f->chain.app_id, DC_ADDR_LEN);
+	memcpy(cvm.compose_hash, f->chain.compose_hash, 32);
+	if (!dseal_unwrap_key(&cvm, owner, key.key, m->dataset_id, m->ephemeral_pub, m->wrapped,
+						  mount->data_key, &err))
+	{
+		ga_key_scrub(&key);
+		derr_ereport(&err, 0, "Ask the owner to seal the table again with this consortium's recipe.");
+	}
+	ga_key_scrub(&key);
+	mount->block_number = f->chain.block_number;
+	mount->approvals = f->approvals;
+	mount->threshold = f->threshold;
+}
+
+void
+dfdw_mount_scrub(DfdwMount *mount)
+{
+	explicit_bzero(mount->data_key, sizeof(mount->data_key));
+}

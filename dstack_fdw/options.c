@@ -1,0 +1,238 @@
+/*
+ * options.c: the option validator, and server/table options resolved into
+ * structs with their defaults.
+ *
+ * Server (one per consortium): rpc_url, app_contract, guest_agent,
+ *   kms_root_pubkey, confirmations, connect_timeout_ms, timeout_ms, retries.
+ * Foreign table (one per sealed dataset): path, owner.
+ * The app id and compose-hash that unwrap a dataset are deliberately not
+ * options: they come from the guest agent, i.e. from the measured CVM.
+ */
+#include "postgres.h"
+
+#include <errno.h>
+
+#include "access/reloptions.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "crypto.h"
+#include "dstack_fdw.h"
+#include "hex.h"
+
+typedef struct DfdwOption
+{
+	const char *name;
+	Oid			context;
+	const char *what;			/* for hints */
+} DfdwOption;
+
+static const DfdwOption valid_options[] = {
+	{"rpc_url", ForeignServerRelationId, "http(s) JSON-RPC URL"},
+	{"app_contract", ForeignServerRelationId, "0x address"},
+	{"guest_agent", ForeignServerRelationId, "Unix socket path"},
+	{"kms_root_pubkey", ForeignServerRelationId, "33-byte compressed key, hex"},
+	{"confirmations", ForeignServerRelationId, "integer >= 0"},
+	{"connect_timeout_ms", ForeignServerRelationId, "milliseconds"},
+	{"timeout_ms", ForeignServerRelationId, "milliseconds"},
+	{"retries", ForeignServerRelationId, "integer >= 0"},
+	{"path", ForeignTableRelationId, "absolute path of a .dseal file"},
+	{"owner", ForeignTableRelationId, "0x address of the owner"},
+	{NULL, InvalidOid, NULL}
+};
+
+/* "a, b, c" of the options valid in a catalog, for the hint. */
+static char *
+valid_option_list(Oid context)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (const DfdwOption *o = valid_options; o->name; o++)
+	{
+		if (o->context != context)
+			continue;
+		appendStringInfo(&buf, "%s%s (%s)", buf.len ? ", " : "", o->name, o->what);
+	}
+	return buf.len ? buf.data : "none";
+}
+
+/* Integer option in [min, max]; errors name the option. */
+static int
+int_option(DefElem *def, int min, int max)
+{
+	char	   *s = defGetString(def);
+	char	   *end;
+	long		v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *s == '\0' || *end != '\0' || v < min || v > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid value for option \"%s\": \"%s\"", def->defname, s),
+				 errhint("Use an integer between %d and %d.", min, max)));
+	return (int) v;
+}
+
+/* Hex option of exactly len bytes. */
+static void
+hex_option(DefElem *def, size_t len, const char *what)
+{
+	uint8		buf[64];
+	DErr		err;
+
+	derr_clear(&err);
+	if (!dhex_decode_exact(defGetString(def), buf, len, what, &err))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid value for option \"%s\"", def->defname),
+				 errdetail("%s", err.detail[0] ? err.detail : err.msg),
+				 errhint("Give %s as %zu bytes of hex, e.g. 0x%s.", what, len,
+						 len == DC_ADDR_LEN ? "f39fd6e51aad88f6f4ce6ab8827279cfffb92266" : "02...")));
+	if (len == DC_PUBKEY_LEN)
+	{
+		uint8		pub[DC_PUBKEY_LEN];
+
+		if (!dc_pubkey_normalize(buf, len, pub, &err))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid value for option \"%s\"", def->defname),
+					 errdetail("%s", err.detail),
+					 errhint("Copy the KMS root public key the consortium published.")));
+	}
+}
+
+PG_FUNCTION_INFO_V1(dstack_fdw_validator);
+
+/*
+ * Validate options at CREATE/ALTER time, so a typo is an error when it is
+ * made and not at the first query.
+ */
+Datum
+dstack_fdw_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *def = lfirst(lc);
+		const DfdwOption *o;
+
+		for (o = valid_options; o->name; o++)
+			if (o->context == catalog && strcmp(o->name, def->defname) == 0)
+				break;
+		if (o->name == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\"", def->defname),
+					 errhint("Valid options in this context are: %s.", valid_option_list(catalog))));
+
+		if (strcmp(def->defname, "confirmations") == 0)
+			(void) int_option(def, 0, 10000);
+		else if (strcmp(def->defname, "retries") == 0)
+			(void) int_option(def, 0, 20);
+		else if (strcmp(def->defname, "connect_timeout_ms") == 0 ||
+				 strcmp(def->defname, "timeout_ms") == 0)
+			(void) int_option(def, 1, 600000);
+		else if (strcmp(def->defname, "app_contract") == 0 || strcmp(def->defname, "owner") == 0)
+			hex_option(def, DC_ADDR_LEN, "an Ethereum address");
+		else if (strcmp(def->defname, "kms_root_pubkey") == 0)
+			hex_option(def, DC_PUBKEY_LEN, "a compressed secp256k1 public key");
+		else if (strcmp(def->defname, "rpc_url") == 0)
+		{
+			char	   *u = defGetString(def);
+
+			if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+						 errmsg("invalid value for option \"rpc_url\": \"%s\"", u),
+						 errhint("Use the http:// or https:// URL of an Ethereum JSON-RPC node.")));
+		}
+		else if (strcmp(def->defname, "path") == 0 || strcmp(def->defname, "guest_agent") == 0)
+		{
+			if (!is_absolute_path(defGetString(def)))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+						 errmsg("option \"%s\" must be an absolute path", def->defname),
+						 errhint("Give the full path, e.g. /var/lib/pg_dstack/sealed/ehr.dseal.")));
+		}
+	}
+	PG_RETURN_VOID();
+}
+
+/* Server options with defaults; required ones are checked where they are used. */
+void
+dfdw_server_options(ForeignServer *server, DfdwServerOptions *opts)
+{
+	ListCell   *lc;
+
+	memset(opts, 0, sizeof(*opts));
+	opts->confirmations = 0;
+	opts->connect_timeout_ms = 2000;
+	opts->timeout_ms = 10000;
+	opts->retries = 2;
+	foreach(lc, server->options)
+	{
+		DefElem    *def = lfirst(lc);
+
+		if (strcmp(def->defname, "rpc_url") == 0)
+			opts->rpc_url = defGetString(def);
+		else if (strcmp(def->defname, "app_contract") == 0)
+			opts->app_contract = defGetString(def);
+		else if (strcmp(def->defname, "guest_agent") == 0)
+			opts->guest_agent = defGetString(def);
+		else if (strcmp(def->defname, "kms_root_pubkey") == 0)
+			opts->kms_root_pubkey = defGetString(def);
+		else if (strcmp(def->defname, "confirmations") == 0)
+			opts->confirmations = int_option(def, 0, 10000);
+		else if (strcmp(def->defname, "connect_timeout_ms") == 0)
+			opts->connect_timeout_ms = int_option(def, 1, 600000);
+		else if (strcmp(def->defname, "timeout_ms") == 0)
+			opts->timeout_ms = int_option(def, 1, 600000);
+		else if (strcmp(def->defname, "retries") == 0)
+			opts->retries = int_option(def, 0, 20);
+	}
+	if (opts->rpc_url == NULL || opts->kms_root_pubkey == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("server \"%s\" lacks option \"%s\"", server->servername,
+						opts->rpc_url == NULL ? "rpc_url" : "kms_root_pubkey"),
+				 errdetail("A sealed dataset is mounted only after its consortium's approval is read "
+						   "from the chain and its key chain is checked against the KMS root."),
+				 errhint("ALTER SERVER %s OPTIONS (ADD %s '...').", quote_identifier(server->servername),
+						 opts->rpc_url == NULL ? "rpc_url" : "kms_root_pubkey")));
+}
+
+/* Table options; both are required. */
+void
+dfdw_table_options(Oid relid, DfdwTableOptions *opts)
+{
+	ForeignTable *ft = GetForeignTable(relid);
+	ListCell   *lc;
+
+	memset(opts, 0, sizeof(*opts));
+	foreach(lc, ft->options)
+	{
+		DefElem    *def = lfirst(lc);
+
+		if (strcmp(def->defname, "path") == 0)
+			opts->path = defGetString(def);
+		else if (strcmp(def->defname, "owner") == 0)
+			opts->owner = defGetString(def);
+	}
+	if (opts->path == NULL || opts->owner == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("foreign table \"%s\" lacks option \"%s\"", get_rel_name(relid),
+						opts->path == NULL ? "path" : "owner"),
+				 errhint("ALTER FOREIGN TABLE %s OPTIONS (ADD %s '...'), or create it with IMPORT FOREIGN SCHEMA.",
+						 quote_identifier(get_rel_name(relid)), opts->path == NULL ? "path" : "owner")));
+}

@@ -1,0 +1,127 @@
+-- dstack_fdw scans: three owners seal their tables for the consortium's
+-- recipe; the CVM imports them, mounts them after the on-chain check, and
+-- every answer equals the same query over the original heap tables.
+\ir include/fdw_env.psql
+\set VERBOSITY default
+
+CREATE SERVER consortium FOREIGN DATA WRAPPER dstack_fdw
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', app_contract :'app_id');
+
+-- the silos' tables (several row groups each)
+SET dstack_seal.rows_per_group = 1000;
+CREATE TABLE ehr AS
+  SELECT g::int8 AS patient_id, (30 + g % 60)::int2 AS age, (g % 2 = 0) AS female,
+         CASE WHEN g % 11 = 0 THEN NULL ELSE 15 + (g * 7919) % 90 + (g % 10) / 10.0 END::float8 AS egfr,
+         ((g * 31) % 600 / 100.0 + 0.5)::numeric(5,2) AS creatinine,
+         date '2018-01-01' + g % 2000 AS admitted, 'N18.' || (1 + g % 5) AS dx_code
+  FROM generate_series(1, 5000) g;
+CREATE TABLE imaging AS
+  SELECT (1 + (g * 7) % 5000)::int8 AS patient_id, md5('i' || g)::uuid AS study_id,
+         (ARRAY['echo','mri','ct'])[1 + g % 3] AS modality, (25 + g % 45)::float4 AS lvef,
+         timestamptz '2019-01-01 00:00+00' + g * interval '17 minutes' AS taken_at
+  FROM generate_series(1, 3000) g;
+CREATE TABLE assays AS
+  SELECT (1 + (g * 13) % 5000)::int8 AS patient_id, (ARRAY['nt-probnp','troponin'])[1 + g % 2] AS assay,
+         ((g * 104729) % 5000 / 10.0)::float8 AS value, g % 3 = 0 AS flagged
+  FROM generate_series(1, 2500) g;
+CREATE TABLE "Sparse Data" AS
+  SELECT g AS id, CASE WHEN g % 10 = 0 THEN g END AS rare, NULL::text AS never
+  FROM generate_series(1, 2222) g;
+CREATE TABLE empty_cohort (patient_id int8, note text);
+
+-- each owner seals its own table under its own key and recipient key
+SELECT (dstack_seal('ehr'))->>'row_count' AS ehr_rows;
+SELECT (dstack_seal('"Sparse Data"', NULL, :'out' || '/sparse.dseal'))->>'row_count' AS sparse_rows;
+SELECT (dstack_seal('empty_cohort'))->>'row_count' AS empty_rows;
+SET dstack_seal.owner_key_file = :'owner2_key';
+SET dstack_seal.recipient_key = :'recipient2_pub';
+SET dstack_seal.recipient_key_chain = :'recipient2_chain';
+SELECT (dstack_seal('imaging'))->>'row_count' AS imaging_rows;
+SET dstack_seal.owner_key_file = :'owner3_key';
+SET dstack_seal.recipient_key = :'recipient3_pub';
+SET dstack_seal.recipient_key_chain = :'recipient3_chain';
+SELECT (dstack_seal('assays'))->>'row_count' AS assays_rows;
+
+-- IMPORT FOREIGN SCHEMA: LIMIT TO, EXCEPT, then everything
+CREATE SCHEMA only_ehr;
+IMPORT FOREIGN SCHEMA sealed LIMIT TO (ehr) FROM SERVER consortium INTO only_ehr OPTIONS (directory :'out');
+SELECT foreign_table_name FROM information_schema.foreign_tables WHERE foreign_table_schema = 'only_ehr';
+CREATE SCHEMA not_ehr;
+IMPORT FOREIGN SCHEMA sealed EXCEPT (ehr, imaging) FROM SERVER consortium INTO not_ehr OPTIONS (directory :'out');
+SELECT foreign_table_name FROM information_schema.foreign_tables WHERE foreign_table_schema = 'not_ehr' ORDER BY 1;
+CREATE SCHEMA s;
+IMPORT FOREIGN SCHEMA sealed FROM SERVER consortium INTO s OPTIONS (directory :'out');
+\d s.ehr
+SELECT ftoptions[2] AS owner_option FROM pg_foreign_table WHERE ftrelid = 's.imaging'::regclass;
+
+-- aggregates equal the heap's
+SELECT count(*), sum(age), round(avg(egfr)::numeric, 6) AS avg_egfr, sum(creatinine), min(admitted), max(dx_code)
+  FROM s.ehr;
+SELECT count(*), sum(age), round(avg(egfr)::numeric, 6) AS avg_egfr, sum(creatinine), min(admitted), max(dx_code)
+  FROM ehr;
+-- group by, and a row-by-row comparison of a whole table (EXCEPT both ways)
+SELECT female, count(*), count(egfr) FROM s.ehr GROUP BY female ORDER BY female;
+SELECT count(*) AS differing FROM ((TABLE s.ehr EXCEPT TABLE ehr) UNION ALL (TABLE ehr EXCEPT TABLE s.ehr)) d;
+SELECT count(*) AS differing FROM ((TABLE s.imaging EXCEPT TABLE imaging) UNION ALL (TABLE imaging EXCEPT TABLE s.imaging)) d;
+
+-- a join across three owners' datasets
+SELECT i.modality, count(*) AS n, round(avg(e.egfr)::numeric, 4) AS egfr, round(sum(a.value)::numeric, 1) AS assay_sum
+  FROM s.ehr e JOIN s.imaging i USING (patient_id) JOIN s.assays a USING (patient_id)
+ WHERE e.age > 40
+ GROUP BY i.modality ORDER BY 1;
+SELECT i.modality, count(*) AS n, round(avg(e.egfr)::numeric, 4) AS egfr, round(sum(a.value)::numeric, 1) AS assay_sum
+  FROM ehr e JOIN imaging i USING (patient_id) JOIN assays a USING (patient_id)
+ WHERE e.age > 40
+ GROUP BY i.modality ORDER BY 1;
+
+-- only the referenced columns are decrypted (target list and quals)
+EXPLAIN (COSTS OFF) SELECT sum(lvef) FROM s.imaging WHERE modality = 'mri';
+EXPLAIN (COSTS OFF) SELECT count(*) FROM s.assays;
+EXPLAIN (COSTS OFF, VERBOSE) SELECT s.ehr FROM s.ehr LIMIT 1;
+SELECT sum(lvef) FROM s.imaging WHERE modality = 'mri';
+SELECT sum(lvef) FROM imaging WHERE modality = 'mri';
+SELECT count(*) FROM s.assays;
+
+-- NULL-heavy and empty datasets
+SELECT count(*), count(rare), sum(rare), count(never) FROM s.sparse;
+SELECT count(*), count(rare), sum(rare), count(never) FROM "Sparse Data";
+SELECT count(*), count(note) FROM s.empty_cohort;
+
+-- parallel scan: row groups shared by 2 workers; identical results
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT count(*), sum(age), sum(egfr) FROM s.ehr;
+SELECT count(*), sum(age), sum(egfr)::numeric(20,4) FROM s.ehr;
+SELECT count(*) AS differing FROM ((TABLE s.ehr EXCEPT TABLE ehr) UNION ALL (TABLE ehr EXCEPT TABLE s.ehr)) d;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+
+-- row estimates come from the signed manifest; ANALYZE is off by default
+SELECT reltuples FROM pg_class WHERE oid = 's.ehr'::regclass;
+EXPLAIN SELECT * FROM s.assays;
+ANALYZE s.ehr;
+SELECT count(*) AS stats_rows FROM pg_stats WHERE schemaname = 's';
+SHOW dstack_fdw.analyze;
+
+-- options are validated when they are set
+CREATE SERVER bad1 FOREIGN DATA WRAPPER dstack_fdw OPTIONS (rpc 'http://x');
+CREATE SERVER bad2 FOREIGN DATA WRAPPER dstack_fdw OPTIONS (rpc_url 'ftp://x');
+CREATE SERVER bad3 FOREIGN DATA WRAPPER dstack_fdw OPTIONS (confirmations '-1');
+CREATE SERVER bad4 FOREIGN DATA WRAPPER dstack_fdw OPTIONS (kms_root_pubkey '0x02');
+CREATE FOREIGN TABLE bad5 (x int) SERVER consortium OPTIONS (path 'relative.dseal', owner '0x01');
+CREATE FOREIGN TABLE bad6 (x int) SERVER consortium OPTIONS (path '/x.dseal', owner '0x1234');
+CREATE FOREIGN TABLE bad7 (x int) SERVER consortium OPTIONS (path '/x.dseal', app_id '0x1234');
+-- a column the dataset does not have, and a type that does not decode it
+\set ehr_path :out '/ehr.dseal'
+CREATE FOREIGN TABLE wrong_col (patient_id int8, weight float8) SERVER consortium
+  OPTIONS (path :'ehr_path', owner :'owner1_addr');
+\set VERBOSITY terse
+SELECT sum(weight) FROM wrong_col;
+\set VERBOSITY default
+CREATE FOREIGN TABLE wrong_type (patient_id int4) SERVER consortium
+  OPTIONS (path :'ehr_path', owner :'owner1_addr');
+SELECT sum(patient_id) FROM wrong_type;
