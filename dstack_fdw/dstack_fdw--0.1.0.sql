@@ -62,3 +62,144 @@ LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION dstack_run(text) IS
 'Run a query of DP aggregates over sealed tables: charges the privacy budget and returns the signed receipt '
 '(result, datasets, epsilon, app id, compose-hash, chain state, signature with its dstack chain, TDX quote).';
+
+CREATE FUNCTION dstack_consortia(
+    OUT server text, OUT app_id text, OUT approvals bigint, OUT threshold bigint, OUT revoked boolean,
+    OUT epsilon_total text, OUT approval text, OUT revocation text, OUT recipe text, OUT owners text,
+    OUT overall text, OUT block_number bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'dstack_consortia'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION dstack_consortia() IS
+'Each consortium (dstack_fdw server) read from the chain now, graded match/partial/miss against the mount criteria.';
+
+CREATE VIEW dstack_consortia AS SELECT * FROM dstack_consortia();
+COMMENT ON VIEW dstack_consortia IS
+'On-chain state of each consortium against its criteria: approval, revocation, recipe (compose-hash), owners of mounted tables.';
+-- dp_agg.sql: differentially private aggregates (C in dp_agg.c).
+-- To be pasted into dstack_fdw--0.1.0.sql.  All noise is integer-exact
+-- discrete Laplace, added once in the final function; groups whose true
+-- count is below dstack_fdw.dp_min_group_size return NULL.
+
+-- support functions (internal state; parallel-safe, combinable) --------------
+
+CREATE FUNCTION dp_count_trans(internal, anyelement, float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'dfdw_dp_count_trans'
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION dp_count_trans(internal, anyelement, float8) IS
+  'transition function of dp_count: counts non-NULL values, fixes epsilon for the group';
+
+CREATE FUNCTION dp_sum_int8_trans(internal, int8, int8, int8, float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'dfdw_dp_sum_int8_trans'
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION dp_sum_int8_trans(internal, int8, int8, int8, float8) IS
+  'transition function of dp_sum(int8, ...): clamps into [lower, upper], exact 128-bit sum';
+
+CREATE FUNCTION dp_sum_float8_trans(internal, float8, float8, float8, float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'dfdw_dp_sum_float8_trans'
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION dp_sum_float8_trans(internal, float8, float8, float8, float8) IS
+  'transition function of dp_sum(float8, ...) and dp_avg: clamps, fixed-point at 1e-6, exact sum';
+
+CREATE FUNCTION dp_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'dfdw_dp_combine'
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION dp_combine(internal, internal) IS
+  'combine function of the DP aggregates: merges partial states of parallel workers';
+
+CREATE FUNCTION dp_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'dfdw_dp_serialize'
+LANGUAGE C STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION dp_serialize(internal) IS
+  'serial function of the DP aggregates (worker to leader)';
+
+CREATE FUNCTION dp_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'dfdw_dp_deserialize'
+LANGUAGE C STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION dp_deserialize(bytea, internal) IS
+  'deserial function of the DP aggregates (worker to leader)';
+
+CREATE FUNCTION dp_count_final(internal)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'dfdw_dp_count_final'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION dp_count_final(internal) IS
+  'final function of dp_count: true count plus discrete Laplace noise of scale 1/epsilon, NULL for small groups';
+
+CREATE FUNCTION dp_sum_int8_final(internal)
+RETURNS numeric
+AS 'MODULE_PATHNAME', 'dfdw_dp_sum_int8_final'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION dp_sum_int8_final(internal) IS
+  'final function of dp_sum(int8, ...): sum plus discrete Laplace noise of scale max(|lower|,|upper|)/epsilon';
+
+CREATE FUNCTION dp_sum_float8_final(internal)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'dfdw_dp_sum_float8_final'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION dp_sum_float8_final(internal) IS
+  'final function of dp_sum(float8, ...): fixed-point sum plus discrete Laplace noise in units of 1e-6';
+
+CREATE FUNCTION dp_avg_final(internal)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'dfdw_dp_avg_final'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION dp_avg_final(internal) IS
+  'final function of dp_avg: noisy sum / noisy count with epsilon split in half, clamped into [lower, upper]';
+
+-- the aggregates --------------------------------------------------------------
+
+CREATE AGGREGATE dp_count(anyelement, float8) (
+  SFUNC = dp_count_trans,
+  STYPE = internal,
+  FINALFUNC = dp_count_final,
+  COMBINEFUNC = dp_combine,
+  SERIALFUNC = dp_serialize,
+  DESERIALFUNC = dp_deserialize,
+  PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE dp_count(anyelement, float8) IS
+  'differentially private count of non-NULL values: dp_count(value, epsilon); discrete Laplace noise of scale 1/epsilon; NULL for groups below dstack_fdw.dp_min_group_size';
+
+CREATE AGGREGATE dp_sum(int8, int8, int8, float8) (
+  SFUNC = dp_sum_int8_trans,
+  STYPE = internal,
+  FINALFUNC = dp_sum_int8_final,
+  COMBINEFUNC = dp_combine,
+  SERIALFUNC = dp_serialize,
+  DESERIALFUNC = dp_deserialize,
+  PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE dp_sum(int8, int8, int8, float8) IS
+  'differentially private sum: dp_sum(value, lower, upper, epsilon); values clamped into [lower, upper]; noise scale max(|lower|,|upper|)/epsilon; numeric result';
+
+CREATE AGGREGATE dp_sum(float8, float8, float8, float8) (
+  SFUNC = dp_sum_float8_trans,
+  STYPE = internal,
+  FINALFUNC = dp_sum_float8_final,
+  COMBINEFUNC = dp_combine,
+  SERIALFUNC = dp_serialize,
+  DESERIALFUNC = dp_deserialize,
+  PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE dp_sum(float8, float8, float8, float8) IS
+  'differentially private sum: dp_sum(value, lower, upper, epsilon); clamped, summed exactly at resolution 1e-6; noise scale max(|lower|,|upper|)/epsilon';
+
+CREATE AGGREGATE dp_avg(float8, float8, float8, float8) (
+  SFUNC = dp_sum_float8_trans,
+  STYPE = internal,
+  FINALFUNC = dp_avg_final,
+  COMBINEFUNC = dp_combine,
+  SERIALFUNC = dp_serialize,
+  DESERIALFUNC = dp_deserialize,
+  PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE dp_avg(float8, float8, float8, float8) IS
+  'differentially private mean: dp_avg(value, lower, upper, epsilon); noisy sum / noisy count, epsilon split in half, result clamped into [lower, upper]';

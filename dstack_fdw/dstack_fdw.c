@@ -54,6 +54,7 @@ _PG_init(void)
 							 "The CVM image sets it on in postgresql.conf; analysts are not superusers. "
 							 "Off is for tests of the scan itself.",
 							 &dfdw_guc_output_guard, true, PGC_SUSET, 0, NULL, NULL, NULL);
+	dfdw_dp_init_gucs();
 	MarkGUCPrefixReserved("dstack_fdw");
 	dfdw_guard_init();
 }

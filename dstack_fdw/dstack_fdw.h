@@ -94,6 +94,17 @@ typedef struct DfdwChainFacts
 } DfdwChainFacts;
 extern bool dfdw_statement_chain_facts(Oid serverid, DfdwChainFacts *facts);
 
+typedef struct DfdwConsortiumStatus
+{
+	DfdwChainFacts facts;
+	uint8		pinned_compose_hash[32];
+	bool		revoked;
+	int			n_approvers;
+	uint8		(*approvers)[DC_ADDR_LEN];
+	int			n_owners;
+} DfdwConsortiumStatus;
+extern void dfdw_consortium_status(Oid serverid, DfdwConsortiumStatus *st);
+
 /* ---- guard.c ---- */
 extern bool dfdw_guc_output_guard;
 
@@ -121,6 +132,10 @@ extern DfdwRun *dfdw_run;
 extern void dfdw_guard_init(void);
 extern void dfdw_guard_check_planned(void);
 extern bool dfdw_is_dp_aggregate(Oid fn);
+
+/* ---- dp_agg.c ---- */
+extern void dfdw_dp_init_gucs(void);
+extern bool dfdw_dp_is_dp_aggregate(Oid aggfnoid);
 
 /* ---- plan.c ---- */
 extern void dfdwGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid);

@@ -78,11 +78,7 @@ is_sealed_rel(Oid relid)
 bool
 dfdw_is_dp_aggregate(Oid fn)
 {
-	char	   *name = get_func_name(fn);
-
-	if (name == NULL || strncmp(name, "dp_", 3) != 0)
-		return false;
-	return get_func_namespace(fn) == dfdw_extension_schema() && get_func_prokind(fn) == PROKIND_AGGREGATE;
+	return dfdw_dp_is_dp_aggregate(fn);
 }
 
 /* Does a range table entry list (and its subqueries) mention a sealed table? */

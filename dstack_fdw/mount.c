@@ -375,3 +375,23 @@ dfdw_mount_scrub(DfdwMount *mount)
 {
 	explicit_bzero(mount->data_key, sizeof(mount->data_key));
 }
+
+/* The consortium's state for the current statement, for dstack_consortia(). */
+void
+dfdw_consortium_status(Oid serverid, DfdwConsortiumStatus *st)
+{
+	ForeignServer *server = GetForeignServer(serverid);
+	DfdwServerOptions sopts;
+	StatementFacts *f;
+
+	dfdw_server_options(server, &sopts);
+	f = statement_facts(server, &sopts);
+	memset(st, 0, sizeof(*st));
+	st->facts = f->chain;
+	memcpy(st->pinned_compose_hash, f->pinned_compose_hash, 32);
+	st->revoked = f->revoked;
+	st->n_approvers = f->n_approvers;
+	st->approvers = palloc(sizeof(*st->approvers) * Max(f->n_approvers, 1));
+	memcpy(st->approvers, f->approvers, sizeof(*st->approvers) * f->n_approvers);
+	st->n_owners = f->n_owners;
+}

@@ -1,0 +1,78 @@
+-- dstack_run(): DP answers over sealed tables leave with a signed receipt,
+-- charged to the consortium's budget (epsilon 1.5 from the contract's
+-- policy) before release, recorded in the hash-chained audit table, and
+-- checkable by tools/dstack-verify.
+\ir include/fdw_env.psql
+\set VERBOSITY default
+SET dstack_fdw.output_guard = on;
+SET dstack_seal.rows_per_group = 1000;
+CREATE TABLE rc_cohort AS
+  SELECT g::int8 AS patient_id, g % 90 AS age, ((g * 7) % 120)::float8 + 0.5 AS egfr, 'N18.' || g % 3 AS dx
+  FROM generate_series(1, 3000) g;
+\set rcpath :out '/rc_cohort.dseal'
+SELECT (dstack_seal('rc_cohort', NULL, :'rcpath'))->>'row_count' AS sealed;
+CREATE SERVER rc_server FOREIGN DATA WRAPPER dstack_fdw
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root');
+CREATE FOREIGN TABLE rc (patient_id int8, age int4, egfr float8, dx text)
+  SERVER rc_server OPTIONS (path :'rcpath', owner :'owner1_addr');
+
+-- a grouped DP answer: rows, epsilon, provenance
+SELECT dstack_run($$SELECT dx, dp_count(patient_id, 0.5) AS n, dp_avg(egfr, 0, 150, 0.25) AS mean_egfr
+                    FROM rc WHERE age >= 18 GROUP BY dx ORDER BY dx$$) AS r \gset
+SELECT :'r'::jsonb #>> '{body,format}' AS format,
+       :'r'::jsonb #> '{body,result,columns}' AS columns,
+       jsonb_array_length(:'r'::jsonb #> '{body,result,rows}') AS groups,
+       :'r'::jsonb #> '{body,epsilon}' AS epsilon,
+       :'r'::jsonb #>> '{body,datasets,0,table}' AS dataset,
+       (:'r'::jsonb #>> '{body,datasets,0,owner}') = lower(:'owner1_addr') AS owner_matches,
+       :'r'::jsonb #>> '{body,app_id}' = lower(:'app_id') AS app_id_matches,
+       '0x' || (:'r'::jsonb #>> '{body,compose_hash}') = :'compose_hash' AS compose_hash_matches,
+       :'r'::jsonb #> '{body,chain,approvals}' AS approvals,
+       :'r'::jsonb #>> '{signature,purpose}' AS key_purpose,
+       length(:'r'::jsonb #>> '{quote,report_data}') AS report_data_hex_len,
+       left(:'r'::jsonb #>> '{quote,report_data}', 64) = :'r'::jsonb #>> '{body_sha256}' AS quote_binds_body;
+-- the noisy counts are near the true ones (1000 per group, Laplace scale 2)
+SELECT bool_and(abs((row->>1)::int - 1000 * 72 / 90) < 60) AS counts_near_truth,
+       bool_and((row->>2)::float8 BETWEEN 0 AND 150) AS means_in_bounds
+  FROM jsonb_array_elements(:'r'::jsonb #> '{body,result,rows}') AS row;
+
+-- the receipt verifies offline and against the chain; a tampered one does not
+\pset tuples_only on
+\pset format unaligned
+\set rfile :out '/receipt1.json'
+\o :rfile
+SELECT receipt FROM dstack_receipts WHERE seq = 1;
+\o
+\pset tuples_only off
+\pset format aligned
+\! "$DSTACK_TEST_TOOLS/dstack-verify/dstack-verify" --quiet --kms-root "$DSTACK_TEST_KMS_ROOT" --rpc "$DSTACK_TEST_RPC" "$DSTACK_TEST_OUT/receipt1.json" && echo "receipt 1: valid"
+\! sed 's/"charged": "0.750000"/"charged": "0.010000"/' "$DSTACK_TEST_OUT/receipt1.json" > "$DSTACK_TEST_OUT/forged.json"; "$DSTACK_TEST_TOOLS/dstack-verify/dstack-verify" --quiet --kms-root "$DSTACK_TEST_KMS_ROOT" "$DSTACK_TEST_OUT/forged.json" >/dev/null 2>&1 || echo "forged receipt: rejected"
+
+-- the budget: 0.75 of 1.5 spent; asking 1.0 is refused before anything is released
+SELECT dstack_run($$SELECT dp_count(patient_id, 1.0) FROM rc$$);
+SELECT app_id = lower(:'app_id') AS app, total_micro, spent_micro FROM dstack_budget;
+SELECT (dstack_run($$SELECT dp_count(patient_id, 0.75) FROM rc$$)) #> '{body,epsilon}' AS epsilon;
+SELECT dstack_run($$SELECT dp_count(patient_id, 0.01) FROM rc$$);
+
+-- dstack_run() is its own transaction: not inside BEGIN or a subtransaction
+BEGIN;
+SELECT dstack_run($$SELECT dp_count(patient_id, 0.1) FROM rc$$);
+ROLLBACK;
+DO $$ BEGIN PERFORM dstack_run('SELECT dp_count(patient_id, 0.1) FROM rc'); EXCEPTION WHEN division_by_zero THEN NULL; END $$;
+
+-- the attested run history: a hash chain
+SELECT seq, prev_hash = coalesce(lag(body_sha256) OVER (ORDER BY seq), repeat('0', 64)) AS chained,
+       epsilon_micro, receipt #>> '{body,sequence}' AS body_seq
+  FROM dstack_receipts ORDER BY seq;
+-- an analyst can read the ledger and the history but not change them
+CREATE ROLE rc_analyst;
+SET ROLE rc_analyst;
+SELECT count(*) FROM dstack_receipts;
+UPDATE dstack_budget SET spent_micro = 0;
+DELETE FROM dstack_receipts;
+RESET ROLE;
+DROP ROLE rc_analyst;
+
+-- queries that are not about sealed data are not dstack_run()'s business
+SELECT dstack_run('SELECT 1');
+SELECT dstack_run('DELETE FROM rc_cohort');
