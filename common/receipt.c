@@ -98,9 +98,14 @@ dreceipt_assemble(const DReceiptParts *p, char **out, DErr *err)
 {
 	json_error_t jerr;
 	json_t	   *body = json_loads(p->canon_body, 0, &jerr);
-	json_t	   *r = json_object();
-	json_t	   *sig = json_object();
-	json_t	   *quote = json_object();
+	/*
+	 * json_pack("{}"), not json_object(): inside a backend the postgres
+	 * executable's own json_object (the SQL function) would be called instead
+	 * (tools/check-symbols.sh guards against such clashes).
+	 */
+	json_t	   *r = json_pack("{}");
+	json_t	   *sig = json_pack("{}");
+	json_t	   *quote = json_pack("{}");
 	json_t	   *chain = json_array();
 	bool		ok;
 

@@ -231,6 +231,9 @@ check_expr_walker(Node *node, ExprCheck *ec)
 		case T_CoalesceExpr:
 		case T_List:
 		case T_TargetEntry:
+		case T_FromExpr:
+		case T_JoinExpr:
+		case T_RangeTblRef:
 			break;
 		case T_FuncExpr:
 			if (!leakproof_builtin(((FuncExpr *) node)->funcid))

@@ -1,6 +1,6 @@
 -- dstack_fdw refusals: every failure of the mount rule is its own error that
 -- says what is missing, and no row is returned before it.
-\ir include/fdw_env.psql
+\i sql/include/fdw_env.psql
 \set VERBOSITY default
 \! mkdir -p "$DSTACK_TEST_OUT/refusals" && chown postgres: "$DSTACK_TEST_OUT/refusals" 2>/dev/null; true
 \set rdir :out '/refusals'

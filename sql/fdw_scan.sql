@@ -1,7 +1,7 @@
 -- dstack_fdw scans: three owners seal their tables for the consortium's
 -- recipe; the CVM imports them, mounts them after the on-chain check, and
 -- every answer equals the same query over the original heap tables.
-\ir include/fdw_env.psql
+\i sql/include/fdw_env.psql
 \set VERBOSITY default
 
 CREATE SERVER consortium FOREIGN DATA WRAPPER dstack_fdw

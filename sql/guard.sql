@@ -1,7 +1,7 @@
 -- The output guard: a query over sealed tables may return only DP aggregates
 -- and their group keys, through dstack_run().  Every refusal names its rule
 -- and comes before anything runs (no guest agent or chain call is made).
-\ir include/fdw_env.psql
+\i sql/include/fdw_env.psql
 \set VERBOSITY default
 SET dstack_fdw.output_guard = on;
 SET dstack_seal.rows_per_group = 500;

@@ -2,7 +2,7 @@
 -- charged to the consortium's budget (epsilon 1.5 from the contract's
 -- policy) before release, recorded in the hash-chained audit table, and
 -- checkable by tools/dstack-verify.
-\ir include/fdw_env.psql
+\i sql/include/fdw_env.psql
 \set VERBOSITY default
 SET dstack_fdw.output_guard = on;
 SET dstack_seal.rows_per_group = 1000;

@@ -1,6 +1,6 @@
 -- dstack_seal refusals: each with its SQLSTATE, detail and hint, and no file
 -- left behind.
-\ir include/seal_env.psql
+\i sql/include/seal_env.psql
 \set VERBOSITY default
 CREATE TABLE patients (patient_id int, name text, dob date);
 INSERT INTO patients SELECT g, 'p' || g, date '1950-01-01' + g FROM generate_series(1, 100) g;

@@ -2,7 +2,7 @@
 -- row groups, compression on and off, empty tables, column subsets.  The
 -- sealed file is decrypted with the recipient key that only the CVM holds
 -- (tools/dseal-dump, test-only) and compared value by value.
-\ir include/seal_env.psql
+\i sql/include/seal_env.psql
 
 CREATE TABLE alltypes (
     id int4, b bool, s int2, i int4, l int8, r float4, d float8,

@@ -1,7 +1,7 @@
 -- Tampering with a sealed dataset is detected: by dstack_seal_verify without
 -- keys, and by the CVM-side decryption (tools/dseal-dump) with them.  A wrong
 -- recipe (other compose-hash, app id or owner) fails to unwrap cleanly.
-\ir include/seal_env.psql
+\i sql/include/seal_env.psql
 SET dstack_seal.compression_level = 0;
 SET dstack_seal.rows_per_group = 100;
 CREATE TABLE cohort (patient_id int4, age int4, egfr float8, dx text);
