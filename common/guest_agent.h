@@ -1,0 +1,115 @@
+/*
+ * guest_agent.h: client of the dstack guest agent inside a CVM.
+ *
+ * The guest agent is the CVM's only source of app keys (released by dstack's
+ * KMS when the app's auth contract allows the boot), TDX quotes and the
+ * identity of the running app.  It speaks HTTP with JSON bodies on a Unix
+ * socket.  API as in Dstack-TEE/dstack (guest-agent/rpc/proto/agent_rpc.proto,
+ * sdk/js/src/index.ts, sdk/python/src/dstack_sdk/dstack_client.py):
+ *   POST /GetKey   {"path","purpose","algorithm":"secp256k1"}
+ *                  -> {"key": hex, "signature_chain": [hex, hex]}
+ *   POST /GetQuote {"report_data": hex, at most 64 bytes}
+ *                  -> {"quote","event_log","report_data","vm_config"}
+ *   POST /Info     {} -> {"app_id","instance_id","compose_hash","device_id",
+ *                  "os_image_hash","key_provider_info","tcb_info" (JSON text), ...}
+ *   errors: {"error": "..."} with status 400/500.
+ * The SDKs send Info as POST with "{}"; a server that refuses that method
+ * (404/405) is asked again with GET.
+ *
+ * Socket selection (ga_resolve_endpoint): an explicit socket argument wins;
+ * else DSTACK_SIMULATOR_ENDPOINT when set (a path, or an http:// URL as the
+ * SDKs allow); else the first of /var/run/dstack.sock, /run/dstack.sock,
+ * /var/run/dstack/dstack.sock, /run/dstack/dstack.sock that exists (the
+ * SDKs' probe order); else the legacy
+ * /var/run/tappd.sock when it exists (spoken to with the legacy
+ * /prpc/Tappd.DeriveK256Key, RawQuote and Info methods); else
+ * /var/run/dstack.sock, so that the error names the expected path.
+ */
+#ifndef DSTACK_GUEST_AGENT_H
+#define DSTACK_GUEST_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "derr.h"
+
+#define GA_DEFAULT_SOCKET	"/var/run/dstack.sock"
+#define GA_LEGACY_SOCKET	"/var/run/tappd.sock"
+#define GA_ENV_ENDPOINT		"DSTACK_SIMULATOR_ENDPOINT"
+
+/* A derived app key.  Holds a private key: always end with ga_key_scrub(). */
+typedef struct GaKey
+{
+	uint8_t		key[DC_SECKEY_LEN];	/* secp256k1 private key */
+	uint8_t		pub[DC_PUBKEY_LEN];	/* its compressed public key */
+	uint8_t		chain[2][DC_SIG_LEN];	/* [0] by the app key, [1] by the KMS root */
+} GaKey;
+
+typedef struct GaQuote
+{
+	uint8_t    *quote;			/* raw TDX quote, malloc()ed */
+	size_t		quote_len;
+	char	   *event_log;		/* JSON text as the agent sent it, malloc()ed */
+	uint8_t		report_data[64];	/* as echoed by the agent (zero-padded) */
+	char	   *vm_config;		/* malloc()ed; "" when absent */
+} GaQuote;
+
+typedef struct GaInfo
+{
+	uint8_t		app_id[DC_ADDR_LEN];
+	uint8_t		compose_hash[32];
+	uint8_t		instance_id[32];	/* dstack: 20 bytes; length in instance_id_len */
+	size_t		instance_id_len;
+	uint8_t		device_id[32];
+	size_t		device_id_len;
+	uint8_t		mr_aggregated[32];	/* dstack >= 0.5; length 0 when absent */
+	size_t		mr_aggregated_len;
+	uint8_t		os_image_hash[32];	/* empty when not measured by the KMS */
+	size_t		os_image_hash_len;
+	char	   *key_provider_info;	/* malloc()ed; "" when absent */
+	char	   *tcb_info;		/* JSON text, malloc()ed; "" when absent */
+	char	   *raw_json;		/* the whole answer, malloc()ed */
+} GaInfo;
+
+/*
+ * Where the agent is: fills unix_socket (or url for an http:// override) and
+ * reports whether it is the legacy tappd API.  Exposed for diagnostics.
+ */
+typedef struct GaEndpoint
+{
+	char		socket[256];	/* "" when url is used */
+	char		url[256];		/* "" when socket is used */
+	bool		legacy;			/* tappd.sock: /prpc/Tappd.* methods */
+} GaEndpoint;
+extern bool ga_resolve_endpoint(const char *socket, GaEndpoint *ep, DErr *err);
+
+/*
+ * GetKey at `path` for `purpose` (secp256k1).  socket NULL: see above.
+ * Refusals by the agent/KMS are DERR_REMOTE carrying the agent's text.
+ */
+extern bool ga_get_key(const char *socket, const char *path, const char *purpose,
+					   GaKey *key, DErr *err);
+/* Scrub a GaKey (explicit_bzero); NULL-safe. */
+extern void ga_key_scrub(GaKey *key);
+
+/*
+ * ga_get_key, then dstack_sigchain_verify against kms_root for app_id: only a
+ * key whose chain ends at the configured root is returned (DERR_CHAIN else,
+ * with the key already scrubbed).
+ */
+extern bool ga_get_key_verified(const char *socket, const char *path, const char *purpose,
+								const uint8_t kms_root[DC_PUBKEY_LEN],
+								const uint8_t app_id[DC_ADDR_LEN], GaKey *key, DErr *err);
+
+/* TDX quote over report_data (at most 64 bytes).  Free with ga_quote_free(). */
+extern bool ga_get_quote(const char *socket, const uint8_t *report_data, size_t len,
+						 GaQuote *quote, DErr *err);
+extern void ga_quote_free(GaQuote *quote);
+
+/* Identity of the running app.  Free with ga_info_free(). */
+extern bool ga_info(const char *socket, GaInfo *info, DErr *err);
+extern void ga_info_free(GaInfo *info);
+
+#endif							/* DSTACK_GUEST_AGENT_H */
