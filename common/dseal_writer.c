@@ -185,8 +185,11 @@ dseal_writer_open(const DsealWriterOptions *o, const uint8_t owner_sk[DC_SECKEY_
 	w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (w->fd < 0)
 	{
-		derr_set(err, DERR_IO, "could not create sealed dataset \"%s\"", w->tmp_path);
-		derr_detail(err, "%s.", strerror(errno));
+		int			e = errno;
+
+		derr_set(err, DERR_IO, "could not create sealed dataset \"%s\"", o->path);
+		derr_detail(err, "Creating its temporary file %s failed: %s.", w->tmp_path, strerror(e));
+		err->sys_errno = e;
 		goto fail;
 	}
 	memcpy(file_header, DSEAL_MAGIC, 8);

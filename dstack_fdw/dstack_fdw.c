@@ -33,7 +33,7 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	DefineCustomBoolVariable("dstack_fdw.analyze",
+	DefineCustomBoolVariable("dstack_fdw.allow_analyze",
 							 "Allow ANALYZE to sample sealed foreign tables.",
 							 "Off by default: statistics of sealed data (most common values, "
 							 "histograms) would leak through pg_stats. Row counts always come "

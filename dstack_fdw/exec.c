@@ -467,7 +467,7 @@ acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 }
 
 /*
- * ANALYZE is off unless dstack_fdw.analyze is on: statistics of sealed
+ * ANALYZE is off unless dstack_fdw.allow_analyze is on: statistics of sealed
  * columns would be readable by anyone who can read pg_stats.
  */
 bool
@@ -479,7 +479,7 @@ dfdwAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func, BlockNum
 				(errmsg("sealed foreign table \"%s\" is not analyzed", RelationGetRelationName(relation)),
 				 errdetail("Statistics of sealed data would leak through pg_stats; row counts come from "
 						   "the signed manifest."),
-				 errhint("A superuser can SET dstack_fdw.analyze = on to allow it.")));
+				 errhint("A superuser can SET dstack_fdw.allow_analyze = on to allow it.")));
 		return false;
 	}
 	*func = acquire_sample_rows;

@@ -41,6 +41,7 @@
 #include "parser/parsetree.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
@@ -247,6 +248,13 @@ check_expr_walker(Node *node, ExprCheck *ec)
 			if (!leakproof_builtin(((OpExpr *) node)->opfuncid))
 				refuse_function(((OpExpr *) node)->opfuncid, "operator function");
 			break;
+		case T_CoerceViaIO:
+		case T_ArrayCoerceExpr:
+			refuse("R5", psprintf("cast of a sealed column to %s through its text form is not allowed",
+								  format_type_be(exprType(node))),
+				   "a cast through text raises an error that quotes the value when the value does not fit.",
+				   "Compare the column with a constant of its own type instead of casting it.");
+			break;
 		case T_ScalarArrayOpExpr:
 			set_sa_opfuncid((ScalarArrayOpExpr *) node);
 			if (!leakproof_builtin(((ScalarArrayOpExpr *) node)->opfuncid))
@@ -342,6 +350,7 @@ check_top_query(Query *q, List *sealed_relids)
 		bool		is_key = tle->ressortgroupref != 0 &&
 			get_sortgroupref_clause_noerr(tle->ressortgroupref, q->groupClause) != NULL;
 
+		(void) check_expr_walker((Node *) tle->expr, &ec);
 		if (IsA(tle->expr, Aggref) && dfdw_is_dp_aggregate(((Aggref *) tle->expr)->aggfnoid))
 			any_dp = true;
 		else if (!is_key && reads_sealed((Node *) tle->expr, &ec) && !contains_dp_aggregate((Node *) tle->expr, NULL))
@@ -353,7 +362,6 @@ check_top_query(Query *q, List *sealed_relids)
 			refuse("R4", "a DP aggregate must be an output column by itself",
 				   "arithmetic on a noisy answer is allowed only outside the query, on the receipt.",
 				   "Return the DP aggregate as it is.");
-		(void) check_expr_walker((Node *) tle->expr, &ec);
 	}
 	if (!any_dp)
 		refuse("R4", "a query over sealed tables must compute at least one DP aggregate",
@@ -375,13 +383,12 @@ check_top_query(Query *q, List *sealed_relids)
 			(void) check_expr_walker((Node *) rte->joinaliasvars, &ec);
 	}
 
+	/* R6 */
+	(void) sum_epsilon_walker((Node *) q->targetList, &eps_micro);
 	if (dfdw_run == NULL)
 		refuse("R3", "sealed tables can be read only through dstack_run()",
 			   "every answer over sealed data is charged to the privacy budget and leaves with a signed receipt.",
 			   "SELECT dstack_run($$SELECT dp_count(patient_id, 0.5) FROM ehr$$);");
-
-	/* R6 */
-	(void) sum_epsilon_walker((Node *) q->targetList, &eps_micro);
 	dfdw_run->epsilon_micro += eps_micro;
 	foreach(lc, sealed_relids)
 		dfdw_run->sealed_relids = list_append_unique_oid(dfdw_run->sealed_relids, lfirst_oid(lc));

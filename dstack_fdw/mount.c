@@ -328,9 +328,9 @@ dfdw_mount(Oid serverid, Oid relid, DsealReader *reader, DfdwMount *mount)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("sealed dataset of foreign table \"%s\" is signed by %s, not by its owner %s",
-						relname, addr_text(m->owner_id), topts.owner),
-				 errdetail("The manifest of \"%s\" carries a valid signature of %s.", topts.path,
-						   addr_text(m->owner_id)),
+						relname, addr_text(m->owner_id), addr_text(owner)),
+				 errdetail("The manifest carries a valid signature of %s; a table's owner option must name "
+						   "the owner who sealed the file.", addr_text(m->owner_id)),
 				 errhint("Check the table's owner option and that the file is the one the owner published.")));
 
 	f = statement_facts(server, &sopts);

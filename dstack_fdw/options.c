@@ -93,8 +93,9 @@ hex_option(DefElem *def, size_t len, const char *what)
 				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
 				 errmsg("invalid value for option \"%s\"", def->defname),
 				 errdetail("%s", err.detail[0] ? err.detail : err.msg),
-				 errhint("Give %s as %zu bytes of hex, e.g. 0x%s.", what, len,
-						 len == DC_ADDR_LEN ? "f39fd6e51aad88f6f4ce6ab8827279cfffb92266" : "02...")));
+				 errhint("Give %s as %zu bytes of hex (%s).", what, len,
+						 len == DC_ADDR_LEN ? "e.g. 0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+						 : "66 hex digits starting with 02 or 03")));
 	if (len == DC_PUBKEY_LEN)
 	{
 		uint8		pub[DC_PUBKEY_LEN];

@@ -2,7 +2,7 @@
  * plan.c: planning a scan of a sealed dataset.
  *
  * Sizes come from the signed manifest (row count, bytes per column), never
- * from ANALYZE (see dstack_fdw.analyze).  The plan records which columns the
+ * from ANALYZE (see dstack_fdw.allow_analyze).  The plan records which columns the
  * query needs, from the target list and the quals, so that the scan decrypts
  * only those chunks.  Partial paths let row groups go to parallel workers.
  */
@@ -68,7 +68,18 @@ dfdwGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid
 	dfdw_guard_check_planned();
 	dfdw_table_options(foreigntableid, &topts);
 	ps->path = topts.path;
-	ps->owner = topts.owner;
+	{
+		uint8		owner[DC_ADDR_LEN];
+		char		hex[2 * DC_ADDR_LEN + 1];
+		DErr		err;
+
+		/* shown in EXPLAIN in one canonical (lower-case) form */
+		derr_clear(&err);
+		if (!dhex_decode_exact(topts.owner, owner, DC_ADDR_LEN, "owner", &err))
+			derr_ereport(&err, ERRCODE_FDW_INVALID_OPTION_NAME, NULL);
+		dhex_encode(owner, DC_ADDR_LEN, hex);
+		ps->owner = psprintf("0x%s", hex);
+	}
 	read_manifest_facts(ps);
 
 	/* columns needed by the target list and by the quals */

@@ -15,7 +15,7 @@ CREATE FOREIGN TABLE r_good (patient_id int8, age int4) SERVER r_main OPTIONS (p
 SELECT count(*), sum(age) FROM r_good;
 
 -- 1. a tampered chunk: refused before the first row (the cursor never opens)
-\! cd "$DSTACK_TEST_OUT/refusals" && cp cohort.dseal flip.dseal && node "$DSTACK_TEST_TOOLS/dseal-tamper.mjs" flip.dseal flip-chunk 7 1
+\! cd "$DSTACK_TEST_OUT/refusals" && cp cohort.dseal flip.dseal && chmod 644 flip.dseal && node "$DSTACK_TEST_TOOLS/dseal-tamper.mjs" flip.dseal flip-chunk 7 1
 \set flip :rdir '/flip.dseal'
 CREATE FOREIGN TABLE r_flip (patient_id int8, age int4) SERVER r_main OPTIONS (path :'flip', owner :'owner1_addr');
 BEGIN;
@@ -32,7 +32,7 @@ RESET dstack_fdw.verify_before_scan;
 -- a column that is not read is not decrypted, so its damage is not reached
 SELECT count(patient_id) FROM r_flip;
 -- an edited manifest fails its owner signature at planning time
-\! cd "$DSTACK_TEST_OUT/refusals" && cp cohort.dseal edited.dseal && node "$DSTACK_TEST_TOOLS/dseal-tamper.mjs" edited.dseal edit-manifest '"row_count":1000' '"row_count":9999'
+\! cd "$DSTACK_TEST_OUT/refusals" && cp cohort.dseal edited.dseal && chmod 644 edited.dseal && node "$DSTACK_TEST_TOOLS/dseal-tamper.mjs" edited.dseal edit-manifest '"row_count":1000' '"row_count":9999'
 \set edited :rdir '/edited.dseal'
 CREATE FOREIGN TABLE r_edited (patient_id int8) SERVER r_main OPTIONS (path :'edited', owner :'owner1_addr');
 \set VERBOSITY terse
@@ -116,5 +116,5 @@ CREATE FOREIGN TABLE r_v1 (patient_id int8, age int4) SERVER r_revoke OPTIONS (p
 CREATE FOREIGN TABLE r_v3 (patient_id int8, age int4) SERVER r_revoke OPTIONS (path :'v_file3', owner :'owner3_addr');
 SELECT count(*), sum(age) FROM r_v1;
 SELECT count(*) FROM r_v3;
-\! . "$DSTACK_TEST_WORK/env-revoke/env.sh" && "$DSTACK_TEST_TOOLS/../contracts/scripts/consortium.sh" revoke --rpc "$DSTACK_TEST_RPC" --key "$DSTACK_TEST_OWNER2_KEY" --app "$DSTACK_TEST_APP_ID" --reason "regression test" >/dev/null
+\! . "$DSTACK_TEST_WORK/env-revoke/env.sh" && "$DSTACK_TEST_TOOLS/../contracts/scripts/consortium.sh" revoke --rpc "$DSTACK_TEST_RPC" --key "$DSTACK_TEST_OWNER2_KEY" --app "$DSTACK_TEST_APP_ID" --reason "regression test" >/dev/null 2>&1
 SELECT count(*), sum(age) FROM r_v1;

@@ -8,14 +8,15 @@ CREATE TABLE cohort (patient_id int4, age int4, egfr float8, dx text);
 INSERT INTO cohort SELECT g, 20 + g % 60, 30 + (g * 7) % 90, 'dx' || g % 5 FROM generate_series(1, 300) g;
 \set f :out '/cohort.dseal'
 SELECT m->>'row_count' AS row_count FROM dstack_seal('cohort') m;
-\! cd "$DSTACK_TEST_OUT" && for t in flip swap trunc manifest; do cp cohort.dseal $t.dseal; done
+\! cd "$DSTACK_TEST_OUT" && for t in flip swap trunc manifest; do cp cohort.dseal $t.dseal; chmod 644 $t.dseal; done
 \! cd "$DSTACK_TEST_OUT" && node "$DSTACK_TEST_TOOLS/dseal-tamper.mjs" flip.dseal flip-chunk 1 2
 \! cd "$DSTACK_TEST_OUT" && node "$DSTACK_TEST_TOOLS/dseal-tamper.mjs" swap.dseal swap-chunks 0 0 1
 \! cd "$DSTACK_TEST_OUT" && node "$DSTACK_TEST_TOOLS/dseal-tamper.mjs" trunc.dseal truncate 100
 \! cd "$DSTACK_TEST_OUT" && node "$DSTACK_TEST_TOOLS/dseal-tamper.mjs" manifest.dseal edit-manifest '"row_count":300' '"row_count":301'
 
 -- keyless verification
-SELECT t AS file, v->>'valid' AS valid, v->>'chunks_bad' AS bad_chunks, v->'problems' AS problems
+SELECT t AS file, v->>'valid' AS valid, v->>'chunks_bad' AS bad_chunks,
+       replace((v->'problems')::text, :'out' || '/', '') AS problems
 FROM unnest(ARRAY['cohort', 'flip', 'swap', 'trunc', 'manifest']) t,
      dstack_seal_verify(:'out' || '/' || t || '.dseal') v;
 

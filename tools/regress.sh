@@ -8,7 +8,14 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/tools/lib/pg.sh"
 cd "$ROOT"
 
-WORK=$(mktemp -d /tmp/pg_dstack_regress.XXXXXX)
+# a fixed directory: paths appear in expected error messages
+WORK=${DSTACK_REGRESS_DIR:-/tmp/pg_dstack_regress}
+if [ -d "$WORK" ]; then
+	for e in "$WORK"/env "$WORK"/env-*; do [ -d "$e" ] && "$ROOT/tools/testenv.sh" down "$e" || true; done
+	pg_down "$WORK/pg"
+	rm -rf "$WORK"
+fi
+mkdir -p "$WORK"
 chmod 755 "$WORK"
 cleanup() {
 	pg_down "$WORK/pg"
