@@ -39,8 +39,7 @@ make_cohort() { # make_cohort NAME ROWS: a synthetic EHR cohort table
 	         'I' || (10 + g % 40)::text || '.' || (g % 10)::text AS dx_code,
 	         date '2015-01-01' + (g % 3000) AS admitted,
 	         CASE WHEN g % 17 = 0 THEN NULL ELSE (g % 250)::int4 END AS systolic_bp
-	  FROM generate_series(1, $2) g;
-	  VACUUM ANALYZE $1;" >/dev/null
+	  FROM generate_series(1, $2) g;" -c "VACUUM ANALYZE $1;" >/dev/null
 }
 
 ms() { date +%s%N | awk '{print int($1/1000000)}'; }
