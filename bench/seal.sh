@@ -42,7 +42,7 @@ make_cohort() { # make_cohort NAME ROWS: a synthetic EHR cohort table
 	  FROM generate_series(1, $2) g;" -c "VACUUM ANALYZE $1;" >/dev/null
 }
 
-ms() { date +%s%N | awk '{print int($1/1000000)}'; }
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
 timeit() { # timeit SQL: wall milliseconds of one statement in a fresh session
 	local t0 t1
 	t0=$(ms); q -c "$RECIPE $1" >/dev/null; t1=$(ms); echo $((t1 - t0))

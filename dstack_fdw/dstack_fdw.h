@@ -107,6 +107,7 @@ extern void dfdw_consortium_status(Oid serverid, DfdwConsortiumStatus *st);
 
 /* ---- guard.c ---- */
 extern bool dfdw_guc_output_guard;
+extern int	dfdw_guc_max_rows_per_unit;
 
 /* A dataset read by the current dstack_run() (for the receipt). */
 typedef struct DfdwDatasetRef
@@ -126,6 +127,11 @@ typedef struct DfdwRun
 	List	   *sealed_relids;
 	List	   *datasets;		/* DfdwDatasetRef *, one per mounted table */
 	MemoryContext cxt;
+	/* contribution bounding (R7): each scan keeps <= rows_per_unit rows per unit */
+	char	   *privacy_unit;	/* column name from the contract's policy; NULL: none */
+	int			rows_per_unit;
+	int			sealed_scans;	/* sealed table references in the query */
+	int64		sensitivity;	/* rows_per_unit ^ sealed_scans: multiplies the charge */
 } DfdwRun;
 extern DfdwRun *dfdw_run;
 

@@ -24,6 +24,8 @@
 #include "port/atomics.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/sampling.h"
@@ -53,6 +55,13 @@ typedef struct DfdwScan
 	DsealColBuf *bufs;
 	int			nbufs_init;
 	bool		key_installed;
+	/* contribution bounding inside dstack_run() (guard.c, rule R7) */
+	int			unit_mcol;		/* manifest column of the privacy unit; -1: no bounding */
+	DsealColBuf unit_buf;
+	bool		unit_buf_init;
+	HTAB	   *unit_counts;	/* unit key -> rows kept */
+	int			rows_per_unit;
+	uint64		rows_dropped;
 	DfdwMount	mount;
 	/* cursor */
 	bool		have_rg;
@@ -62,6 +71,8 @@ typedef struct DfdwScan
 	uint32		next_serial_rg;
 	DfdwShared *shared;			/* NULL: serial */
 } DfdwScan;
+
+static void setup_bounding(DfdwScan *s);
 
 /* ---- resources -------------------------------------------------------- */
 
@@ -112,6 +123,9 @@ scan_release(void *arg)
 	for (int i = 0; i < s->nbufs_init; i++)
 		colbuf_free(&s->bufs[i]);
 	s->nbufs_init = 0;
+	if (s->unit_buf_init)
+		colbuf_free(&s->unit_buf);
+	s->unit_buf_init = false;
 	dfdw_mount_scrub(&s->mount);
 }
 
@@ -228,6 +242,19 @@ record_dataset(DfdwScan *s)
 	foreach(lc, dfdw_run->datasets)
 		if (((DfdwDatasetRef *) lfirst(lc))->relid == relid)
 			return;
+	/*
+	 * The consortium's policy sets the minimum group size of this answer,
+	 * before any group is finalised (local to the transaction, which is the
+	 * dstack_run() statement).
+	 */
+	if (dfdw_run->datasets == NIL)
+	{
+		DfdwChainFacts f;
+
+		if (dfdw_statement_chain_facts(GetForeignTable(relid)->serverid, &f))
+			(void) set_config_option("dstack_fdw.dp_min_group_size", psprintf("%u", f.min_group_size),
+									 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	}
 	old = MemoryContextSwitchTo(dfdw_run->cxt);
 	d = palloc0(sizeof(DfdwDatasetRef));
 	d->relid = relid;
@@ -268,6 +295,81 @@ dfdwBeginForeignScan(ForeignScanState *node, int eflags)
 	/* a parallel worker gets the key from the leader (dfdwInitializeWorkerForeignScan) */
 	if (!IsParallelWorker())
 		scan_mount(s);
+	setup_bounding(s);
+}
+
+/* ---- contribution bounding ------------------------------------------------ */
+
+typedef struct UnitKey
+{
+	uint8		b[16];
+} UnitKey;
+
+typedef struct UnitCount
+{
+	UnitKey		key;
+	int			rows;
+} UnitCount;
+
+/*
+ * Inside dstack_run(), with a privacy unit in the consortium's policy, keep at
+ * most rows_per_unit rows per unit value (the guard has made sure the plan is
+ * serial, so one scan sees every row of the table).
+ */
+static void
+setup_bounding(DfdwScan *s)
+{
+	HASHCTL		ctl;
+
+	s->unit_mcol = -1;
+	if (dfdw_run == NULL || dfdw_run->privacy_unit == NULL)
+		return;
+	for (int c = 0; c < s->m->ncols; c++)
+		if (strcmp(s->m->cols[c].name, dfdw_run->privacy_unit) == 0)
+			s->unit_mcol = c;
+	if (s->unit_mcol < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("sealed dataset of \"%s\" has no privacy-unit column \"%s\"",
+						RelationGetRelationName(s->rel), dfdw_run->privacy_unit),
+				 errhint("Ask the owner to seal the table with its privacy-unit column.")));
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(UnitKey);
+	ctl.entrysize = sizeof(UnitCount);
+	ctl.hcxt = s->scan_cxt;
+	s->unit_counts = hash_create("dstack_fdw units", 65536, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	s->rows_per_unit = dfdw_run->rows_per_unit;
+}
+
+/* Keep row `row` of the current row group?  NULL units are dropped (cannot be bounded). */
+static bool
+keep_row(DfdwScan *s, uint32 row)
+{
+	UnitKey		key;
+	UnitCount  *uc;
+	bool		found;
+
+	if (colbuf_is_null(&s->unit_buf, row))
+		return false;
+	memset(&key, 0, sizeof(key));
+	if (s->unit_buf.enc == DSEAL_ENC_VAR)
+	{
+		uint32		len;
+		const uint8 *p = colbuf_var_at(&s->unit_buf, row, &len);
+		uint8		h[DC_SHA256_LEN];
+
+		dc_sha256(p, len, h);
+		memcpy(key.b, h, sizeof(key.b));
+	}
+	else
+		memcpy(key.b, colbuf_fixed_at(&s->unit_buf, row), Min(s->unit_buf.width, (int) sizeof(key.b)));
+	uc = hash_search(s->unit_counts, &key, HASH_ENTER, &found);
+	if (!found)
+		uc->rows = 0;
+	if (uc->rows >= s->rows_per_unit)
+		return false;
+	uc->rows++;
+	return true;
 }
 
 /* ---- the scan ------------------------------------------------------------ */
@@ -296,6 +398,12 @@ next_row_group(DfdwScan *s)
 						 : NULL);
 		if (i >= s->nbufs_init)
 			s->nbufs_init = i + 1;
+	}
+	if (s->unit_mcol >= 0)
+	{
+		if (!dseal_reader_read_chunk(s->reader, rg, (uint32) s->unit_mcol, &s->unit_buf, &err))
+			derr_ereport(&err, 0, NULL);
+		s->unit_buf_init = true;
 	}
 	s->cur_rg = rg;
 	s->cur_row = 0;
@@ -332,10 +440,17 @@ dfdwIterateForeignScan(ForeignScanState *node)
 	DfdwScan   *s = node->fdw_state;
 	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
 
-	while (!s->have_rg || s->cur_row >= s->cur_nrows)
+	for (;;)
 	{
-		if (!next_row_group(s))
-			return ExecClearTuple(slot);
+		while (!s->have_rg || s->cur_row >= s->cur_nrows)
+		{
+			if (!next_row_group(s))
+				return ExecClearTuple(slot);
+		}
+		if (s->unit_mcol < 0 || keep_row(s, s->cur_row))
+			break;
+		s->rows_dropped++;
+		s->cur_row++;
 	}
 	fill_slot(s, slot);
 	s->cur_row++;
@@ -349,6 +464,15 @@ dfdwReScanForeignScan(ForeignScanState *node)
 
 	s->have_rg = false;
 	s->next_serial_rg = 0;
+	if (s->unit_counts)
+	{
+		HASH_SEQ_STATUS st;
+		UnitCount  *uc;
+
+		hash_seq_init(&st, s->unit_counts);
+		while ((uc = hash_seq_search(&st)) != NULL)
+			uc->rows = 0;
+	}
 }
 
 void

@@ -42,6 +42,7 @@
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "foreign/foreign.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
@@ -130,6 +131,8 @@ refuse(const char *rule, const char *msg, const char *detail, const char *hint)
 			 errdetail("Output rule %s: %s", rule, detail),
 			 errhint("%s", hint)));
 }
+
+static void check_units(Query *q, const char *unit);
 
 /* ---- R5: expressions over sealed data ----------------------------------- */
 
@@ -389,9 +392,140 @@ check_top_query(Query *q, List *sealed_relids)
 		refuse("R3", "sealed tables can be read only through dstack_run()",
 			   "every answer over sealed data is charged to the privacy budget and leaves with a signed receipt.",
 			   "SELECT dstack_run($$SELECT dp_count(patient_id, 0.5) FROM ehr$$);");
+	/* R7, with the policy of the consortium the first sealed table belongs to */
+	{
+		DfdwConsortiumStatus st;
+
+		dfdw_consortium_status(GetForeignTable(linitial_oid(sealed_relids))->serverid, &st);
+		if (st.facts.privacy_unit[0] != '\0')
+		{
+			dfdw_run->privacy_unit = MemoryContextStrdup(dfdw_run->cxt, st.facts.privacy_unit);
+			dfdw_run->rows_per_unit = dfdw_guc_max_rows_per_unit;
+			check_units(q, dfdw_run->privacy_unit);
+		}
+	}
 	dfdw_run->epsilon_micro += eps_micro;
 	foreach(lc, sealed_relids)
 		dfdw_run->sealed_relids = list_append_unique_oid(dfdw_run->sealed_relids, lfirst_oid(lc));
+}
+
+/* ---- R7: contribution bounding on the privacy unit ------------------------ */
+
+/* Attribute number of column `name` in relid, or InvalidAttrNumber. */
+static AttrNumber
+unit_attno(Oid relid, const char *name)
+{
+	return get_attnum(relid, name);
+}
+
+/* Union-find over range table indexes. */
+static int
+uf_find(int *parent, int x)
+{
+	while (parent[x] != x)
+		x = parent[x] = parent[parent[x]];
+	return x;
+}
+
+typedef struct UnitJoins
+{
+	Query	   *q;
+	const char *unit;
+	int		   *parent;
+} UnitJoins;
+
+/* Is node a Var of the unit column of a sealed table? Returns its varno or 0. */
+static int
+unit_var(Node *node, UnitJoins *uj)
+{
+	Var		   *v;
+	RangeTblEntry *rte;
+
+	while (node && IsA(node, RelabelType))
+		node = (Node *) ((RelabelType *) node)->arg;
+	if (node == NULL || !IsA(node, Var) || ((Var *) node)->varlevelsup != 0)
+		return 0;
+	v = (Var *) node;
+	rte = rt_fetch(v->varno, uj->q->rtable);
+	if (rte->rtekind != RTE_RELATION || !is_sealed_rel(rte->relid) ||
+		v->varattno != unit_attno(rte->relid, uj->unit))
+		return 0;
+	return v->varno;
+}
+
+/* Join every pair of sealed tables that an equality of unit columns connects. */
+static bool
+unit_join_walker(Node *node, UnitJoins *uj)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, OpExpr) && list_length(((OpExpr *) node)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) node;
+		char	   *name = get_opname(op->opno);
+		int			a = unit_var(linitial(op->args), uj);
+		int			b = unit_var(lsecond(op->args), uj);
+
+		if (name && strcmp(name, "=") == 0 && a && b)
+			uj->parent[uf_find(uj->parent, a)] = uf_find(uj->parent, b);
+		return false;
+	}
+	if (IsA(node, BoolExpr) && ((BoolExpr *) node)->boolop != AND_EXPR)
+		return false;			/* an equality under OR or NOT does not join */
+	return expression_tree_walker(node, unit_join_walker, uj);
+}
+
+/*
+ * R7: inside dstack_run(), every sealed table has the policy's privacy-unit
+ * column and all of them are joined on it, so that bounding each table's
+ * rows per unit bounds each unit's rows in the join.
+ */
+static void
+check_units(Query *q, const char *unit)
+{
+	UnitJoins	uj = {q, unit, NULL};
+	int			n = list_length(q->rtable);
+	int			root = 0;
+	int			rti = 0;
+	int			sealed = 0;
+	ListCell   *lc;
+
+	uj.parent = palloc(sizeof(int) * (n + 1));
+	for (int i = 0; i <= n; i++)
+		uj.parent[i] = i;
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		rti++;
+		if (rte->rtekind != RTE_RELATION || !is_sealed_rel(rte->relid))
+			continue;
+		sealed++;
+		if (unit_attno(rte->relid, unit) == InvalidAttrNumber)
+			refuse("R7", psprintf("sealed table \"%s\" has no privacy-unit column \"%s\"",
+								  get_rel_name(rte->relid), unit),
+				   "the consortium's policy bounds what each privacy unit contributes, so every sealed "
+				   "table must carry the unit's column.",
+				   "Ask the owner to seal the table with its privacy-unit column.");
+	}
+	(void) unit_join_walker((Node *) q->jointree, &uj);
+	rti = 0;
+	foreach(lc, q->rtable)
+	{
+		RangeTblEntry *rte = lfirst(lc);
+
+		rti++;
+		if (rte->rtekind != RTE_RELATION || !is_sealed_rel(rte->relid))
+			continue;
+		if (root == 0)
+			root = uf_find(uj.parent, rti);
+		else if (uf_find(uj.parent, rti) != root)
+			refuse("R7", psprintf("sealed tables must be joined on the privacy unit \"%s\"", unit),
+				   "a join on anything else lets one unit contribute an unbounded number of rows, "
+				   "which the noise was not calibrated for.",
+				   psprintf("Join the sealed tables with USING (%s).", quote_identifier(unit)));
+	}
+	dfdw_run->sealed_scans += sealed;
 }
 
 /* ---- hooks ---------------------------------------------------------------- */

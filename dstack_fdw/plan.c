@@ -147,8 +147,12 @@ dfdwGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 													   startup, total, NIL, baserel->lateral_relids,
 													   NULL, NIL));
 
-	/* row groups are the unit of parallelism */
-	if (baserel->consider_parallel && ps->nrowgroups > 1 && max_parallel_workers_per_gather > 0)
+	/*
+	 * Row groups are the unit of parallelism; not inside a dstack_run() that
+	 * bounds contributions, where one scan must see every row of a unit.
+	 */
+	if (baserel->consider_parallel && ps->nrowgroups > 1 && max_parallel_workers_per_gather > 0 &&
+		(dfdw_run == NULL || dfdw_run->privacy_unit == NULL))
 	{
 		int			workers = Min((int) ps->nrowgroups - 1, max_parallel_workers_per_gather);
 		ForeignPath *pp;

@@ -408,6 +408,22 @@ dstack_run(PG_FUNCTION_ARGS)
 		elog(ERROR, "chain facts of the statement are missing");
 	dfdw_server_options(GetForeignServer(first->serverid), &sopts);
 
+	/*
+	 * Each unit contributes at most rows_per_unit rows per sealed table and
+	 * the tables are joined on the unit, so at most rows_per_unit^tables rows
+	 * of the answer: the privacy loss is epsilon times that.
+	 */
+	run.sensitivity = 1;
+	if (run.privacy_unit)
+		for (int i = 0; i < run.sealed_scans; i++)
+			run.sensitivity *= run.rows_per_unit;
+	if (run.sensitivity > 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a unit could contribute %lld rows to this answer", (long long) run.sensitivity),
+				 errhint("Lower dstack_fdw.max_rows_per_unit or join fewer sealed tables.")));
+	run.epsilon_micro *= run.sensitivity;
+
 	/* charged before anything is released */
 	charge_budget(&facts, run.epsilon_micro, &spent, &total);
 	previous_receipt(&seq, &prev_hash);
@@ -428,6 +444,13 @@ dstack_run(PG_FUNCTION_ARGS)
 	}
 	appendStringInfo(&body, "],\"epsilon\":{\"charged\":\"%s\",\"spent\":\"%s\",\"left\":\"%s\",\"total\":\"%s\"}",
 					 eps_text(run.epsilon_micro), eps_text(spent), eps_text(total - spent), eps_text(total));
+	appendStringInfoString(&body, ",\"contribution\":{\"privacy_unit\":");
+	if (run.privacy_unit)
+		escape_json(&body, run.privacy_unit);
+	else
+		appendStringInfoString(&body, "null");
+	appendStringInfo(&body, ",\"rows_per_unit\":%d,\"sensitivity\":%lld}",
+					 run.rows_per_unit, (long long) run.sensitivity);
 	appendStringInfo(&body, ",\"app_id\":\"%s\",\"compose_hash\":\"%s\",\"instance_id\":\"%s\"",
 					 hex0x(facts.app_id, DC_ADDR_LEN), hexs(facts.compose_hash, 32), facts.instance_id);
 	appendStringInfo(&body, ",\"chain\":{\"chain_id\":%llu,\"block_number\":%llu,\"block_hash\":\"%s\","

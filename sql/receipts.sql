@@ -48,10 +48,36 @@ SELECT receipt FROM dstack_receipts WHERE seq = 1;
 \! "$DSTACK_TEST_TOOLS/dstack-verify/dstack-verify" --quiet --kms-root "$DSTACK_TEST_KMS_ROOT" --rpc "$DSTACK_TEST_RPC" "$DSTACK_TEST_OUT/receipt1.json" && echo "receipt 1: valid"
 \! sed 's/"charged": "0.750000"/"charged": "0.010000"/' "$DSTACK_TEST_OUT/receipt1.json" > "$DSTACK_TEST_OUT/forged.json"; "$DSTACK_TEST_TOOLS/dstack-verify/dstack-verify" --quiet --kms-root "$DSTACK_TEST_KMS_ROOT" "$DSTACK_TEST_OUT/forged.json" >/dev/null 2>&1 || echo "forged receipt: rejected"
 
--- the budget: 0.75 of 1.5 spent; asking 1.0 is refused before anything is released
+-- contribution bounding on the policy's privacy unit (patient_id): each sealed
+-- table keeps at most dstack_fdw.max_rows_per_unit rows per patient
+CREATE TABLE rc_visits AS
+  SELECT (g % 500) + 1 AS patient_id, g AS visit, (g % 7)::float8 AS score FROM generate_series(1, 1500) g;
+\set rvpath :out '/rc_visits.dseal'
+SELECT (dstack_seal('rc_visits', NULL, :'rvpath'))->>'row_count' AS sealed;
+CREATE FOREIGN TABLE rcv (patient_id int4, visit int4, score float8)
+  SERVER rc_server OPTIONS (path :'rvpath', owner :'owner1_addr');
+SELECT r #> '{body,contribution}' AS contribution, r #>> '{body,epsilon,charged}' AS charged,
+       abs((r #>> '{body,result,rows,0,0}')::int - 500) < 60 AS counts_patients_not_visits
+  FROM dstack_run($$SELECT dp_count(patient_id, 0.25) FROM rcv$$) r;
+-- two tables joined on the unit: still one row per patient; with 2 rows per
+-- unit and per table a patient may contribute 4 rows, and epsilon is charged 4 times
+SET dstack_fdw.max_rows_per_unit = 2;
+SELECT r #> '{body,contribution}' AS contribution, r #>> '{body,epsilon,charged}' AS charged
+  FROM dstack_run($$SELECT dp_count(rc.patient_id, 0.1) FROM rc JOIN rcv USING (patient_id)$$) r;
+RESET dstack_fdw.max_rows_per_unit;
+-- R7: sealed tables must carry the unit and be joined on it
+CREATE TABLE rc_nounit AS SELECT g AS id, g % 3 AS k FROM generate_series(1, 100) g;
+\set nupath :out '/rc_nounit.dseal'
+SELECT (dstack_seal('rc_nounit', NULL, :'nupath'))->>'row_count' AS sealed;
+CREATE FOREIGN TABLE rcn (id int4, k int4) SERVER rc_server OPTIONS (path :'nupath', owner :'owner1_addr');
+SELECT dstack_run($$SELECT dp_count(id, 0.1) FROM rcn$$);
+SELECT dstack_run($$SELECT dp_count(rc.patient_id, 0.1) FROM rc JOIN rcv ON rc.age = rcv.visit$$);
+SELECT dstack_run($$SELECT dp_count(rc.patient_id, 0.1) FROM rc, rcv WHERE rc.patient_id = rcv.patient_id OR rc.age = 1$$);
+
+-- the budget: 1.4 of 1.5 spent; asking 1.0 is refused before anything is released
 SELECT dstack_run($$SELECT dp_count(patient_id, 1.0) FROM rc$$);
 SELECT app_id = lower(:'app_id') AS app, total_micro, spent_micro FROM dstack_budget;
-SELECT (dstack_run($$SELECT dp_count(patient_id, 0.75) FROM rc$$)) #> '{body,epsilon}' AS epsilon;
+SELECT (dstack_run($$SELECT dp_count(patient_id, 0.1) FROM rc$$)) #> '{body,epsilon}' AS epsilon;
 SELECT dstack_run($$SELECT dp_count(patient_id, 0.01) FROM rc$$);
 
 -- dstack_run() is its own transaction: not inside BEGIN or a subtransaction

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# bench/dp.sh: the cost of answering through DP aggregates and receipts, as
+# ratios measured in the same script on the same sealed table:
+#   - DP aggregate (dp_count, dp_sum, dp_avg) vs the plain aggregate
+#     (count, sum, avg) over the same sealed foreign table, guard off for both
+#   - dstack_run() (guard, budget charge, receipt: GetKey, signature, quote,
+#     audit row) vs the same DP query run directly, on a 1000-row table:
+#     the difference is the receipt time
+# Usage: bench/dp.sh [ROWS]   (default 1600000)
+# Targets: DP/plain <= 1.1x; receipt time <= 50 ms.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$ROOT/tools/lib/pg.sh"
+ROWS=${1:-1600000}
+REPS=${REPS:-5}
+
+WORK=$(mktemp -d /tmp/pg_dstack_bench.XXXXXX)
+chmod 755 "$WORK"
+trap 'pg_down "$WORK/pg"; "$ROOT/tools/testenv.sh" down "$WORK/env"; rm -rf "$WORK"' EXIT
+"$ROOT/tools/testenv.sh" up "$WORK/env" --owners 1 --threshold 1 --approve 1 >/dev/null
+. "$WORK/env/env.sh"
+PORT=$((20000 + RANDOM % 20000))
+pg_up "$WORK/pg" "$PORT"
+mkdir -p "$WORK/out"; [ "$(id -u)" = 0 ] && chown postgres: "$WORK/out"
+q() { pg_psql "$WORK/pg" "$PORT" -d postgres -At "$@"; }
+
+echo "generating and sealing a cohort of $ROWS rows..." >&2
+q >/dev/null <<SQL
+CREATE EXTENSION dstack_seal; CREATE EXTENSION dstack_fdw;
+CREATE TABLE cohort AS
+  SELECT g::int8 AS patient_id, (18 + g % 80)::int4 AS age, (20 + (g::int8 * 7919) % 100)::float8 AS egfr
+  FROM generate_series(1, $ROWS) g;
+SET dstack_seal.kms_root_pubkey = '$DSTACK_TEST_KMS_ROOT';
+SET dstack_seal.app_id = '$DSTACK_TEST_APP_ID';
+SET dstack_seal.compose_hash = '$DSTACK_TEST_COMPOSE_HASH';
+SET dstack_seal.owner_key_file = '$WORK/env/owner1.key';
+SET dstack_seal.recipient_key = '$DSTACK_TEST_RECIPIENT1_PUB';
+SET dstack_seal.recipient_key_chain = '$DSTACK_TEST_RECIPIENT1_CHAIN';
+SET dstack_seal.output_dir = '$WORK/out';
+SELECT dstack_seal('cohort') IS NOT NULL;
+CREATE TABLE tiny AS SELECT * FROM cohort LIMIT 1000;
+SELECT dstack_seal('tiny') IS NOT NULL;
+CREATE SERVER sealed FOREIGN DATA WRAPPER dstack_fdw OPTIONS
+  (rpc_url '$DSTACK_TEST_RPC', guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT');
+CREATE SCHEMA s;
+IMPORT FOREIGN SCHEMA sealed FROM SERVER sealed INTO s OPTIONS (directory '$WORK/out');
+SQL
+# the budget of the test consortium (1.5) would run out: benchmarks use tiny epsilons
+PLAIN="SELECT count(patient_id), sum(egfr), avg(egfr) FROM s.cohort"
+DP="SELECT dp_count(patient_id, 0.0001), dp_sum(egfr, 0, 200, 0.0001), dp_avg(egfr, 0, 200, 0.0001) FROM s.cohort"
+DP_TINY="${DP/s.cohort/s.tiny}"
+best_ms() { # best_ms SETUP SQL: best of REPS, ms
+	{ echo "$1"; echo '\timing on'; for _ in $(seq 1 "$REPS"); do echo "$2;"; done; } |
+		q 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n | head -1
+}
+plain=$(best_ms "SET dstack_fdw.output_guard = off; SET max_parallel_workers_per_gather = 0;" "$PLAIN")
+dp=$(best_ms "SET dstack_fdw.output_guard = off; SET max_parallel_workers_per_gather = 0;" "$DP")
+run=$(best_ms "SET max_parallel_workers_per_gather = 0;" "SELECT dstack_run(\$q\$$DP\$q\$) IS NOT NULL")
+tiny=$(best_ms "SET dstack_fdw.output_guard = off;" "$DP_TINY")
+tiny_run=$(best_ms "" "SELECT dstack_run(\$q\$$DP_TINY\$q\$) IS NOT NULL")
+echo "rows=$ROWS plain_ms=$plain dp_ms=$dp dstack_run_ms=$run; 1000 rows: dp_ms=$tiny dstack_run_ms=$tiny_run (best of $REPS)"
+awk -v p="$plain" -v d="$dp" -v r="$run" -v t="$tiny" -v tr="$tiny_run" 'BEGIN {
+	printf "RATIO DP/plain aggregate time = %.3fx (target <= 1.1x)\n", d / p;
+	printf "RATIO dstack_run/DP query (guard, contribution bounding, budget, receipt) = %.2fx\n", r / d;
+	printf "receipt time (dstack_run - DP query, 1000-row table) = %.1f ms (target <= 50 ms)\n", tr - t;
+}'
+echo "receipts in the audit table: $(q -c 'SELECT count(*) FROM dstack_receipts')"
