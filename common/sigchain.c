@@ -98,7 +98,7 @@ dstack_sigchain_verify(const uint8_t kms_root[DC_PUBKEY_LEN],
 		dhex_encode(root, DC_PUBKEY_LEN, got_hex);
 		dhex_encode(kms_root, DC_PUBKEY_LEN, want_hex);
 		derr_set(err, DERR_CHAIN, "dstack signature chain does not end at the configured kms root");
-		derr_detail(err, "The KMS root recovered from signature_chain[1] is %s, but dstack_seal.kms_root_pubkey is %s. "
+		derr_detail(err, "The KMS root recovered from signature_chain[1] is %s, but the configured KMS root is %s. "
 					"Either the key was issued by another KMS, or it was issued for another app id than 0x%s "
 					"or another purpose than \"%s\", or a signature was altered.",
 					got_hex, want_hex, id_hex, purpose);

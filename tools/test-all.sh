@@ -20,6 +20,7 @@ stage "no symbol clashes with the postgres executable" tools/check-symbols.sh
 [ -x contracts/test.sh ] && stage "contracts (forge + anvil)" contracts/test.sh
 [ -f tools/dstack-sim/test.mjs ] && stage "dstack simulator" node --test tools/dstack-sim/test.mjs
 [ -x tools/chaintest/run.sh ] && stage "chain + guest agent from C" tools/chaintest/run.sh
+[ -x tools/dstack-verify/test.sh ] && stage "receipt verifier (tampered receipts)" tools/dstack-verify/test.sh
 stage "pg_regress" tools/regress.sh
 [ -x tools/demo.sh ] && stage "end-to-end demo" tools/demo.sh --test
 

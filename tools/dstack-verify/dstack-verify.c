@@ -1,0 +1,324 @@
+/*
+ * dstack-verify: check a pg_dstack receipt (docs/receipts.md) offline against
+ * a KMS root public key, and with --rpc against the chain state it cites.
+ *
+ *   dstack-verify --kms-root HEX [--rpc URL] [--quiet] RECEIPT.json
+ *   dstack-verify --kms-root HEX [--rpc URL] --chain R1.json R2.json ...
+ *
+ * One line per check; the first failure prints "FAIL <check>: <reason>" and
+ * exits 1.  Usage errors exit 2.  Exit 0 means every check passed.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "crypto.h"
+#include "hex.h"
+#include "receipt.h"
+#include "rpc.h"
+#include "sigchain.h"
+
+#define QUOTE_REPORT_DATA_OFFSET	568		/* TDX quote v4: 48-byte header + 520 */
+#define QUOTE_SIM_SIG_OFFSET		636
+#define QUOTE_SIM_SIGNED_LEN		632
+#define QUOTE_SIM_MARKER			"DSTACK-SIMULATED-QUOTE"
+
+static bool quiet = false;
+
+static void
+ok(const char *fmt,...)
+{
+	va_list		ap;
+
+	if (quiet)
+		return;
+	va_start(ap, fmt);
+	fputs("ok   ", stdout);
+	vprintf(fmt, ap);
+	fputc('\n', stdout);
+	va_end(ap);
+}
+
+/* The first failure ends the run: a receipt is valid only if everything holds. */
+static void
+fail(const char *check, const char *fmt,...)
+{
+	va_list		ap;
+
+	va_start(ap, fmt);
+	printf("FAIL %s: ", check);
+	vprintf(fmt, ap);
+	fputc('\n', stdout);
+	va_end(ap);
+	exit(1);
+}
+
+static const char *
+jstr(json_t *obj, const char *path, const char *check)
+{
+	json_t	   *v = obj;
+	char		buf[128];
+	char	   *tok,
+			   *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (tok = strtok_r(buf, ".", &save); tok && v; tok = strtok_r(NULL, ".", &save))
+		v = json_object_get(v, tok);
+	if (!json_is_string(v))
+		fail(check, "the receipt has no string field %s", path);
+	return json_string_value(v);
+}
+
+static void
+hexfield(json_t *obj, const char *path, uint8_t *out, size_t len, const char *check)
+{
+	DErr		err;
+
+	derr_clear(&err);
+	if (!dhex_decode_exact(jstr(obj, path, check), out, len, path, &err))
+		fail(check, "field %s is not %zu bytes of hex (%s)", path, len, err.detail[0] ? err.detail : err.msg);
+}
+
+static uint64_t
+juint(json_t *obj, const char *a, const char *b, const char *check)
+{
+	json_t	   *v = json_object_get(json_object_get(obj, a), b);
+
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		fail(check, "the receipt has no integer field %s.%s", a, b);
+	return (uint64_t) json_integer_value(v);
+}
+
+typedef struct Verified
+{
+	uint8_t		body_hash[32];
+	uint64_t	sequence;
+	uint8_t		prev_hash[32];
+} Verified;
+
+/* All offline checks, then the chain checks when rpc_url is given. */
+static void
+verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *rpc_url, Verified *out)
+{
+	json_error_t jerr;
+	json_t	   *r = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	json_t	   *body;
+	char	   *body_text;
+	char	   *canon;
+	uint8_t		hash[32],
+				claimed[32],
+				digest[32],
+				pub[DC_PUBKEY_LEN],
+				sig[DC_SIG_LEN],
+				recovered[DC_PUBKEY_LEN],
+				chain[2][DC_SIG_LEN],
+				app_id[DC_ADDR_LEN],
+				report_data[64],
+				expect_rd[64];
+	uint8_t    *quote = NULL;
+	size_t		quote_len = 0;
+	char		hexbuf[2 * DC_PUBKEY_LEN + 1];
+	DErr		err;
+
+	derr_clear(&err);
+	if (r == NULL)
+		fail("receipt", "%s is not JSON: %s (line %d)", path, jerr.text, jerr.line);
+	body = json_object_get(r, "body");
+	if (!json_is_object(body))
+		fail("receipt", "%s has no body object", path);
+
+	/* 1. canonical body hash */
+	body_text = json_dumps(body, JSON_COMPACT);
+	if (body_text == NULL || !dreceipt_canonical(body_text, &canon, hash, &err))
+		fail("body hash", "the body cannot be canonicalised: %s", err.msg);
+	free(body_text);
+	free(canon);
+	hexfield(r, "body_sha256", claimed, 32, "body hash");
+	if (!dc_equal(hash, claimed, 32))
+		fail("body hash", "sha256 of the canonical body is not body_sha256: a body field was changed");
+	ok("body hash %s", jstr(r, "body_sha256", "body hash"));
+
+	/* 2. signature by the receipt key */
+	hexfield(r, "signature.public_key", pub, DC_PUBKEY_LEN, "signature");
+	hexfield(r, "signature.value", sig, DC_SIG_LEN, "signature");
+	dreceipt_digest(hash, digest);
+	if (!dc_recover_pubkey(digest, sig, recovered, &err) || !dc_equal(recovered, pub, DC_PUBKEY_LEN))
+		fail("signature", "the signature over the body hash is not by the receipt key %s",
+			 jstr(r, "signature.public_key", "signature"));
+	dhex_encode(pub, DC_PUBKEY_LEN, hexbuf);
+	ok("signature by receipt key %.16s...", hexbuf);
+
+	/* 3. the receipt key's dstack chain ends at the KMS root, for the body's app id */
+	if (strcmp(jstr(r, "signature.purpose", "key chain"), DRECEIPT_PURPOSE) != 0)
+		fail("key chain", "the receipt key's purpose is not %s", DRECEIPT_PURPOSE);
+	{
+		json_t	   *ch = json_object_get(json_object_get(r, "signature"), "signature_chain");
+
+		if (!json_is_array(ch) || json_array_size(ch) != 2 ||
+			!json_is_string(json_array_get(ch, 0)) || !json_is_string(json_array_get(ch, 1)) ||
+			!dhex_decode_exact(json_string_value(json_array_get(ch, 0)), chain[0], DC_SIG_LEN, "chain[0]", &err) ||
+			!dhex_decode_exact(json_string_value(json_array_get(ch, 1)), chain[1], DC_SIG_LEN, "chain[1]", &err))
+			fail("key chain", "signature.signature_chain must be two 65-byte hex signatures");
+	}
+	hexfield(body, "app_id", app_id, DC_ADDR_LEN, "key chain");
+	if (!dstack_sigchain_verify(kms_root, app_id, DRECEIPT_PURPOSE, pub, chain[0], chain[1], NULL, &err))
+		fail("key chain", "%s: %s", err.msg, err.detail);
+	dhex_encode(kms_root, DC_PUBKEY_LEN, hexbuf);
+	ok("key chain ends at KMS root %.16s... for app %s", hexbuf, jstr(body, "app_id", "key chain"));
+
+	/* 4. the quote carries the body hash as report_data */
+	dreceipt_report_data(hash, expect_rd);
+	hexfield(r, "quote.report_data", report_data, 64, "quote");
+	if (!dc_equal(report_data, expect_rd, 64))
+		fail("quote", "report_data is not the body hash followed by 32 zero bytes");
+	if (!dhex_decode_alloc(jstr(r, "quote.quote", "quote"), &quote, &quote_len, "quote", &err) ||
+		quote_len < QUOTE_REPORT_DATA_OFFSET + 64)
+		fail("quote", "the quote is not hex of a TDX quote (%zu bytes)", quote_len);
+	if (memcmp(quote + QUOTE_REPORT_DATA_OFFSET, expect_rd, 64) != 0)
+		fail("quote", "the report_data inside the quote (offset %d) is not the body hash", QUOTE_REPORT_DATA_OFFSET);
+	if (memmem(quote, 48, QUOTE_SIM_MARKER, strlen(QUOTE_SIM_MARKER)) != NULL)
+	{
+		/* a simulator quote: signed by the (simulated) KMS root over its first 632 bytes */
+		uint8_t		qd[32],
+					qpub[DC_PUBKEY_LEN];
+
+		if (quote_len < QUOTE_SIM_SIG_OFFSET + DC_SIG_LEN)
+			fail("quote", "the simulated quote is truncated");
+		dc_sha256(quote, QUOTE_SIM_SIGNED_LEN, qd);
+		if (!dc_recover_pubkey(qd, quote + QUOTE_SIM_SIG_OFFSET, qpub, &err) ||
+			!dc_equal(qpub, kms_root, DC_PUBKEY_LEN))
+			fail("quote", "the simulated quote is not signed by the KMS root");
+		ok("quote report_data = body hash (SIMULATED quote, signed by the simulated KMS root; not DCAP-verified)");
+	}
+	else
+		ok("quote report_data = body hash (TDX quote: verify it with Intel DCAP, not done offline)");
+	free(quote);
+
+	/* 5. the chain state the receipt cites */
+	if (rpc_url)
+	{
+		HttpOptions hopt;
+		RpcClient  *rpc;
+		RpcBlock	blk;
+		ConsortiumState st;
+		uint64_t	chain_id,
+					number = juint(body, "chain", "block_number", "chain");
+		uint8_t		block_hash[32],
+					compose[32];
+
+		http_options_default(&hopt);
+		rpc = rpc_new(rpc_url, &hopt, &err);
+		if (rpc == NULL || !rpc_chain_id(rpc, &chain_id, &err))
+			fail("chain", "%s", err.msg);
+		if (chain_id != juint(body, "chain", "chain_id", "chain"))
+			fail("chain", "the node at %s serves chain %llu, the receipt cites chain %llu", rpc_url,
+				 (unsigned long long) chain_id, (unsigned long long) juint(body, "chain", "chain_id", "chain"));
+		hexfield(body, "chain.block_hash", block_hash, 32, "chain");
+		if (!rpc_get_block(rpc, number, &blk, &err))
+			fail("chain", "block %llu: %s", (unsigned long long) number, err.msg);
+		if (memcmp(blk.hash, block_hash, 32) != 0)
+			fail("chain", "block %llu on chain has another hash than the receipt cites", (unsigned long long) number);
+		ok("chain %llu block %llu hash matches", (unsigned long long) chain_id, (unsigned long long) number);
+		memset(&st, 0, sizeof(st));
+		if (!rpc_consortium_state(rpc, app_id, number, &st, &err))
+			fail("consortium", "%s", err.msg);
+		hexfield(body, "compose_hash", compose, 32, "consortium");
+		if (st.revoked)
+			fail("consortium", "the consortium was revoked at block %llu", (unsigned long long) number);
+		if (st.approval_count < st.threshold)
+			fail("consortium", "only %llu of %llu approvals at block %llu", (unsigned long long) st.approval_count,
+				 (unsigned long long) st.threshold, (unsigned long long) number);
+		if (memcmp(st.compose_hash, compose, 32) != 0)
+			fail("consortium", "the contract does not pin the receipt's compose-hash");
+		if (st.approval_count != juint(body, "chain", "approvals", "consortium") ||
+			st.threshold != juint(body, "chain", "threshold", "consortium"))
+			fail("consortium", "the receipt cites %llu/%llu approvals, the chain says %llu/%llu",
+				 (unsigned long long) juint(body, "chain", "approvals", "consortium"),
+				 (unsigned long long) juint(body, "chain", "threshold", "consortium"),
+				 (unsigned long long) st.approval_count, (unsigned long long) st.threshold);
+		ok("consortium approved %llu/%llu, not revoked, compose-hash pinned at block %llu",
+		   (unsigned long long) st.approval_count, (unsigned long long) st.threshold, (unsigned long long) number);
+		rpc_consortium_state_free(&st);
+		rpc_free(rpc);
+	}
+
+	memcpy(out->body_hash, hash, 32);
+	{
+		json_t	   *seq = json_object_get(body, "sequence");
+
+		out->sequence = json_is_integer(seq) ? (uint64_t) json_integer_value(seq) : 0;
+	}
+	hexfield(body, "prev_receipt_hash", out->prev_hash, 32, "audit chain");
+	json_decref(r);
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: dstack-verify --kms-root HEX [--rpc URL] [--quiet] RECEIPT.json\n"
+			"       dstack-verify --kms-root HEX [--rpc URL] [--quiet] --chain R1.json R2.json ...\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *kms_hex = NULL,
+			   *rpc_url = NULL;
+	bool		chain_mode = false;
+	int			first = 0;
+	uint8_t		kms_root[DC_PUBKEY_LEN];
+	DErr		err;
+	Verified	prev,
+				cur;
+
+	for (int i = 1; i < argc; i++)
+	{
+		if (strcmp(argv[i], "--kms-root") == 0 && i + 1 < argc)
+			kms_hex = argv[++i];
+		else if (strcmp(argv[i], "--rpc") == 0 && i + 1 < argc)
+			rpc_url = argv[++i];
+		else if (strcmp(argv[i], "--quiet") == 0)
+			quiet = true;
+		else if (strcmp(argv[i], "--chain") == 0)
+			chain_mode = true;
+		else if (argv[i][0] == '-')
+			usage();
+		else
+		{
+			first = i;
+			break;
+		}
+	}
+	derr_clear(&err);
+	if (kms_hex == NULL || first == 0 || (!chain_mode && first != argc - 1))
+		usage();
+	if (!dhex_decode_exact(kms_hex, kms_root, DC_PUBKEY_LEN, "--kms-root", &err))
+	{
+		fprintf(stderr, "dstack-verify: --kms-root: %s\n", err.detail[0] ? err.detail : err.msg);
+		return 2;
+	}
+	for (int i = first; i < argc; i++)
+	{
+		if (chain_mode && !quiet)
+			printf("== %s\n", argv[i]);
+		verify_one(argv[i], kms_root, rpc_url, &cur);
+		if (chain_mode && i > first)
+		{
+			if (cur.sequence != prev.sequence + 1)
+				fail("audit chain", "%s has sequence %llu after %llu", argv[i],
+					 (unsigned long long) cur.sequence, (unsigned long long) prev.sequence);
+			if (memcmp(cur.prev_hash, prev.body_hash, 32) != 0)
+				fail("audit chain", "%s does not link to the previous receipt's body hash", argv[i]);
+			ok("audit chain: sequence %llu links to %llu", (unsigned long long) cur.sequence,
+			   (unsigned long long) prev.sequence);
+		}
+		prev = cur;
+	}
+	if (!quiet)
+		printf("%s\n", chain_mode ? "receipt chain valid" : "receipt valid");
+	return 0;
+}
