@@ -140,6 +140,9 @@ cq -c "CREATE EXTENSION dstack_fdw" \
 	-c "GRANT SELECT ON ehr, imaging, assays, samples TO analyst" \
 	-c "GRANT USAGE ON FOREIGN SERVER cardio TO analyst" >/dev/null
 echo "   imported: $(cq -At -c "SELECT string_agg(foreign_table_name, ', ' ORDER BY 1) FROM information_schema.foreign_tables")"
+consortia() { cq -c "SELECT server, approvals || '/' || threshold AS approvals, approval, revocation, recipe, owners, overall FROM dstack_consortia" | sed 's/^/   /'; }
+consortia
+expect "the consortium matches every mount criterion" "$([ "$(cq -At -c "SELECT overall FROM dstack_consortia")" = match ]; echo $?)"
 aq() { psql -X -q -h "$cvm" -p "$cvm_port" -U analyst -d postgres "$@"; }
 
 if aq -At -c "SELECT patient_id, egfr FROM ehr LIMIT 3" >/dev/null 2>"$WORK/plain.err"; then
@@ -206,12 +209,14 @@ fi
 # ---- 6: revocation ----------------------------------------------------------
 step "owner 4 revokes on chain (one transaction, final)"
 "$ROOT/contracts/scripts/consortium.sh" revoke --rpc "$DSTACK_TEST_RPC" --key "$DSTACK_TEST_OWNER4_KEY" \
-	--app "$DSTACK_TEST_APP_ID" --reason "demo: withdrawal of consent" >/dev/null
+	--app "$DSTACK_TEST_APP_ID" --reason "demo: withdrawal of consent" >/dev/null 2>&1
 if aq -At -c "SELECT dstack_run(\$q\$$SMALL\$q\$)" >/dev/null 2>"$WORK/revoked.err"; then
 	expect "the next query is refused after revocation" 1
 else
 	expect "the next query is refused after revocation: $(head -1 "$WORK/revoked.err" | sed 's/^ERROR:  //')" 0
 fi
+consortia
+expect "the consortia view grades the revoked consortium a miss" "$([ "$(cq -At -c "SELECT overall FROM dstack_consortia")" = miss ]; echo $?)"
 getkey_refused=$(curl -s --unix-socket "$DSTACK_TEST_SOCKET" -X POST http://dstack/GetKey -H 'Content-Type: application/json' \
 	-d '{"path":"dstack-seal/v1/x","purpose":"x","algorithm":"secp256k1"}')
 expect "the KMS (simulator) refuses keys too: $getkey_refused" "$(echo "$getkey_refused" | grep -q error; echo $?)"
@@ -219,6 +224,14 @@ expect "the KMS (simulator) refuses keys too: $getkey_refused" "$(echo "$getkey_
 step "summary"
 printf '%-22s %-8s %9s %10s  %s\n' "silo" "table" "rows" "bytes" "verified"
 printf '%s\n' "${SUMMARY[@]}"
+node -e '
+	const fs = require("fs");
+	for (const f of process.argv.slice(1)) {
+		const b = JSON.parse(fs.readFileSync(f)).body;
+		console.log("receipt " + b.sequence + ": " + b.result.rows.length + " group(s), epsilon " + b.epsilon.charged +
+			" charged, " + b.epsilon.left + " left; datasets " + b.datasets.length + "; verified by dstack-verify");
+	}' "$WORK/receipt.json" "$WORK/receipt2.json"
+echo "after revocation: queries refused, keys refused, consortium graded miss"
 echo "$ok passed, $bad failed ($((SECONDS - T0)) s)"
 if [ "$TEST" = 1 ] && [ "$bad" -gt 0 ]; then exit 1; fi
 exit 0
