@@ -10,19 +10,8 @@
 # Targets: DP/plain <= 1.1x; receipt time <= 50 ms.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-. "$ROOT/tools/lib/pg.sh"
 ROWS=${1:-1600000}
-REPS=${REPS:-5}
-
-WORK=$(mktemp -d /tmp/pg_dstack_bench.XXXXXX)
-chmod 755 "$WORK"
-trap 'pg_down "$WORK/pg"; "$ROOT/tools/testenv.sh" down "$WORK/env"; rm -rf "$WORK"' EXIT
-"$ROOT/tools/testenv.sh" up "$WORK/env" --owners 1 --threshold 1 --approve 1 >/dev/null
-. "$WORK/env/env.sh"
-PORT=$((20000 + RANDOM % 20000))
-pg_up "$WORK/pg" "$PORT"
-mkdir -p "$WORK/out"; [ "$(id -u)" = 0 ] && chown postgres: "$WORK/out"
-q() { pg_psql "$WORK/pg" "$PORT" -d postgres -At "$@"; }
+. "$ROOT/bench/lib.sh"
 
 echo "generating and sealing a cohort of $ROWS rows..." >&2
 q >/dev/null <<SQL
@@ -30,13 +19,7 @@ CREATE EXTENSION dstack_seal; CREATE EXTENSION dstack_fdw;
 CREATE TABLE cohort AS
   SELECT g::int8 AS patient_id, (18 + g % 80)::int4 AS age, (20 + (g::int8 * 7919) % 100)::float8 AS egfr
   FROM generate_series(1, $ROWS) g;
-SET dstack_seal.kms_root_pubkey = '$DSTACK_TEST_KMS_ROOT';
-SET dstack_seal.app_id = '$DSTACK_TEST_APP_ID';
-SET dstack_seal.compose_hash = '$DSTACK_TEST_COMPOSE_HASH';
-SET dstack_seal.owner_key_file = '$WORK/env/owner1.key';
-SET dstack_seal.recipient_key = '$DSTACK_TEST_RECIPIENT1_PUB';
-SET dstack_seal.recipient_key_chain = '$DSTACK_TEST_RECIPIENT1_CHAIN';
-SET dstack_seal.output_dir = '$WORK/out';
+$RECIPE
 SELECT dstack_seal('cohort') IS NOT NULL;
 CREATE TABLE tiny AS SELECT * FROM cohort LIMIT 1000;
 SELECT dstack_seal('tiny') IS NOT NULL;
@@ -49,10 +32,6 @@ SQL
 PLAIN="SELECT count(patient_id), sum(egfr), avg(egfr) FROM s.cohort"
 DP="SELECT dp_count(patient_id, 0.0001), dp_sum(egfr, 0, 200, 0.0001), dp_avg(egfr, 0, 200, 0.0001) FROM s.cohort"
 DP_TINY="${DP/s.cohort/s.tiny}"
-best_ms() { # best_ms SETUP SQL: best of REPS, ms
-	{ echo "$1"; echo '\timing on'; for _ in $(seq 1 "$REPS"); do echo "$2;"; done; } |
-		q 2>&1 | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n | head -1
-}
 plain=$(best_ms "SET dstack_fdw.output_guard = off; SET max_parallel_workers_per_gather = 0;" "$PLAIN")
 dp=$(best_ms "SET dstack_fdw.output_guard = off; SET max_parallel_workers_per_gather = 0;" "$DP")
 run=$(best_ms "SET max_parallel_workers_per_gather = 0;" "SELECT dstack_run(\$q\$$DP\$q\$) IS NOT NULL")

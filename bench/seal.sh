@@ -9,27 +9,10 @@
 # Targets: seal >= 0.5x COPY throughput, >= 20x pgcrypto, flat memory.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-. "$ROOT/tools/lib/pg.sh"
 ROWS=${1:-1600000}
 PGCRYPTO_ROWS=${PGCRYPTO_ROWS:-200000}
+. "$ROOT/bench/lib.sh"
 
-WORK=$(mktemp -d /tmp/pg_dstack_bench.XXXXXX)
-chmod 755 "$WORK"
-trap 'pg_down "$WORK/pg"; "$ROOT/tools/testenv.sh" down "$WORK/env"; rm -rf "$WORK"' EXIT
-"$ROOT/tools/testenv.sh" up "$WORK/env" --owners 1 --threshold 1 --approve 1 >/dev/null
-. "$WORK/env/env.sh"
-PORT=$((20000 + RANDOM % 20000))
-pg_up "$WORK/pg" "$PORT"
-mkdir -p "$WORK/out"; [ "$(id -u)" = 0 ] && chown postgres: "$WORK/out"
-q() { pg_psql "$WORK/pg" "$PORT" -d postgres -At "$@"; }
-
-RECIPE="SET dstack_seal.kms_root_pubkey = '$DSTACK_TEST_KMS_ROOT';
-SET dstack_seal.app_id = '$DSTACK_TEST_APP_ID';
-SET dstack_seal.compose_hash = '$DSTACK_TEST_COMPOSE_HASH';
-SET dstack_seal.owner_key_file = '$WORK/env/owner1.key';
-SET dstack_seal.recipient_key = '$DSTACK_TEST_RECIPIENT1_PUB';
-SET dstack_seal.recipient_key_chain = '$DSTACK_TEST_RECIPIENT1_CHAIN';
-SET dstack_seal.output_dir = '$WORK/out';"
 
 make_cohort() { # make_cohort NAME ROWS: a synthetic EHR cohort table
 	q -c "CREATE TABLE $1 AS
