@@ -57,8 +57,9 @@ typedef struct DfdwScan
 	bool		key_installed;
 	/* contribution bounding inside dstack_run() (guard.c, rule R7) */
 	int			unit_mcol;		/* manifest column of the privacy unit; -1: no bounding */
-	DsealColBuf unit_buf;
+	DsealColBuf unit_buf;		/* the unit's chunk when the query does not read it */
 	bool		unit_buf_init;
+	DsealColBuf *unit;			/* &unit_buf, or the needed column's buffer */
 	struct unitmap_hash *unit_counts;	/* unit key -> rows kept */
 	int			rows_per_unit;
 	uint64		rows_dropped;
@@ -368,20 +369,20 @@ keep_row(DfdwScan *s, uint32 row)
 	UnitCount  *uc;
 	bool		found;
 
-	if (colbuf_is_null(&s->unit_buf, row))
+	if (colbuf_is_null(s->unit, row))
 		return false;
 	memset(&key, 0, sizeof(key));
-	if (s->unit_buf.enc == DSEAL_ENC_VAR)
+	if (s->unit->enc == DSEAL_ENC_VAR)
 	{
 		uint32		len;
-		const uint8 *p = colbuf_var_at(&s->unit_buf, row, &len);
+		const uint8 *p = colbuf_var_at(s->unit, row, &len);
 		uint8		h[DC_SHA256_LEN];
 
 		dc_sha256(p, len, h);
 		memcpy(&key, h, sizeof(key));
 	}
 	else
-		memcpy(&key, colbuf_fixed_at(&s->unit_buf, row), Min(s->unit_buf.width, (int) sizeof(key)));
+		memcpy(&key, colbuf_fixed_at(s->unit, row), Min(s->unit->width, (int) sizeof(key)));
 	uc = unitmap_insert(s->unit_counts, key, &found);
 	if (!found)
 		uc->rows = 0;
@@ -420,9 +421,17 @@ next_row_group(DfdwScan *s)
 	}
 	if (s->unit_mcol >= 0)
 	{
-		if (!dseal_reader_read_chunk(s->reader, rg, (uint32) s->unit_mcol, &s->unit_buf, &err))
-			derr_ereport(&err, 0, NULL);
-		s->unit_buf_init = true;
+		/* the unit is usually a column the query reads anyway: decrypt it once */
+		s->unit = &s->unit_buf;
+		for (int i = 0; i < s->nneeded; i++)
+			if (s->mcol[i] == s->unit_mcol)
+				s->unit = &s->bufs[i];
+		if (s->unit == &s->unit_buf)
+		{
+			if (!dseal_reader_read_chunk(s->reader, rg, (uint32) s->unit_mcol, &s->unit_buf, &err))
+				derr_ereport(&err, 0, NULL);
+			s->unit_buf_init = true;
+		}
 	}
 	s->cur_rg = rg;
 	s->cur_row = 0;
