@@ -40,6 +40,26 @@ typedef struct DfdwShared
 	uint8		data_key[DSEAL_DATA_KEY_LEN];
 } DfdwShared;
 
+#define MEMO_SLOTS		4096		/* power of two */
+#define MEMO_PROBE		8
+#define MEMO_TRIAL		2048		/* lookups before judging the hit rate */
+
+typedef struct MemoEntry
+{
+	const uint8 *p;				/* into the current row group's column buffer */
+	uint32		len;
+	uint32		hash;
+	Datum		value;
+} MemoEntry;
+
+typedef struct TextMemo
+{
+	MemoEntry  *slots;			/* NULL: memo off for this column */
+	uint32		used;
+	uint64		lookups;
+	uint64		hits;
+} TextMemo;
+
 typedef struct DfdwScan
 {
 	MemoryContext scan_cxt;		/* the scan; its reset callback releases resources */
@@ -53,6 +73,8 @@ typedef struct DfdwScan
 	int		   *mcol;			/* their column in the manifest */
 	DsealTypeMap *tm;
 	DsealColBuf *bufs;
+	TextMemo   *memo;			/* per needed column; see memo_datum() */
+	bool		slot_nulls_set; /* unneeded columns marked NULL in this row group */
 	int			nbufs_init;
 	bool		key_installed;
 	/* contribution bounding inside dstack_run() (guard.c, rule R7) */
@@ -74,6 +96,7 @@ typedef struct DfdwScan
 } DfdwScan;
 
 static void setup_bounding(DfdwScan *s);
+static void memo_reset(DfdwScan *s);
 
 /* ---- resources -------------------------------------------------------- */
 
@@ -148,6 +171,7 @@ map_columns(DfdwScan *s, List *attnos)
 	s->mcol = palloc0(sizeof(int) * Max(s->nneeded, 1));
 	s->tm = palloc0(sizeof(DsealTypeMap) * Max(s->nneeded, 1));
 	s->bufs = palloc0(sizeof(DsealColBuf) * Max(s->nneeded, 1));
+	s->memo = palloc0(sizeof(TextMemo) * Max(s->nneeded, 1));
 	foreach(lc, attnos)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, lfirst_int(lc) - 1);
@@ -175,6 +199,8 @@ map_columns(DfdwScan *s, List *attnos)
 							 s->m->cols[c].type)));
 		s->attno[i] = att->attnum;
 		s->mcol[i] = c;
+		if (s->tm[i].repr == DSEAL_REPR_TEXT)
+			s->memo[i].slots = palloc0(sizeof(MemoEntry) * MEMO_SLOTS);
 		i++;
 	}
 }
@@ -409,6 +435,8 @@ next_row_group(DfdwScan *s)
 		return false;
 	}
 	MemoryContextReset(s->batch_cxt);
+	memo_reset(s);
+	s->slot_nulls_set = false;
 	derr_clear(&err);
 	for (int i = 0; i < s->nneeded; i++)
 	{
@@ -440,6 +468,66 @@ next_row_group(DfdwScan *s)
 	return true;
 }
 
+/*
+ * Values stored in their text form (numeric, jsonb, arrays, ...) are rebuilt
+ * with the type's input function, which costs far more than a copy.  Such
+ * columns are often low-cardinality (lab values with two decimals, codes), so
+ * each row group keeps a small memo from text to Datum, and a column whose
+ * values turn out to be mostly distinct stops using it.
+ */
+static Datum
+memo_datum(DfdwScan *s, int i, uint32 row)
+{
+	TextMemo   *m = &s->memo[i];
+	uint32		len;
+	const uint8 *p = colbuf_var_at(&s->bufs[i], row, &len);
+	uint32		h = hash_bytes(p, (int) len);
+	Datum		d;
+
+	m->lookups++;
+	for (int k = 0; k < MEMO_PROBE; k++)
+	{
+		MemoEntry  *e = &m->slots[(h + k) & (MEMO_SLOTS - 1)];
+
+		if (e->p == NULL)
+		{
+			d = dseal_typemap_datum(&s->tm[i], &s->bufs[i], row);
+			if (m->used < MEMO_SLOTS * 3 / 4)
+			{
+				*e = (MemoEntry) {p, len, h, d};
+				m->used++;
+			}
+			return d;
+		}
+		if (e->hash == h && e->len == len && memcmp(e->p, p, len) == 0)
+		{
+			m->hits++;
+			return e->value;
+		}
+	}
+	return dseal_typemap_datum(&s->tm[i], &s->bufs[i], row);
+}
+
+/* A new row group: its buffers replaced the old ones, so the memos start empty. */
+static void
+memo_reset(DfdwScan *s)
+{
+	for (int i = 0; i < s->nneeded; i++)
+	{
+		TextMemo   *m = &s->memo[i];
+
+		if (m->slots == NULL)
+			continue;
+		if (m->lookups >= MEMO_TRIAL && m->hits * 2 < m->lookups)
+		{
+			m->slots = NULL;	/* mostly distinct values: the memo only costs */
+			continue;
+		}
+		memset(m->slots, 0, sizeof(MemoEntry) * MEMO_SLOTS);
+		m->used = 0;
+	}
+}
+
 /* Fill the slot with row cur_row: needed columns decoded, others NULL. */
 static void
 fill_slot(DfdwScan *s, TupleTableSlot *slot)
@@ -448,15 +536,20 @@ fill_slot(DfdwScan *s, TupleTableSlot *slot)
 	uint32		row = s->cur_row;
 
 	ExecClearTuple(slot);
-	memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+	if (!s->slot_nulls_set)		/* unneeded columns stay NULL for the whole row group */
+	{
+		memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+		s->slot_nulls_set = true;
+	}
 	for (int i = 0; i < s->nneeded; i++)
 	{
 		int			a = s->attno[i] - 1;
 
-		if (colbuf_is_null(&s->bufs[i], row))
+		slot->tts_isnull[a] = colbuf_is_null(&s->bufs[i], row);
+		if (slot->tts_isnull[a])
 			continue;
-		slot->tts_values[a] = dseal_typemap_datum(&s->tm[i], &s->bufs[i], row);
-		slot->tts_isnull[a] = false;
+		slot->tts_values[a] = s->memo[i].slots ? memo_datum(s, i, row)
+			: dseal_typemap_datum(&s->tm[i], &s->bufs[i], row);
 	}
 	MemoryContextSwitchTo(old);
 	ExecStoreVirtualTuple(slot);

@@ -126,3 +126,19 @@ SELECT sum(weight) FROM wrong_col;
 CREATE FOREIGN TABLE wrong_type (patient_id int4) SERVER consortium
   OPTIONS (path :'ehr_path', owner :'owner1_addr');
 SELECT sum(patient_id) FROM wrong_type;
+
+-- values stored as text (numeric, jsonb) are rebuilt through a per-row-group
+-- memo: low- and high-cardinality columns, NULLs, across row groups
+CREATE TABLE nums AS
+  SELECT g AS id, (g * 1.01)::numeric AS uniq, (g % 7)::numeric(4,1) AS low,
+         CASE WHEN g % 5 = 0 THEN NULL ELSE jsonb_build_object('k', g % 3) END AS j
+  FROM generate_series(1, 5000) g;
+\set nums_path :out '/nums.dseal'
+SELECT (dstack_seal('nums', NULL, :'nums_path'))->>'row_count' AS nums_rows;
+CREATE FOREIGN TABLE nums_s (id int4, uniq numeric, low numeric(4,1), j jsonb) SERVER consortium
+  OPTIONS (path :'nums_path', owner :'owner3_addr');
+SELECT count(*) AS differing FROM (
+  (SELECT id, uniq, low, j::text FROM nums_s EXCEPT SELECT id, uniq, low, j::text FROM nums)
+  UNION ALL (SELECT id, uniq, low, j::text FROM nums EXCEPT SELECT id, uniq, low, j::text FROM nums_s)) d;
+SELECT sum(uniq), sum(low), count(j) FROM nums_s;
+SELECT sum(uniq), sum(low), count(j) FROM nums;
