@@ -132,6 +132,7 @@ typedef struct DfdwRun
 	int			rows_per_unit;
 	int			sealed_scans;	/* sealed table references in the query */
 	int64		sensitivity;	/* rows_per_unit ^ sealed_scans: multiplies the charge */
+	uint32		min_group_size; /* policy: groups whose noisy count is lower are dropped */
 } DfdwRun;
 extern DfdwRun *dfdw_run;
 

@@ -270,17 +270,19 @@ record_dataset(DfdwScan *s)
 		if (((DfdwDatasetRef *) lfirst(lc))->relid == relid)
 			return;
 	/*
-	 * The consortium's policy sets the minimum group size of this answer,
-	 * before any group is finalised (local to the transaction, which is the
-	 * dstack_run() statement).
+	 * Inside dstack_run() small groups are dropped by their *noisy* count
+	 * (run.c), against the consortium's policy; the aggregates' own
+	 * suppression by the true count, which is not differentially private,
+	 * is switched off for this statement's transaction.
 	 */
 	if (dfdw_run->datasets == NIL)
 	{
 		DfdwChainFacts f;
 
 		if (dfdw_statement_chain_facts(GetForeignTable(relid)->serverid, &f))
-			(void) set_config_option("dstack_fdw.dp_min_group_size", psprintf("%u", f.min_group_size),
-									 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+			dfdw_run->min_group_size = f.min_group_size;
+		(void) set_config_option("dstack_fdw.dp_min_group_size", "0",
+								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	}
 	old = MemoryContextSwitchTo(dfdw_run->cxt);
 	d = palloc0(sizeof(DfdwDatasetRef));

@@ -370,6 +370,24 @@ check_top_query(Query *q, List *sealed_relids)
 		refuse("R4", "a query over sealed tables must compute at least one DP aggregate",
 			   "group keys or rows alone would reveal which values occur in the data.",
 			   "Add dp_count(<privacy unit>, epsilon) to the select list.");
+	if (q->groupClause != NIL)
+	{
+		bool		has_count = false;
+
+		foreach(lc, q->targetList)
+		{
+			TargetEntry *tle = lfirst(lc);
+
+			if (IsA(tle->expr, Aggref) && dfdw_is_dp_aggregate(((Aggref *) tle->expr)->aggfnoid) &&
+				strcmp(get_func_name(((Aggref *) tle->expr)->aggfnoid), "dp_count") == 0)
+				has_count = true;
+		}
+		if (!has_count)
+			refuse("R4", "a grouped query over sealed tables must return a dp_count",
+				   "groups whose noisy count is below the policy's minimum group size are dropped, "
+				   "and the noisy count is what decides.",
+				   "Add dp_count(<privacy unit>, epsilon) to the select list.");
+	}
 	if (q->groupingSets)
 		refuse("R4", "GROUPING SETS, CUBE and ROLLUP are not allowed over sealed tables",
 			   "each grouping set is another release that the budget would have to pay for.",

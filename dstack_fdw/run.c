@@ -7,8 +7,8 @@
  *   2. run it; the scans apply the mount rule and record each dataset
  *   3. charge the consortium's budget (total epsilon from the contract's
  *      policy) before anything is released; refuse when it is spent
- *   4. drop groups that the DP aggregates suppressed (fewer rows than the
- *      policy's minimum group size)
+ *   4. drop groups whose noisy dp_count is below the policy's minimum
+ *      group size
  *   5. build the receipt body, sign its hash with the guest agent's receipt
  *      key, attach a TDX quote over it, append it to the hash-chained audit
  *      table, return it
@@ -73,9 +73,13 @@ eps_text(int64 micro)
 	return psprintf("%lld.%06lld", (long long) (micro / 1000000), (long long) (micro % 1000000));
 }
 
-/* Which output columns are DP aggregates (the rest are group keys). */
+/*
+ * Which output columns are DP aggregates (the rest are group keys), and which
+ * one is the first dp_count (-1: none), whose noisy value decides whether a
+ * group is released.
+ */
 static bool *
-dp_columns(SPIPlanPtr plan, int natts)
+dp_columns(SPIPlanPtr plan, int natts, int *count_col)
 {
 	bool	   *dp = palloc0(sizeof(bool) * natts);
 	CachedPlanSource *src = linitial(SPI_plan_get_plan_sources(plan));
@@ -83,14 +87,19 @@ dp_columns(SPIPlanPtr plan, int natts)
 	ListCell   *lc;
 	int			i = 0;
 
+	*count_col = -1;
 	foreach(lc, q->targetList)
 	{
 		TargetEntry *tle = lfirst(lc);
 
 		if (tle->resjunk)
 			continue;
-		if (i < natts)
-			dp[i] = IsA(tle->expr, Aggref) && dfdw_is_dp_aggregate(((Aggref *) tle->expr)->aggfnoid);
+		if (i < natts && IsA(tle->expr, Aggref) && dfdw_is_dp_aggregate(((Aggref *) tle->expr)->aggfnoid))
+		{
+			dp[i] = true;
+			if (*count_col < 0 && strcmp(get_func_name(((Aggref *) tle->expr)->aggfnoid), "dp_count") == 0)
+				*count_col = i;
+		}
 		i++;
 	}
 	return dp;
@@ -198,9 +207,14 @@ charge_budget(const DfdwChainFacts *f, int64 micro, int64 *spent, int64 *total)
 	*total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 }
 
-/* The answer rows as JSON (every value as text), minus suppressed groups. */
+/*
+ * The answer rows as JSON (every value as text), minus suppressed groups: a
+ * group is released only when its noisy dp_count reaches the policy's
+ * minimum group size (thresholding a noisy value keeps the decision inside
+ * the differential-privacy accounting).
+ */
 static void
-result_json(StringInfo buf, bool *dp, int *suppressed)
+result_json(StringInfo buf, bool *dp, int count_col, uint32 min_group, int *suppressed)
 {
 	TupleDesc	desc = SPI_tuptable->tupdesc;
 
@@ -216,22 +230,17 @@ result_json(StringInfo buf, bool *dp, int *suppressed)
 	for (uint64 r = 0, emitted = 0; r < SPI_processed; r++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[r];
-		bool		all_dp_null = true,
-					any_dp = false;
 
-		for (int c = 0; c < desc->natts; c++)
-			if (dp[c])
-			{
-				bool		isnull;
-
-				(void) SPI_getbinval(tup, desc, c + 1, &isnull);
-				any_dp = true;
-				all_dp_null &= isnull;
-			}
-		if (any_dp && all_dp_null)
+		if (count_col >= 0)
 		{
-			(*suppressed)++;	/* a group under the minimum size: its key does not leave */
-			continue;
+			bool		isnull;
+			Datum		n = SPI_getbinval(tup, desc, count_col + 1, &isnull);
+
+			if (isnull || DatumGetInt64(n) < (int64) min_group)
+			{
+				(*suppressed)++;	/* the group and its key do not leave */
+				continue;
+			}
 		}
 		appendStringInfoString(buf, emitted++ ? ",[" : "[");
 		for (int c = 0; c < desc->natts; c++)
@@ -248,6 +257,7 @@ result_json(StringInfo buf, bool *dp, int *suppressed)
 		appendStringInfoChar(buf, ']');
 	}
 	appendStringInfoString(buf, "]}");
+	(void) dp;
 }
 
 /* Previous receipt of this database: sequence and body hash (zeros when none). */
@@ -345,6 +355,7 @@ dstack_run(PG_FUNCTION_ARGS)
 	uint8		body_hash[DC_SHA256_LEN];
 	char	   *receipt;
 	int			suppressed;
+	int			count_col;
 	bool	   *dp;
 	DErr		err;
 	int			rc;
@@ -386,9 +397,9 @@ dstack_run(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("dstack_run() answers only queries over sealed tables"),
 					 errhint("Query the dstack_fdw foreign tables of a consortium.")));
-		dp = dp_columns(plan, SPI_tuptable->tupdesc->natts);
+		dp = dp_columns(plan, SPI_tuptable->tupdesc->natts, &count_col);
 		initStringInfo(&resbuf);
-		result_json(&resbuf, dp, &suppressed);
+		result_json(&resbuf, dp, count_col, run.min_group_size, &suppressed);
 	}
 	PG_FINALLY();
 	{
@@ -431,7 +442,8 @@ dstack_run(PG_FUNCTION_ARGS)
 	initStringInfo(&body);
 	appendStringInfo(&body, "{\"format\":\"%s\",\"query\":", DRECEIPT_FORMAT);
 	escape_json(&body, query);
-	appendStringInfo(&body, ",\"result\":%s,\"suppressed_groups\":%d,\"datasets\":[", resbuf.data, suppressed);
+	appendStringInfo(&body, ",\"result\":%s,\"min_group_size\":%u,\"suppressed_groups\":%d,\"datasets\":[",
+					 resbuf.data, run.min_group_size, suppressed);
 	foreach(lc, run.datasets)
 	{
 		DfdwDatasetRef *d = lfirst(lc);

@@ -74,10 +74,20 @@ SELECT dstack_run($$SELECT dp_count(id, 0.1) FROM rcn$$);
 SELECT dstack_run($$SELECT dp_count(rc.patient_id, 0.1) FROM rc JOIN rcv ON rc.age = rcv.visit$$);
 SELECT dstack_run($$SELECT dp_count(rc.patient_id, 0.1) FROM rc, rcv WHERE rc.patient_id = rcv.patient_id OR rc.age = 1$$);
 
--- the budget: 1.4 of 1.5 spent; asking 1.0 is refused before anything is released
+-- a group whose noisy count is below the policy's minimum (10) is dropped,
+-- key included (deterministic noise: test-only seed)
+SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
+SELECT r #>> '{body,min_group_size}' AS min_group_size, r #>> '{body,suppressed_groups}' AS suppressed,
+       (SELECT string_agg(g->>0, ', ') FROM jsonb_array_elements(r #> '{body,result,rows}') g) AS released_groups
+  FROM dstack_run($$SELECT dx, dp_count(patient_id, 0.05) FROM rc WHERE patient_id <= 3 OR dx <> 'N18.0' GROUP BY dx$$) r;
+RESET dstack_fdw.dp_test_seed;
+-- and a grouped answer must carry that count
+SELECT dstack_run($$SELECT dx, dp_avg(egfr, 0, 150, 0.05) FROM rc GROUP BY dx$$);
+
+-- the budget: 1.45 of 1.5 spent; asking 1.0 is refused before anything is released
 SELECT dstack_run($$SELECT dp_count(patient_id, 1.0) FROM rc$$);
 SELECT app_id = lower(:'app_id') AS app, total_micro, spent_micro FROM dstack_budget;
-SELECT (dstack_run($$SELECT dp_count(patient_id, 0.1) FROM rc$$)) #> '{body,epsilon}' AS epsilon;
+SELECT (dstack_run($$SELECT dp_count(patient_id, 0.05) FROM rc$$)) #> '{body,epsilon}' AS epsilon;
 SELECT dstack_run($$SELECT dp_count(patient_id, 0.01) FROM rc$$);
 
 -- dstack_run() is its own transaction: not inside BEGIN or a subtransaction
