@@ -193,7 +193,12 @@ load_owner_key(SealRecipe *r, const char *path)
 				 errhint("Run: chmod 600 %s", path)));
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	{
+		int			save_errno = errno;	/* for %m: close() may change errno */
+
+		close(fd);
+		errno = save_errno;
+	}
 	if (n < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
