@@ -69,7 +69,7 @@ bool		dfdw_dp_is_dp_aggregate(Oid aggfnoid);
 /* ---- GUCs --------------------------------------------------------------- */
 
 static char *dp_test_seed_guc = NULL;
-static int	dp_min_group_size = 10;
+int			dp_min_group_size = 10;
 static bool dp_seed_dirty = false;	/* the GUC changed since we last applied it */
 
 /* The test seed must be empty or exactly 32 bytes of hex. */
@@ -123,8 +123,8 @@ dfdw_dp_init_gucs(void)
 }
 
 /* Key or un-key the sampler stream if the seed GUC changed; called before any draw. */
-static void
-dp_apply_seed(void)
+void
+dfdw_dp_apply_seed(void)
 {
 	DErr		err = {0};
 	uint8_t		seed[DP_SEED_LEN];
@@ -175,7 +175,7 @@ dp_agg_cache_inval(Datum arg, int cacheid, uint32 hashvalue)
 bool
 dfdw_dp_is_dp_aggregate(Oid aggfnoid)
 {
-	static const char *const names[] = {"dp_count", "dp_sum", "dp_avg"};
+	static const char *const names[] = {"dp_count", "dp_sum", "dp_avg", "dp_quantile"};
 	char	   *name;
 	bool		is_dp = false;
 
@@ -562,7 +562,7 @@ laplace_noise(dp_u128 delta, int64 eps_micro, uint64 eps_den)
 				t_den;
 	dp_i128		noise;
 
-	dp_apply_seed();
+	dfdw_dp_apply_seed();
 	if (!dp_laplace_scale(delta, 1, (uint64) eps_micro, eps_den, &t_num, &t_den, &err) ||
 		!dp_discrete_laplace_wide(t_num, t_den, &noise, &err))
 		derr_ereport(&err, ERRCODE_INTERNAL_ERROR, "Narrow the bounds or raise epsilon.");

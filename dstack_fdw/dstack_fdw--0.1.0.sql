@@ -203,3 +203,52 @@ CREATE AGGREGATE dp_avg(float8, float8, float8, float8) (
 );
 COMMENT ON AGGREGATE dp_avg(float8, float8, float8, float8) IS
   'differentially private mean: dp_avg(value, lower, upper, epsilon); noisy sum / noisy count, epsilon split in half, result clamped into [lower, upper]';
+
+-- dp_quantile: a bounded DP quantile (C in dp_quantile.c) -------------------
+
+CREATE FUNCTION dp_quantile_trans(internal, float8, float8, float8, float8, float8)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'dfdw_dp_quantile_trans'
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION dp_quantile_trans(internal, float8, float8, float8, float8, float8) IS
+  'transition function of dp_quantile: counts the clamped value in one of 1024 buckets of [lower, upper]';
+
+CREATE FUNCTION dp_quantile_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'dfdw_dp_quantile_combine'
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION dp_quantile_combine(internal, internal) IS
+  'combine function of dp_quantile: adds histograms (exact)';
+
+CREATE FUNCTION dp_quantile_serialize(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'dfdw_dp_quantile_serialize'
+LANGUAGE C STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION dp_quantile_serialize(internal) IS
+  'serialises a dp_quantile histogram for parallel aggregation';
+
+CREATE FUNCTION dp_quantile_deserialize(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'dfdw_dp_quantile_deserialize'
+LANGUAGE C STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION dp_quantile_deserialize(bytea, internal) IS
+  'deserialises a dp_quantile histogram for parallel aggregation';
+
+CREATE FUNCTION dp_quantile_final(internal)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'dfdw_dp_quantile_final'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL SAFE;
+COMMENT ON FUNCTION dp_quantile_final(internal) IS
+  'final function of dp_quantile: Report Noisy Max with discrete Laplace noise over the buckets';
+
+CREATE AGGREGATE dp_quantile(value float8, q float8, lower float8, upper float8, epsilon float8) (
+    SFUNC = dp_quantile_trans,
+    STYPE = internal,
+    FINALFUNC = dp_quantile_final,
+    COMBINEFUNC = dp_quantile_combine,
+    SERIALFUNC = dp_quantile_serialize,
+    DESERIALFUNC = dp_quantile_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE dp_quantile(float8, float8, float8, float8, float8) IS
+  'epsilon-DP q-quantile of values clamped to [lower, upper], to a resolution of (upper - lower)/1024';

@@ -143,6 +143,8 @@ extern bool dfdw_is_dp_aggregate(Oid fn);
 /* ---- dp_agg.c ---- */
 extern void dfdw_dp_init_gucs(void);
 extern bool dfdw_dp_is_dp_aggregate(Oid aggfnoid);
+extern void dfdw_dp_apply_seed(void);
+extern int	dp_min_group_size;
 
 /* ---- plan.c ---- */
 extern void dfdwGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid);

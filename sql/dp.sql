@@ -106,3 +106,36 @@ SELECT dp_sum(v, 0, id, 1.0) FROM dp_t;
 SET dstack_fdw.dp_test_seed = 'abcd';
 
 DROP TABLE dp_t;
+
+-- dp_quantile: a bounded quantile by Report Noisy Max over 1024 buckets
+CREATE TABLE q_data AS SELECT (g % 1000) / 10.0 AS v, g % 4 AS k FROM generate_series(1, 100000) g;
+SELECT abs(dp_quantile(v::float8, 0.5, 0, 100, 1.0) - 50) < 1 AS median_near,
+       abs(dp_quantile(v::float8, 0.9, 0, 100, 1.0) - 90) < 1 AS p90_near,
+       abs(dp_quantile(v::float8, 0.1, 0, 100, 1.0) - 10) < 1 AS p10_near,
+       dp_quantile(v::float8, 0.5, 0, 100, 1.0) BETWEEN 0 AND 100 AS in_bounds
+  FROM q_data;
+-- values outside the bounds are clamped, so the answer stays inside them
+SELECT dp_quantile(v::float8 * 10, 0.5, 0, 100, 1.0) > 90 AS clamped_high FROM q_data;
+-- seeded: the serial and the parallel plan give the same answer (histograms combine exactly)
+SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
+SELECT dp_quantile(v::float8, 0.5, 0, 100, 1.0) AS serial FROM q_data;
+SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT dp_quantile(v::float8, 0.5, 0, 100, 1.0) FROM q_data;
+SELECT dp_quantile(v::float8, 0.5, 0, 100, 1.0) AS parallel FROM q_data;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+RESET dstack_fdw.dp_test_seed;
+-- empty and small groups are suppressed; parameters are checked
+SELECT dp_quantile(v::float8, 0.5, 0, 100, 1.0) IS NULL AS empty_is_null FROM q_data WHERE false;
+SELECT dp_quantile(v::float8, 0.5, 0, 100, 1.0) IS NULL AS small_is_null FROM (SELECT v FROM q_data LIMIT 5) s;
+SELECT dp_quantile(v::float8, 1.5, 0, 100, 1.0) FROM q_data;
+SELECT dp_quantile(v::float8, 0.5, 100, 0, 1.0) FROM q_data;
+SELECT dp_quantile(v::float8, 0.5, 0, 100, 0) FROM q_data;
+SELECT dp_quantile(v::float8, k::float8 / 10, 0, 100, 1.0) FROM q_data;
+DROP TABLE q_data;

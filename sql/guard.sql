@@ -56,6 +56,7 @@ SELECT dp_count(patient_id, 0) FROM g;
 
 -- allowed shapes pass the guard (they stop at R3 here, outside dstack_run)
 SELECT dx, dp_count(patient_id, 0.1) FROM g WHERE age > 40 AND dx <> 'N18.0' GROUP BY dx ORDER BY dx;
+SELECT dp_count(patient_id, 0.1), dp_quantile(age::float8, 0.5, 0, 120, 0.1) FROM g;
 -- a plain EXPLAIN shows the plan, never a value
 EXPLAIN (COSTS OFF) SELECT patient_id FROM g;
 
