@@ -84,7 +84,6 @@ typedef struct DfdwScan
 	DsealColBuf *unit;			/* &unit_buf, or the needed column's buffer */
 	struct unitmap_hash *unit_counts;	/* unit key -> rows kept */
 	int			rows_per_unit;
-	uint64		rows_dropped;
 	DfdwMount	mount;
 	/* cursor */
 	bool		have_rg;
@@ -572,7 +571,6 @@ dfdwIterateForeignScan(ForeignScanState *node)
 		}
 		if (s->unit_mcol < 0 || keep_row(s, s->cur_row))
 			break;
-		s->rows_dropped++;
 		s->cur_row++;
 	}
 	fill_slot(s, slot);
