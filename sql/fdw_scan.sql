@@ -7,6 +7,11 @@
 CREATE SERVER consortium FOREIGN DATA WRAPPER dstack_fdw
   OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', app_contract :'app_id');
 
+-- this suite's datasets go to their own directory, which IMPORT reads
+\! mkdir -p "$DSTACK_TEST_OUT/scan" && chown postgres: "$DSTACK_TEST_OUT/scan" 2>/dev/null; true
+\set out :out '/scan'
+SET dstack_seal.output_dir = :'out';
+
 -- the silos' tables (several row groups each)
 SET dstack_seal.rows_per_group = 1000;
 CREATE TABLE ehr AS
