@@ -74,35 +74,29 @@ eps_text(int64 micro)
 }
 
 /*
- * Which output columns are DP aggregates (the rest are group keys), and which
- * one is the first dp_count (-1: none), whose noisy value decides whether a
- * group is released.
+ * The output column of the first dp_count (-1: none): its noisy value decides
+ * whether a group is released.
  */
-static bool *
-dp_columns(SPIPlanPtr plan, int natts, int *count_col)
+static int
+count_column(SPIPlanPtr plan)
 {
-	bool	   *dp = palloc0(sizeof(bool) * natts);
 	CachedPlanSource *src = linitial(SPI_plan_get_plan_sources(plan));
 	Query	   *q = linitial_node(Query, src->query_list);
 	ListCell   *lc;
 	int			i = 0;
 
-	*count_col = -1;
 	foreach(lc, q->targetList)
 	{
 		TargetEntry *tle = lfirst(lc);
 
 		if (tle->resjunk)
 			continue;
-		if (i < natts && IsA(tle->expr, Aggref) && dfdw_is_dp_aggregate(((Aggref *) tle->expr)->aggfnoid))
-		{
-			dp[i] = true;
-			if (*count_col < 0 && strcmp(get_func_name(((Aggref *) tle->expr)->aggfnoid), "dp_count") == 0)
-				*count_col = i;
-		}
+		if (IsA(tle->expr, Aggref) && dfdw_is_dp_aggregate(((Aggref *) tle->expr)->aggfnoid) &&
+			strcmp(get_func_name(((Aggref *) tle->expr)->aggfnoid), "dp_count") == 0)
+			return i;
 		i++;
 	}
-	return dp;
+	return -1;
 }
 
 /* The extension's schema, quoted, for the ledger statements. */
@@ -214,7 +208,7 @@ charge_budget(const DfdwChainFacts *f, int64 micro, int64 *spent, int64 *total)
  * the differential-privacy accounting).
  */
 static void
-result_json(StringInfo buf, bool *dp, int count_col, uint32 min_group, int *suppressed)
+result_json(StringInfo buf, int count_col, uint32 min_group, int *suppressed)
 {
 	TupleDesc	desc = SPI_tuptable->tupdesc;
 
@@ -257,7 +251,6 @@ result_json(StringInfo buf, bool *dp, int count_col, uint32 min_group, int *supp
 		appendStringInfoChar(buf, ']');
 	}
 	appendStringInfoString(buf, "]}");
-	(void) dp;
 }
 
 /* Previous receipt of this database: sequence and body hash (zeros when none). */
@@ -356,7 +349,6 @@ dstack_run(PG_FUNCTION_ARGS)
 	char	   *receipt;
 	int			suppressed;
 	int			count_col;
-	bool	   *dp;
 	DErr		err;
 	int			rc;
 	MemoryContext outer;
@@ -397,9 +389,9 @@ dstack_run(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("dstack_run() answers only queries over sealed tables"),
 					 errhint("Query the dstack_fdw foreign tables of a consortium.")));
-		dp = dp_columns(plan, SPI_tuptable->tupdesc->natts, &count_col);
+		count_col = count_column(plan);
 		initStringInfo(&resbuf);
-		result_json(&resbuf, dp, count_col, run.min_group_size, &suppressed);
+		result_json(&resbuf, count_col, run.min_group_size, &suppressed);
 	}
 	PG_FINALLY();
 	{
