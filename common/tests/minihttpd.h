@@ -89,13 +89,17 @@ mini_read_request(int c, MiniShared *sh)
 	return 0;
 }
 
-/* Write all bytes; a client that hung up is not the server's problem. */
+/*
+ * Write all bytes; a client that hung up is not the server's problem.
+ * MSG_NOSIGNAL: a client that refuses an oversized body closes the socket
+ * mid-write, and SIGPIPE would kill the server for every later test.
+ */
 static void
 mini_write_all(int c, const char *p, size_t n)
 {
 	while (n > 0)
 	{
-		ssize_t		w = write(c, p, n);
+		ssize_t		w = send(c, p, n, MSG_NOSIGNAL);
 
 		if (w <= 0)
 			return;
