@@ -264,19 +264,11 @@ get_state(FunctionCallInfo fcinfo, const char *fn)
  * aggregate before the query runs, so a value that varies by row would
  * spend something nobody charged.
  */
-static void
-note_epsilon(DpAggState *s, FunctionCallInfo fcinfo, int argno)
+int64
+dfdw_dp_epsilon_micro(double eps)
 {
-	double		eps;
 	int64		micro;
 
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("epsilon of a DP aggregate must not be NULL"),
-				 errdetail("The privacy budget is charged by epsilon, so it must be a number."),
-				 errhint("Pass a constant such as 0.5.")));
-	eps = PG_GETARG_FLOAT8(argno);
 	if (isnan(eps) || !(eps > 0) || eps > DP_EPS_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -290,13 +282,35 @@ note_epsilon(DpAggState *s, FunctionCallInfo fcinfo, int argno)
 				 errmsg("epsilon must be at least 0.000001"),
 				 errdetail("Epsilon is used rounded to millionths; %g rounds to 0.", eps),
 				 errhint("Use a larger epsilon.")));
+	return micro;
+}
+
+/* Raise the NULL-epsilon error. */
+static void
+epsilon_null_error(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("epsilon of a DP aggregate must not be NULL"),
+			 errdetail("The privacy budget is charged by epsilon, so it must be a number."),
+			 errhint("Pass a constant such as 0.5.")));
+}
+
+static void
+note_epsilon(DpAggState *s, FunctionCallInfo fcinfo, int argno)
+{
+	int64		micro;
+
+	if (PG_ARGISNULL(argno))
+		epsilon_null_error();
+	micro = dfdw_dp_epsilon_micro(PG_GETARG_FLOAT8(argno));
 	if (s->eps_micro == 0)
 		s->eps_micro = micro;
 	else if (s->eps_micro != micro)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("epsilon must be the same for every row of a group"),
-				 errdetail("Got %g after %g.", eps, (double) s->eps_micro / DP_EPS_DEN),
+				 errdetail("Got %g after %g.", PG_GETARG_FLOAT8(argno), (double) s->eps_micro / DP_EPS_DEN),
 				 errhint("Pass epsilon as a constant, not a column or expression.")));
 }
 
@@ -330,13 +344,8 @@ agg_name(FunctionCallInfo fcinfo)
 
 /* Both bounds given; the message names the aggregate. */
 static void
-check_bounds_present(FunctionCallInfo fcinfo)
+bounds_null_error(const char *fn)
 {
-	const char *fn;
-
-	if (!PG_ARGISNULL(2) && !PG_ARGISNULL(3))
-		return;
-	fn = agg_name(fcinfo);
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bounds of %s must not be NULL", fn),
@@ -344,12 +353,17 @@ check_bounds_present(FunctionCallInfo fcinfo)
 				 errhint("Pass constant bounds, e.g. %s(age, 0, 120, 0.5).", fn)));
 }
 
+static void
+check_bounds_present(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		bounds_null_error(agg_name(fcinfo));
+}
+
 /* Raise the lower >= upper error with the values. */
 static void
-bounds_order_error(FunctionCallInfo fcinfo, const char *lo, const char *hi)
+bounds_order_error(const char *fn, const char *lo, const char *hi)
 {
-	const char *fn = agg_name(fcinfo);
-
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("lower bound of %s must be less than its upper bound", fn),
@@ -396,7 +410,7 @@ dfdw_dp_sum_int8_trans(PG_FUNCTION_ARGS)
 	lo = PG_GETARG_INT64(2);
 	hi = PG_GETARG_INT64(3);
 	if (lo >= hi)
-		bounds_order_error(fcinfo, psprintf(INT64_FORMAT, lo), psprintf(INT64_FORMAT, hi));
+		bounds_order_error(agg_name(fcinfo), psprintf(INT64_FORMAT, lo), psprintf(INT64_FORMAT, hi));
 	note_bounds(s, lo, hi);
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(s);
@@ -409,12 +423,12 @@ dfdw_dp_sum_int8_trans(PG_FUNCTION_ARGS)
 
 /* A float bound in 1e-6 units, after checking it is finite and not too large. */
 static int64
-float_bound_units(FunctionCallInfo fcinfo, double b)
+float_bound_units(const char *fn, double b)
 {
 	if (isnan(b) || isinf(b) || fabs(b) > DP_FLOAT_MAX_BOUND)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("bounds of %s must be finite and at most 1e12 in absolute value", agg_name(fcinfo)),
+				 errmsg("bounds of %s must be finite and at most 1e12 in absolute value", fn),
 				 errdetail("Got %g; float8 values are summed exactly in units of 1e-6.", b),
 				 errhint("Rescale the column or use the int8 form of dp_sum.")));
 	return (int64) rint(b * DP_FLOAT_SCALE);
@@ -439,10 +453,10 @@ dfdw_dp_sum_float8_trans(PG_FUNCTION_ARGS)
 	check_bounds_present(fcinfo);
 	lo = PG_GETARG_FLOAT8(2);
 	hi = PG_GETARG_FLOAT8(3);
-	lo_u = float_bound_units(fcinfo, lo);
-	hi_u = float_bound_units(fcinfo, hi);
+	lo_u = float_bound_units(agg_name(fcinfo), lo);
+	hi_u = float_bound_units(agg_name(fcinfo), hi);
 	if (!(lo < hi) || lo_u >= hi_u)
-		bounds_order_error(fcinfo, psprintf("%g", lo), psprintf("%g", hi));
+		bounds_order_error(agg_name(fcinfo), psprintf("%g", lo), psprintf("%g", hi));
 	note_bounds(s, lo_u, hi_u);
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(s);
@@ -455,6 +469,61 @@ dfdw_dp_sum_float8_trans(PG_FUNCTION_ARGS)
 	state_set_sum(s, state_sum(s) + u);
 	s->count++;
 	PG_RETURN_POINTER(s);
+}
+
+/* ---- for gpu_scan: the same checks and the same partial state ------------- */
+
+/*
+ * Check a DP aggregate's constant arguments as its transition function
+ * would on the first row, and return them in state units.  kind: 'c'
+ * dp_count, 'i' dp_sum(int8), 'f' dp_sum/dp_avg(float8).
+ */
+void
+dfdw_dp_check_args(const char *fn, char kind, bool eps_null, double eps, bool lo_null, Datum lo,
+				   bool hi_null, Datum hi, DfdwDpArgs *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (eps_null)
+		epsilon_null_error();
+	out->eps_micro = dfdw_dp_epsilon_micro(eps);
+	if (kind == 'c')
+		return;
+	if (lo_null || hi_null)
+		bounds_null_error(fn);
+	if (kind == 'i')
+	{
+		out->lower = DatumGetInt64(lo);
+		out->upper = DatumGetInt64(hi);
+		if (out->lower >= out->upper)
+			bounds_order_error(fn, psprintf(INT64_FORMAT, out->lower), psprintf(INT64_FORMAT, out->upper));
+		return;
+	}
+	out->lower_f = DatumGetFloat8(lo);
+	out->upper_f = DatumGetFloat8(hi);
+	out->lower = float_bound_units(fn, out->lower_f);
+	out->upper = float_bound_units(fn, out->upper_f);
+	if (!(out->lower_f < out->upper_f) || out->lower >= out->upper)
+		bounds_order_error(fn, psprintf("%g", out->lower_f), psprintf("%g", out->upper_f));
+}
+
+/*
+ * A DP aggregate's partial state, serialised as dp_serialize does (the
+ * finalize step deserialises it like a parallel worker's).
+ */
+bytea *
+dfdw_dp_partial_state(int64 count, int64 sum_hi, uint64 sum_lo, const DfdwDpArgs *args, bool has_bounds)
+{
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint64(&buf, count);
+	pq_sendint64(&buf, sum_hi);
+	pq_sendint64(&buf, (int64) sum_lo);
+	pq_sendint64(&buf, args->eps_micro);
+	pq_sendint64(&buf, has_bounds ? args->lower : 0);
+	pq_sendint64(&buf, has_bounds ? args->upper : 0);
+	pq_sendint64(&buf, has_bounds ? 1 : 0);
+	return pq_endtypsend(&buf);
 }
 
 /* ---- parallel support ------------------------------------------------------ */

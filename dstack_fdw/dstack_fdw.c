@@ -16,6 +16,7 @@
 #include "utils/guc.h"
 
 #include "dstack_fdw.h"
+#include "gpu_scan.h"
 
 PG_MODULE_MAGIC;
 
@@ -64,6 +65,7 @@ _PG_init(void)
 							&dfdw_guc_max_rows_per_unit, 1, 1, 1000, PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("dstack_fdw");
 	dfdw_guard_init();
+	gpu_scan_init();			/* ../gpu_scan: its GUCs and planner hooks; no CUDA until first use */
 }
 
 PG_FUNCTION_INFO_V1(dstack_fdw_handler);

@@ -11,6 +11,9 @@
  *                 out through shared memory), released on abort
  *   import.c      IMPORT FOREIGN SCHEMA from a directory of manifests
  *
+ * gpu_scan (../gpu_scan, built into this library) adds CustomScans over
+ * sealed tables; it reads them through the batch interface of exec.c.
+ *
  * Format and crypto come from ../common (no PostgreSQL), chain and guest
  * agent clients too; Datum conversion and the DErr -> ereport boundary from
  * ../pg_common.  Nothing below planner level leaks into those.
@@ -139,12 +142,28 @@ extern DfdwRun *dfdw_run;
 extern void dfdw_guard_init(void);
 extern void dfdw_guard_check_planned(void);
 extern bool dfdw_is_dp_aggregate(Oid fn);
+extern bool dfdw_is_sealed_rel(Oid relid);
 
 /* ---- dp_agg.c ---- */
 extern void dfdw_dp_init_gucs(void);
 extern bool dfdw_dp_is_dp_aggregate(Oid aggfnoid);
 extern void dfdw_dp_apply_seed(void);
 extern int	dp_min_group_size;
+extern int64 dfdw_dp_epsilon_micro(double eps);
+
+/* A DP aggregate's constant arguments in state units (gpu_scan). */
+typedef struct DfdwDpArgs
+{
+	int64		eps_micro;
+	int64		lower;			/* int8 value, or float bound in 1e-6 units */
+	int64		upper;
+	double		lower_f;
+	double		upper_f;
+} DfdwDpArgs;
+extern void dfdw_dp_check_args(const char *fn, char kind, bool eps_null, double eps, bool lo_null, Datum lo,
+							   bool hi_null, Datum hi, DfdwDpArgs *out);
+extern bytea *dfdw_dp_partial_state(int64 count, int64 sum_hi, uint64 sum_lo, const DfdwDpArgs *args,
+									bool has_bounds);
 
 /* ---- plan.c ---- */
 extern void dfdwGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid);
@@ -154,6 +173,7 @@ extern ForeignScan *dfdwGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, O
 									   Plan *outer_plan);
 extern void dfdwExplainForeignScan(ForeignScanState *node, struct ExplainState *es);
 extern bool dfdwIsForeignScanParallelSafe(PlannerInfo *root, RelOptInfo *rel, RangeTblEntry *rte);
+extern void dfdw_read_cost(PlannerInfo *root, RelOptInfo *baserel, Cost *startup, Cost *run);
 
 /* ---- exec.c ---- */
 extern void dfdwBeginForeignScan(ForeignScanState *node, int eflags);
@@ -169,6 +189,26 @@ extern bool dfdwAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *fu
 
 /* Open a dataset so that it is closed when cxt is reset or deleted (abort too). */
 extern DsealReader *dfdw_open_dataset(const char *path, MemoryContext cxt);
+
+/*
+ * The columnar batch interface (exec.c), for gpu_scan: the same mount rule,
+ * receipt record and contribution bounding as the foreign scan, a row group
+ * at a time.
+ */
+typedef struct DfdwScan DfdwScan;
+typedef struct DfdwBatch
+{
+	uint32		nrows;
+	int			ncols;
+	const DsealColBuf *cols;	/* one per attno given to dfdw_batch_begin, in order */
+	const uint8 *keep;			/* rows kept by contribution bounding (LSB first), or NULL: all */
+} DfdwBatch;
+extern DfdwScan *dfdw_batch_begin(Relation rel, List *attnos, MemoryContext parent);
+extern bool dfdw_batch_next(DfdwScan *s, DfdwBatch *b);
+extern void dfdw_batch_fill_slot(DfdwScan *s, TupleTableSlot *slot, uint32 row);
+extern MemoryContext dfdw_batch_memory(DfdwScan *s);
+extern void dfdw_batch_rescan(DfdwScan *s);
+extern void dfdw_batch_end(DfdwScan *s);
 
 /* ---- import.c ---- */
 extern List *dfdwImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);

@@ -599,6 +599,90 @@ dfdwEndForeignScan(ForeignScanState *node)
 	node->fdw_state = NULL;
 }
 
+/* ---- the columnar batch interface (gpu_scan) ------------------------------ */
+
+/*
+ * gpu_scan reads sealed tables a row group at a time, as plain column
+ * arrays, instead of a tuple at a time.  The mount rule, the keyless
+ * pre-check, the receipt's dataset record and contribution bounding are the
+ * ones the foreign scan applies, because it is the same code: only the
+ * iteration differs.  The scan is serial (the guard keeps dstack_run()
+ * serial; a CustomScan here is not parallel-aware).
+ */
+DfdwScan *
+dfdw_batch_begin(Relation rel, List *attnos, MemoryContext parent)
+{
+	DfdwTableOptions topts;
+	DfdwScan   *s;
+
+	dfdw_table_options(RelationGetRelid(rel), &topts);
+	s = scan_open(rel, topts.path, attnos, parent);
+	scan_mount(s);
+	setup_bounding(s);
+	return s;
+}
+
+/*
+ * Decrypt the next row group.  b->cols[i] is the column of the i-th attno
+ * given to dfdw_batch_begin(); b->keep, when not NULL, is a bitmap (LSB
+ * first) of the rows contribution bounding keeps, decided in row order
+ * exactly as the foreign scan decides them.
+ */
+bool
+dfdw_batch_next(DfdwScan *s, DfdwBatch *b)
+{
+	if (!next_row_group(s))
+		return false;
+	b->nrows = s->cur_nrows;
+	b->ncols = s->nneeded;
+	b->cols = s->bufs;
+	b->keep = NULL;
+	if (s->unit_mcol >= 0)
+	{
+		uint8	   *keep = MemoryContextAllocZero(s->batch_cxt, (s->cur_nrows + 7) / 8);
+
+		for (uint32 r = 0; r < s->cur_nrows; r++)
+			if (keep_row(s, r))
+				keep[r >> 3] |= 1u << (r & 7);
+		b->keep = keep;
+	}
+	s->cur_row = s->cur_nrows;	/* consumed as a batch */
+	return true;
+}
+
+/* Fill slot with row `row` of the current batch (the filter scan's output). */
+void
+dfdw_batch_fill_slot(DfdwScan *s, TupleTableSlot *slot, uint32 row)
+{
+	s->cur_row = row;
+	fill_slot(s, slot);
+	s->cur_row = s->cur_nrows;
+}
+
+/* Memory that lives until the next row group (reset by dfdw_batch_next). */
+MemoryContext
+dfdw_batch_memory(DfdwScan *s)
+{
+	return s->batch_cxt;
+}
+
+void
+dfdw_batch_rescan(DfdwScan *s)
+{
+	s->have_rg = false;
+	s->next_serial_rg = 0;
+	if (s->unit_counts)
+		unitmap_reset(s->unit_counts);
+}
+
+/* Close the dataset, scrub the key, free the buffers. */
+void
+dfdw_batch_end(DfdwScan *s)
+{
+	if (s != NULL)
+		MemoryContextDelete(s->scan_cxt);
+}
+
 /* ---- parallel scan ------------------------------------------------------ */
 
 Size

@@ -65,8 +65,8 @@ static int	guarded_planning = 0;
 /* ---- recognising things ------------------------------------------------- */
 
 /* Is relid a foreign table of this FDW? */
-static bool
-is_sealed_rel(Oid relid)
+bool
+dfdw_is_sealed_rel(Oid relid)
 {
 	FdwRoutine *r;
 
@@ -101,7 +101,7 @@ find_sealed_in_query(Query *q, SealedScan *ss, bool top)
 	{
 		RangeTblEntry *rte = lfirst(lc);
 
-		if (rte->rtekind == RTE_RELATION && is_sealed_rel(rte->relid))
+		if (rte->rtekind == RTE_RELATION && dfdw_is_sealed_rel(rte->relid))
 		{
 			if (top)
 				ss->top_relids = list_append_unique_oid(ss->top_relids, rte->relid);
@@ -342,7 +342,7 @@ check_top_query(Query *q, List *sealed_relids)
 		RangeTblEntry *rte = lfirst(lc);
 
 		rti++;
-		if (rte->rtekind == RTE_RELATION && is_sealed_rel(rte->relid))
+		if (rte->rtekind == RTE_RELATION && dfdw_is_sealed_rel(rte->relid))
 			ec.sealed_varnos = lappend_int(ec.sealed_varnos, rti);
 	}
 
@@ -465,7 +465,7 @@ unit_var(Node *node, UnitJoins *uj)
 		return 0;
 	v = (Var *) node;
 	rte = rt_fetch(v->varno, uj->q->rtable);
-	if (rte->rtekind != RTE_RELATION || !is_sealed_rel(rte->relid) ||
+	if (rte->rtekind != RTE_RELATION || !dfdw_is_sealed_rel(rte->relid) ||
 		v->varattno != unit_attno(rte->relid, uj->unit))
 		return 0;
 	return v->varno;
@@ -516,7 +516,7 @@ check_units(Query *q, const char *unit)
 		RangeTblEntry *rte = lfirst(lc);
 
 		rti++;
-		if (rte->rtekind != RTE_RELATION || !is_sealed_rel(rte->relid))
+		if (rte->rtekind != RTE_RELATION || !dfdw_is_sealed_rel(rte->relid))
 			continue;
 		sealed++;
 		if (unit_attno(rte->relid, unit) == InvalidAttrNumber)
@@ -533,7 +533,7 @@ check_units(Query *q, const char *unit)
 		RangeTblEntry *rte = lfirst(lc);
 
 		rti++;
-		if (rte->rtekind != RTE_RELATION || !is_sealed_rel(rte->relid))
+		if (rte->rtekind != RTE_RELATION || !dfdw_is_sealed_rel(rte->relid))
 			continue;
 		if (root == 0)
 			root = uf_find(uj.parent, rti);

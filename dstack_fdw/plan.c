@@ -134,6 +134,21 @@ estimate_costs(PlannerInfo *root, RelOptInfo *baserel, DfdwPlanState *ps, int nn
 	*total = *startup + run;
 }
 
+/*
+ * What reading and decrypting the needed chunks costs, without handing
+ * rows up: gpu_scan's custom scans pay this too, then their own per-row
+ * kernel cost.  The foreign path may be gone from the pathlist by then.
+ */
+void
+dfdw_read_cost(PlannerInfo *root, RelOptInfo *baserel, Cost *startup, Cost *run)
+{
+	DfdwPlanState *ps = baserel->fdw_private;
+	Cost		total;
+
+	estimate_costs(root, baserel, ps, bms_num_members(ps->attrs), startup, &total);
+	*run = total - *startup - (cpu_tuple_cost + baserel->baserestrictcost.per_tuple) * ps->rows;
+}
+
 void
 dfdwGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {

@@ -5,9 +5,9 @@
 # clashing; the pg_common glue is compiled into each.
 
 OBJS += ../pg_common/derr_pg.o ../pg_common/typemap.o
-PG_CPPFLAGS = -I$(srcdir)/../common -I$(srcdir)/../pg_common
+PG_CPPFLAGS += -I$(srcdir)/../common -I$(srcdir)/../pg_common
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
-SHLIB_LINK = $(srcdir)/../common/libdstack_common.a -Wl,--exclude-libs,ALL \
+SHLIB_LINK += $(srcdir)/../common/libdstack_common.a -Wl,--exclude-libs,ALL \
 	-lsecp256k1 -lssl -lcrypto -lzstd -ljansson -lcurl
 
 PG_CONFIG ?= pg_config

@@ -16,6 +16,7 @@ stage() { # stage NAME CMD...
 
 stage "C unit tests (common/)" make -s -C common check
 stage "C unit tests under ASan/UBSan" make -s -C common asancheck
+stage "gpu_scan kernels, host build (unit + ASan/UBSan)" make -s -C gpu_scan check asancheck
 stage "no symbol clashes with the postgres executable" tools/check-symbols.sh
 [ -x contracts/test.sh ] && stage "contracts (forge + anvil)" contracts/test.sh
 [ -f tools/dstack-sim/test.mjs ] && stage "dstack simulator" node --test tools/dstack-sim/test.mjs

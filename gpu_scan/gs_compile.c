@@ -1,0 +1,656 @@
+/*
+ * gs_compile.c: from planner expressions to kernel parameters.
+ *
+ * What the kernels can do is small on purpose, and everything else is
+ * refused here with a reason (gpu_scan.debug_planner prints it), so the
+ * query runs on PostgreSQL's own nodes instead:
+ *   filters   comparisons of integer, float, bool and same-type date/time
+ *             values (btree operator families integer_ops, float_ops,
+ *             bool_ops, datetime_ops), column or constant operands, widening
+ *             casts, AND / OR / NOT, IS [NOT] NULL, IN (constant list)
+ *   keys      columns of those types, and text/varchar/bytea columns with a
+ *             deterministic collation (dictionary-coded on the host)
+ *   partials  count(*), count(x) (any type: only its NULLs are read), sum(int2|int4), sum(float8),
+ *             min/max(int2|int4|int8|float4|float8|date|timestamp[tz]),
+ *             dp_count, dp_sum(int8), dp_sum(float8), dp_avg(float8)
+ * Every one of these has the same semantics in gs_logic.h as in PostgreSQL;
+ * the regression suite gpu_scan compares the two.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_aggregate.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_opfamily.h"
+#include "catalog/pg_type.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+
+#include "dstack_fdw.h"
+#include "gpu_scan.h"
+
+/* btree operator families without a symbol in pg_opfamily_d.h */
+#define GS_FLOAT_BTREE_FAM		1970	/* float_ops */
+#define GS_DATETIME_BTREE_FAM	434 /* datetime_ops */
+
+void
+gs_compiled_init(GsCompiled *gc, Oid relid, Index scanrelid)
+{
+	memset(gc, 0, sizeof(*gc));
+	gc->relid = relid;
+	gc->scanrelid = scanrelid;
+}
+
+/* The kernel kind of a fixed-width type, 0 when the kernels cannot read it. */
+static int32
+kind_of_type(Oid typid)
+{
+	switch (typid)
+	{
+		case BOOLOID:
+			return GS_BOOL;
+		case INT2OID:
+			return GS_I16;
+		case INT4OID:
+		case DATEOID:
+			return GS_I32;
+		case INT8OID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return GS_I64;
+		case FLOAT4OID:
+			return GS_F32;
+		case FLOAT8OID:
+			return GS_F64;
+		default:
+			return 0;
+	}
+}
+
+int
+gs_input_col(GsCompiled *gc, AttrNumber attno, Oid typid, GsColMode mode)
+{
+	for (int i = 0; i < gc->ncols; i++)
+		if (gc->cols[i].attno == attno && gc->cols[i].mode == mode)
+			return i;
+	if (gc->ncols == GS_MAX_COLS)
+		return -1;
+	gc->cols[gc->ncols].attno = attno;
+	gc->cols[gc->ncols].typid = typid;
+	gc->cols[gc->ncols].kind = mode == GS_COL_VALUE ? kind_of_type(typid) : mode == GS_COL_DICT ? GS_I32 : GS_BOOL;
+	gc->cols[gc->ncols].mode = mode;
+	return gc->ncols++;
+}
+
+/* A plain column of the scanned relation, or NULL. */
+static Var *
+column_of(GsCompiled *gc, Expr *e)
+{
+	while (e != NULL && IsA(e, RelabelType))
+		e = ((RelabelType *) e)->arg;
+	if (e == NULL || !IsA(e, Var))
+		return NULL;
+	if (((Var *) e)->varno != gc->scanrelid || ((Var *) e)->varlevelsup != 0 || ((Var *) e)->varattno <= 0)
+		return NULL;
+	return (Var *) e;
+}
+
+/* Widening casts the loaders do by themselves: int -> int8, int/float4 -> float8. */
+static Expr *
+strip_widening(Expr *e)
+{
+	if (e != NULL && IsA(e, FuncExpr) && list_length(((FuncExpr *) e)->args) == 1)
+	{
+		switch (((FuncExpr *) e)->funcid)
+		{
+			case F_INT8_INT4:
+			case F_INT8_INT2:
+			case F_FLOAT8_INT4:
+			case F_FLOAT8_INT2:
+			case F_FLOAT8_INT8:
+			case F_FLOAT8_FLOAT4:
+				return (Expr *) linitial(((FuncExpr *) e)->args);
+			default:
+				break;
+		}
+	}
+	return e;
+}
+
+/* A column (through widening casts) with a fixed-width kind: its input index, or -1. */
+static int
+value_column(GsCompiled *gc, Expr *e, const char **why)
+{
+	Var		   *v = column_of(gc, strip_widening(e));
+	int			c;
+
+	if (v == NULL)
+	{
+		*why = "an operand is neither a column of the sealed table nor a constant";
+		return -1;
+	}
+	if (kind_of_type(getBaseType(v->vartype)) == 0)
+	{
+		*why = psprintf("column type %s is not one the kernels read (integers, floats, bool, date, "
+						"timestamp)", format_type_be(v->vartype));
+		return -1;
+	}
+	c = gs_input_col(gc, v->varattno, getBaseType(v->vartype), GS_COL_VALUE);
+	if (c < 0)
+		*why = "the query reads more than 16 columns";
+	return c;
+}
+
+static bool
+emit(GsCompiled *gc, int32 op, int32 a, int32 isf, int64 ival, double fval, const char **why)
+{
+	if (gc->nprog == GS_MAX_PROG)
+	{
+		*why = "the filter needs more than 64 kernel instructions";
+		return false;
+	}
+	gc->prog[gc->nprog++] = (GsInstr) {op, a, isf, 0, ival, fval};
+	return true;
+}
+
+/* Push a constant of a kernel type. */
+static bool
+emit_const(GsCompiled *gc, Const *c, bool isf, const char **why)
+{
+	int64		i = 0;
+	double		f = 0;
+
+	if (c->constisnull)
+	{
+		*why = "a NULL constant in a comparison";
+		return false;
+	}
+	switch (getBaseType(c->consttype))
+	{
+		case BOOLOID:
+			i = DatumGetBool(c->constvalue);
+			break;
+		case INT2OID:
+			i = DatumGetInt16(c->constvalue);
+			break;
+		case INT4OID:
+		case DATEOID:
+			i = DatumGetInt32(c->constvalue);
+			break;
+		case INT8OID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			i = DatumGetInt64(c->constvalue);
+			break;
+		case FLOAT4OID:
+			f = DatumGetFloat4(c->constvalue);
+			break;
+		case FLOAT8OID:
+			f = DatumGetFloat8(c->constvalue);
+			break;
+		default:
+			*why = psprintf("a constant of type %s", format_type_be(c->consttype));
+			return false;
+	}
+	if (isf && !(c->consttype == FLOAT4OID || c->consttype == FLOAT8OID))
+		f = (double) i;
+	return emit(gc, GS_OP_CONST, 0, isf, i, f, why);
+}
+
+/* Push a comparison operand: a column or a constant. */
+static bool
+emit_operand(GsCompiled *gc, Expr *e, bool isf, const char **why)
+{
+	int			c;
+
+	if (IsA(e, Const))
+		return emit_const(gc, (Const *) e, isf, why);
+	c = value_column(gc, e, why);
+	return c >= 0 && emit(gc, GS_OP_COL, c, isf, 0, 0, why);
+}
+
+/*
+ * The kernel comparison of a btree operator in a family the kernels
+ * implement; 0 when there is none.  *isf: compare as doubles.
+ */
+static int32
+kernel_cmp(Oid opno, bool *isf)
+{
+	List	   *interps = get_op_btree_interpretation(opno);
+	ListCell   *lc;
+
+	foreach(lc, interps)
+	{
+		OpBtreeInterpretation *bi = lfirst(lc);
+		Oid			fam = bi->opfamily_id;
+
+		if (fam != INTEGER_BTREE_FAM_OID && fam != GS_FLOAT_BTREE_FAM && fam != BOOL_BTREE_FAM_OID &&
+			!(fam == GS_DATETIME_BTREE_FAM && bi->oplefttype == bi->oprighttype))
+			continue;
+		*isf = fam == GS_FLOAT_BTREE_FAM;
+		switch (bi->strategy)
+		{
+			case BTLessStrategyNumber:
+				return GS_LT;
+			case BTLessEqualStrategyNumber:
+				return GS_LE;
+			case BTEqualStrategyNumber:
+				return GS_EQ;
+			case BTGreaterEqualStrategyNumber:
+				return GS_GE;
+			case BTGreaterStrategyNumber:
+				return GS_GT;
+			case ROWCOMPARE_NE:
+				return GS_NE;
+			default:
+				break;
+		}
+	}
+	return 0;
+}
+
+static bool compile_bool(GsCompiled *gc, Expr *e, const char **why);
+
+/* x IN (c1, c2, ...) / x <> ALL (...): a chain of comparisons. */
+static bool
+compile_array_op(GsCompiled *gc, ScalarArrayOpExpr *sa, const char **why)
+{
+	bool		isf = false;
+	int32		cmp = kernel_cmp(sa->opno, &isf);
+	Const	   *arr = lsecond(sa->args);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (cmp == 0 || !IsA(arr, Const) || arr->constisnull)
+	{
+		*why = "an IN list that is not a constant list of integers, floats, dates or timestamps";
+		return false;
+	}
+	get_typlenbyvalalign(ARR_ELEMTYPE(DatumGetArrayTypeP(arr->constvalue)), &typlen, &typbyval, &typalign);
+	deconstruct_array(DatumGetArrayTypeP(arr->constvalue), ARR_ELEMTYPE(DatumGetArrayTypeP(arr->constvalue)),
+					  typlen, typbyval, typalign, &elems, &nulls, &n);
+	if (n == 0 || n > 16)
+	{
+		*why = "an IN list of more than 16 values";
+		return false;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		Const	   *c = makeConst(ARR_ELEMTYPE(DatumGetArrayTypeP(arr->constvalue)), -1, InvalidOid,
+								  typlen, elems[i], nulls[i], typbyval);
+
+		if (!emit_operand(gc, linitial(sa->args), isf, why))
+			return false;
+		if (nulls[i])
+		{
+			/* x = NULL is unknown: compare a constant with itself under a NULL column */
+			*why = "an IN list with a NULL";
+			return false;
+		}
+		if (!emit_const(gc, c, isf, why) || !emit(gc, GS_OP_CMP, cmp, isf, 0, 0, why))
+			return false;
+		if (i > 0 && !emit(gc, sa->useOr ? GS_OP_OR : GS_OP_AND, 0, 0, 0, 0, why))
+			return false;
+	}
+	return true;
+}
+
+/* Push the truth value of a boolean expression. */
+static bool
+compile_bool(GsCompiled *gc, Expr *e, const char **why)
+{
+	check_stack_depth();
+	if (IsA(e, OpExpr) && list_length(((OpExpr *) e)->args) == 2)
+	{
+		OpExpr	   *op = (OpExpr *) e;
+		bool		isf = false;
+		int32		cmp = kernel_cmp(op->opno, &isf);
+
+		if (cmp == 0)
+		{
+			*why = psprintf("operator %s is not an integer, float, bool or same-type date/time comparison",
+							get_opname(op->opno) ? get_opname(op->opno) : "?");
+			return false;
+		}
+		return emit_operand(gc, linitial(op->args), isf, why) &&
+			emit_operand(gc, lsecond(op->args), isf, why) &&
+			emit(gc, GS_OP_CMP, cmp, isf, 0, 0, why);
+	}
+	if (IsA(e, BoolExpr))
+	{
+		BoolExpr   *b = (BoolExpr *) e;
+		ListCell   *lc;
+
+		foreach(lc, b->args)
+		{
+			if (!compile_bool(gc, lfirst(lc), why))
+				return false;
+			if (b->boolop == NOT_EXPR)
+				return emit(gc, GS_OP_NOT, 0, 0, 0, 0, why);
+			if (foreach_current_index(lc) > 0 &&
+				!emit(gc, b->boolop == AND_EXPR ? GS_OP_AND : GS_OP_OR, 0, 0, 0, 0, why))
+				return false;
+		}
+		return true;
+	}
+	if (IsA(e, NullTest) && !((NullTest *) e)->argisrow)
+	{
+		int			c = value_column(gc, ((NullTest *) e)->arg, why);
+
+		return c >= 0 && emit(gc, GS_OP_COL, c, 0, 0, 0, why) &&
+			emit(gc, ((NullTest *) e)->nulltesttype == IS_NULL ? GS_OP_ISNULL : GS_OP_ISNOTNULL, 0, 0, 0, 0, why);
+	}
+	if (IsA(e, ScalarArrayOpExpr))
+		return compile_array_op(gc, (ScalarArrayOpExpr *) e, why);
+	if (column_of(gc, e) != NULL && getBaseType(exprType((Node *) e)) == BOOLOID)
+	{
+		int			c = value_column(gc, e, why);
+
+		return c >= 0 && emit(gc, GS_OP_COL, c, 0, 0, 0, why) && emit(gc, GS_OP_ISTRUE, 0, 0, 0, 0, why);
+	}
+	*why = "a condition that is not a comparison, AND/OR/NOT, IS [NOT] NULL or a constant IN list";
+	return false;
+}
+
+/* The stack depth the program needs; GS_STACK + 1 when it would underflow or exceed. */
+static int
+program_depth(const GsCompiled *gc)
+{
+	int			sp = 0,
+				max = 0;
+
+	for (int k = 0; k < gc->nprog; k++)
+	{
+		switch (gc->prog[k].op)
+		{
+			case GS_OP_COL:
+			case GS_OP_CONST:
+				sp++;
+				break;
+			case GS_OP_CMP:
+			case GS_OP_AND:
+			case GS_OP_OR:
+				if (sp < 2)
+					return GS_STACK + 1;
+				sp--;
+				break;
+			default:
+				if (sp < 1)
+					return GS_STACK + 1;
+				break;
+		}
+		max = Max(max, sp);
+	}
+	return sp == 1 || gc->nprog == 0 ? max : GS_STACK + 1;
+}
+
+bool
+gs_compile_qual(GsCompiled *gc, Expr *qual, const char **why)
+{
+	int			nprog = gc->nprog;
+	int			ncols = gc->ncols;
+
+	if (compile_bool(gc, qual, why) && (nprog == 0 || emit(gc, GS_OP_AND, 0, 0, 0, 0, why)))
+	{
+		if (program_depth(gc) <= GS_STACK)
+		{
+			gc->filter_quals = lappend(gc->filter_quals, qual);
+			return true;
+		}
+		*why = "the filter nests deeper than the kernel's stack";
+	}
+	gc->nprog = nprog;			/* roll back: the qual stays on the CPU */
+	gc->ncols = ncols;
+	return false;
+}
+
+bool
+gs_compile_key(GsCompiled *gc, Expr *key, Oid eqop, const char **why)
+{
+	Var		   *v = column_of(gc, key);
+	Oid			typid;
+	bool		dict;
+	int			c;
+
+	if (v == NULL)
+	{
+		*why = "a GROUP BY key is not a plain column of the sealed table";
+		return false;
+	}
+	if (gc->nkeys == GS_MAX_KEYS)
+	{
+		*why = "more than 4 GROUP BY keys";
+		return false;
+	}
+	typid = getBaseType(v->vartype);
+	dict = typid == TEXTOID || typid == VARCHAROID || typid == BYTEAOID;
+	if (!dict && kind_of_type(typid) == 0)
+	{
+		*why = psprintf("GROUP BY key of type %s", format_type_be(v->vartype));
+		return false;
+	}
+	if (dict && OidIsValid(v->varcollid) && !get_collation_isdeterministic(v->varcollid))
+	{
+		*why = "a GROUP BY key with a nondeterministic collation (equal strings may differ in bytes)";
+		return false;
+	}
+	if (!dict)
+	{
+		bool		isf;
+
+		if (kernel_cmp(eqop, &isf) != GS_EQ)
+		{
+			*why = "a GROUP BY key compared with an equality other than its type's";
+			return false;
+		}
+	}
+	else if (get_opcode(eqop) != F_TEXTEQ && get_opcode(eqop) != F_BYTEAEQ)
+	{
+		*why = "a text GROUP BY key compared with an equality other than texteq";
+		return false;
+	}
+	c = gs_input_col(gc, v->varattno, typid, dict ? GS_COL_DICT : GS_COL_VALUE);
+	if (c < 0)
+	{
+		*why = "the query reads more than 16 columns";
+		return false;
+	}
+	gc->keycol[gc->nkeys] = c;
+	gc->keytype[gc->nkeys] = v->vartype;
+	gc->keynames = lappend(gc->keynames, makeString(get_attname(gc->relid, v->varattno, false)));
+	gc->nkeys++;
+	return true;
+}
+
+/* The argument expressions of an Aggref. */
+static Expr *
+agg_arg(Aggref *agg, int i)
+{
+	return ((TargetEntry *) list_nth(agg->args, i))->expr;
+}
+
+/* Map a DP aggregate by name and signature; 0 when it is not one the kernels do. */
+static char
+dp_kind(Aggref *agg, const char **why)
+{
+	char	   *name = get_func_name(agg->aggfnoid);
+
+	if (!dfdw_dp_is_dp_aggregate(agg->aggfnoid) || name == NULL)
+		return 0;
+	if (strcmp(name, "dp_count") == 0)
+		return 'c';
+	if (strcmp(name, "dp_sum") == 0)
+		return list_length(agg->aggargtypes) == 4 && linitial_oid(agg->aggargtypes) == INT8OID ? 'i' : 'f';
+	if (strcmp(name, "dp_avg") == 0)
+		return 'f';
+	*why = psprintf("%s keeps a histogram the kernels do not build", name);
+	return 0;
+}
+
+bool
+gs_compile_aggref(GsCompiled *gc, Aggref *agg, const char **why)
+{
+	GsAgg	   *g = &gc->aggs[gc->naggs];
+	Oid			fn = agg->aggfnoid;
+	char		dk;
+	Var		   *v = NULL;
+	Oid			argtype = InvalidOid;
+	List	   *dpargs = NIL;
+
+	if (gc->naggs == GS_MAX_AGGS)
+	{
+		*why = "more than 16 aggregates";
+		return false;
+	}
+	if (agg->aggdistinct || agg->aggorder || agg->aggfilter || agg->agglevelsup != 0 ||
+		agg->aggkind != AGGKIND_NORMAL)
+	{
+		*why = "an aggregate with DISTINCT, ORDER BY or FILTER";
+		return false;
+	}
+	memset(g, 0, sizeof(*g));
+	g->col = -1;
+	if (list_length(agg->args) >= 1)
+	{
+		v = column_of(gc, strip_widening(agg_arg(agg, 0)));
+		if (v == NULL)
+		{
+			*why = "an aggregate's argument is not a column of the sealed table";
+			return false;
+		}
+		argtype = getBaseType(v->vartype);
+		/* count(x) and dp_count(x) of any type need only x's NULLs */
+		if (fn == F_COUNT_ANY || (dfdw_dp_is_dp_aggregate(fn) && list_length(agg->args) == 2))
+			g->col = gs_input_col(gc, v->varattno, argtype,
+								  kind_of_type(argtype) ? GS_COL_VALUE : GS_COL_NULLS);
+		else if (kind_of_type(argtype) == 0)
+		{
+			*why = psprintf("an aggregate over a %s column", format_type_be(v->vartype));
+			return false;
+		}
+		else
+			g->col = gs_input_col(gc, v->varattno, argtype, GS_COL_VALUE);
+		if (g->col < 0)
+		{
+			*why = "the query reads more than 16 columns";
+			return false;
+		}
+	}
+	gc->dpkind[gc->naggs] = 0;
+	gc->aggouttype[gc->naggs] = agg->aggtype;
+	switch (fn)
+	{
+		case F_COUNT_:
+			g->op = GS_AGG_COUNT_STAR;
+			gc->aggouttype[gc->naggs] = INT8OID;
+			break;
+		case F_COUNT_ANY:
+			g->op = GS_AGG_COUNT;
+			gc->aggouttype[gc->naggs] = INT8OID;
+			break;
+		case F_SUM_INT2:
+		case F_SUM_INT4:
+			g->op = GS_AGG_SUM_I64;
+			gc->aggouttype[gc->naggs] = INT8OID;
+			break;
+		case F_SUM_FLOAT8:
+			g->op = GS_AGG_SUM_F64;
+			break;
+		case F_MIN_INT2:
+		case F_MIN_INT4:
+		case F_MIN_INT8:
+		case F_MIN_DATE:
+		case F_MIN_TIMESTAMP:
+		case F_MIN_TIMESTAMPTZ:
+			g->op = GS_AGG_MIN_I64;
+			break;
+		case F_MAX_INT2:
+		case F_MAX_INT4:
+		case F_MAX_INT8:
+		case F_MAX_DATE:
+		case F_MAX_TIMESTAMP:
+		case F_MAX_TIMESTAMPTZ:
+			g->op = GS_AGG_MAX_I64;
+			break;
+		case F_MIN_FLOAT4:
+		case F_MIN_FLOAT8:
+			g->op = GS_AGG_MIN_F64;
+			break;
+		case F_MAX_FLOAT4:
+		case F_MAX_FLOAT8:
+			g->op = GS_AGG_MAX_F64;
+			break;
+		default:
+			dk = dp_kind(agg, why);
+			if (dk == 0)
+			{
+				if (*why == NULL)
+					*why = psprintf("aggregate %s has no kernel", format_procedure(fn));
+				return false;
+			}
+			for (int i = 1; i < list_length(agg->args); i++)
+			{
+				Expr	   *a = agg_arg(agg, i);
+
+				if (!IsA(a, Const))
+				{
+					*why = "a DP aggregate's epsilon or bounds are not constants";
+					return false;
+				}
+				dpargs = lappend(dpargs, a);
+			}
+			gc->dpkind[gc->naggs] = dk;
+			gc->aggouttype[gc->naggs] = BYTEAOID;
+			g->op = dk == 'c' ? GS_AGG_DP_COUNT : dk == 'i' ? GS_AGG_DP_SUM_I64 : GS_AGG_DP_SUM_F64;
+			if (dk == 'i' && gs_kind_is_float(kind_of_type(argtype)))
+			{
+				*why = "dp_sum(int8) over a float column";
+				return false;
+			}
+			break;
+	}
+	gc->dpargs = lappend(gc->dpargs, dpargs);
+	gc->aggnames = lappend(gc->aggnames,
+						   makeString(psprintf("%s(%s)", get_func_name(fn),
+											   v ? get_attname(gc->relid, v->varattno, false) : "*")));
+	gc->naggs++;
+	return true;
+}
+
+/* ---- custom_private ------------------------------------------------------- */
+
+/* The fixed part travels as one bytea constant (no pointers in it), the rest as node lists. */
+#define GS_FIXED_BYTES offsetof(GsCompiled, dpargs)
+
+List *
+gs_compiled_to_list(const GsCompiled *gc)
+{
+	bytea	   *b = palloc(VARHDRSZ + GS_FIXED_BYTES);
+
+	SET_VARSIZE(b, VARHDRSZ + GS_FIXED_BYTES);
+	memcpy(VARDATA(b), gc, GS_FIXED_BYTES);
+	return list_make5(makeConst(BYTEAOID, -1, InvalidOid, -1, PointerGetDatum(b), false, false),
+					  gc->dpargs, gc->aggnames, gc->keynames, gc->filter_quals);
+}
+
+void
+gs_compiled_from_list(List *l, GsCompiled *gc)
+{
+	bytea	   *b = DatumGetByteaPP(((Const *) linitial(l))->constvalue);
+
+	Assert(VARSIZE_ANY_EXHDR(b) == GS_FIXED_BYTES);
+	memcpy(gc, VARDATA_ANY(b), GS_FIXED_BYTES);
+	gc->dpargs = lsecond(l);
+	gc->aggnames = lthird(l);
+	gc->keynames = lfourth(l);
+	gc->filter_quals = list_nth(l, 4);
+}

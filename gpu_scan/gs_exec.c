@@ -1,0 +1,824 @@
+/*
+ * gs_exec.c: executing GpuPreAgg and GpuScan, and their EXPLAIN.
+ *
+ * Both read the sealed table through the FDW's batch interface (mount rule,
+ * receipt record and contribution bounding included) one row group at a
+ * time and hand the decrypted column arrays to the kernels: on the GPU when
+ * this backend has one (gs_cuda.c), else their host build (gs_host.c).
+ *
+ * GpuPreAgg aggregates the whole input on the first call, then emits one
+ * tuple per group: the keys and the partial states in the layout the
+ * Finalize Agg above expects (int8 counts and sums, min/max in the column's
+ * type, DP states serialised as dp_serialize does).
+ *
+ * Non-palloc resources (the host group table, device memory, pinned
+ * buffers, streams) are released by a callback on the query's memory
+ * context, so an error or a cancel releases them too.
+ */
+#include "postgres.h"
+
+#include <time.h>
+
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/extensible.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+
+#include "dstack_fdw.h"
+#include "gpu_scan.h"
+#include "gs_cuda.h"
+
+/* A host dictionary of one text/bytea key column: bytes -> code -> Datum. */
+typedef struct GsDict
+{
+	uint32		cap;			/* slots, power of two */
+	uint32		n;				/* codes */
+	uint32	   *slots;			/* code + 1, or 0 */
+	Datum	   *values;			/* varlena per code (the output Datum) */
+	uint32		values_cap;
+} GsDict;
+
+/* What both nodes count, for EXPLAIN ANALYZE. */
+typedef struct GsStats
+{
+	uint64		batches;
+	uint64		rows_in;
+	uint64		rows_selected;
+	uint64		bytes_h2d;
+	uint64		bytes_d2h;
+	uint64		rows_overflow;
+	double		kernel_ms;
+	double		wall_ms;
+} GsStats;
+
+typedef struct GsResources
+{
+	GsHostTable host;
+	bool		host_init;
+	GsCudaPreagg *dev;
+	MemoryContextCallback cb;
+} GsResources;
+
+typedef struct GsPreAggState
+{
+	CustomScanState css;
+	GsCompiled	gc;
+	int			est_groups;
+	char	   *filter_text;	/* deparsed at planning (gs_plan.c) */
+	Relation	rel;
+	List	   *attnos;			/* distinct attnos the batch interface decrypts */
+	int			colbatch[GS_MAX_COLS];	/* kernel column -> batch column */
+	DfdwScan   *scan;
+	bool		gpu;
+	GsResources *res;
+	GsDict		dict[GS_MAX_COLS];
+	DfdwDpArgs	dpargs[GS_MAX_AGGS];
+	MemoryContext cxt;			/* the query's */
+	uint8	   *zeros;			/* data of NULL-only columns */
+	uint32		zeros_len;
+	bool		done;
+	uint32		emit_slot;
+	uint64		groups;
+	GsStats		st;
+} GsPreAggState;
+
+typedef struct GsFilterState
+{
+	CustomScanState css;
+	GsCompiled	gc;
+	List	   *attnos;
+	int			colbatch[GS_MAX_COLS];
+	DfdwScan   *scan;
+	bool		gpu;
+	MemoryContext cxt;			/* the query's */
+	uint8	   *zeros;
+	uint32		zeros_len;
+	uint32	   *sel;
+	uint32		sel_words;
+	uint32		nrows;
+	uint32		pos;
+	bool		have;
+	GsStats		st;
+} GsFilterState;
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+}
+
+/* ---- shared set-up ---------------------------------------------------------- */
+
+static void
+release_resources(void *arg)
+{
+	GsResources *r = arg;
+
+	gs_cuda_preagg_free(r->dev);
+	r->dev = NULL;
+	if (r->host_init)
+		gs_table_free(&r->host.t);
+	r->host_init = false;
+}
+
+/* Position of v in an integer list, or -1. */
+static int
+list_position_int(List *l, int v)
+{
+	ListCell   *lc;
+
+	foreach(lc, l)
+		if (lfirst_int(lc) == v)
+			return foreach_current_index(lc);
+	return -1;
+}
+
+/* The distinct attnos of extra and the kernel's columns; colbatch maps the latter into them. */
+static List *
+batch_attnos(const GsCompiled *gc, List *extra, int *colbatch)
+{
+	List	   *attnos = list_copy(extra);
+
+	for (int i = 0; i < gc->ncols; i++)
+	{
+		if (!list_member_int(attnos, gc->cols[i].attno))
+			attnos = lappend_int(attnos, gc->cols[i].attno);
+		colbatch[i] = list_position_int(attnos, gc->cols[i].attno);
+	}
+	return attnos;
+}
+
+/* ---- dictionaries of text keys ------------------------------------------------ */
+
+static void
+dict_init(GsDict *d)
+{
+	d->cap = 1024;
+	d->n = 0;
+	d->slots = palloc0(sizeof(uint32) * d->cap);
+	d->values_cap = 256;
+	d->values = palloc(sizeof(Datum) * d->values_cap);
+}
+
+static void
+dict_grow(GsDict *d)
+{
+	uint32		ncap = d->cap * 2;
+	uint32	   *ns = palloc0(sizeof(uint32) * ncap);
+
+	for (uint32 c = 0; c < d->n; c++)
+	{
+		struct varlena *v = (struct varlena *) DatumGetPointer(d->values[c]);
+		uint32		h = hash_bytes((unsigned char *) VARDATA(v), VARSIZE(v) - VARHDRSZ);
+
+		while (ns[h & (ncap - 1)] != 0)
+			h++;
+		ns[h & (ncap - 1)] = c + 1;
+	}
+	pfree(d->slots);
+	d->slots = ns;
+	d->cap = ncap;
+}
+
+/* The code of bytes p[0..len), added if new (the varlena copy is the output Datum). */
+static int32
+dict_code(GsDict *d, const uint8 *p, uint32 len)
+{
+	uint32		h = hash_bytes(p, (int) len);
+
+	for (;;)
+	{
+		uint32		s = d->slots[h & (d->cap - 1)];
+		struct varlena *v;
+
+		if (s == 0)
+			break;
+		v = (struct varlena *) DatumGetPointer(d->values[s - 1]);
+		if (VARSIZE(v) - VARHDRSZ == len && memcmp(VARDATA(v), p, len) == 0)
+			return (int32) (s - 1);
+		h++;
+	}
+	if (d->n == d->values_cap)
+	{
+		d->values_cap *= 2;
+		d->values = repalloc(d->values, sizeof(Datum) * d->values_cap);
+	}
+	{
+		struct varlena *v = palloc(VARHDRSZ + len);
+
+		SET_VARSIZE(v, VARHDRSZ + len);
+		memcpy(VARDATA(v), p, len);
+		d->values[d->n] = PointerGetDatum(v);
+	}
+	d->slots[h & (d->cap - 1)] = d->n + 1;
+	d->n++;
+	if (d->n * 2 > d->cap)
+		dict_grow(d);
+	return (int32) (d->n - 1);
+}
+
+/*
+ * The kernel parameters of one batch: the compiled program, keys and
+ * aggregates, and column arrays pointing into the decrypted chunks (codes
+ * for dictionary keys, built here in batch memory).
+ */
+static void
+batch_params(GsCompiled *gc, const int *colbatch, GsDict *dicts, const DfdwBatch *b, MemoryContext bcxt,
+			 MemoryContext longcxt, uint8 **zeros, uint32 *zeros_len, GsParams *p)
+{
+	memset(p, 0, offsetof(GsParams, cols));
+	p->ncols = gc->ncols;
+	p->nprog = gc->nprog;
+	p->nkeys = gc->nkeys;
+	p->naggs = gc->naggs;
+	p->nrows = b->nrows;
+	p->keep = b->keep;
+	memcpy(p->prog, gc->prog, sizeof(GsInstr) * gc->nprog);
+	memcpy(p->keycol, gc->keycol, sizeof(int32) * gc->nkeys);
+	memcpy(p->aggs, gc->aggs, sizeof(GsAgg) * gc->naggs);
+	for (int i = 0; i < gc->ncols; i++)
+	{
+		const DsealColBuf *cb = &b->cols[colbatch[i]];
+		GsColumn   *c = &p->cols[i];
+
+		c->kind = gc->cols[i].kind;
+		c->valid = cb->any_null ? cb->validity : NULL;
+		switch (gc->cols[i].mode)
+		{
+			case GS_COL_VALUE:
+				c->data = cb->fixed;
+				break;
+			case GS_COL_NULLS:
+				if (*zeros_len < b->nrows)
+				{
+					*zeros = MemoryContextAllocZero(longcxt, b->nrows);
+					*zeros_len = b->nrows;
+				}
+				c->data = *zeros;
+				break;
+			case GS_COL_DICT:
+				{
+					int32	   *codes = MemoryContextAllocZero(bcxt, sizeof(int32) * Max(b->nrows, 1));
+
+					for (uint32 r = 0; r < b->nrows; r++)
+						if (!colbuf_is_null(cb, r))
+						{
+							uint32		len;
+							const uint8 *v = colbuf_var_at(cb, r, &len);
+
+							codes[r] = dict_code(&dicts[i], v, len);
+						}
+					c->data = (const uint8_t *) codes;
+					break;
+				}
+		}
+	}
+}
+
+/* ---- GpuPreAgg ----------------------------------------------------------- */
+
+static Node *
+preagg_create(CustomScan *cs)
+{
+	GsPreAggState *s = (GsPreAggState *) newNode(sizeof(GsPreAggState), T_CustomScanState);
+
+	gs_compiled_from_list(linitial(cs->custom_private), &s->gc);
+	s->est_groups = intVal(lsecond(cs->custom_private));
+	s->filter_text = strVal(lthird(cs->custom_private));
+	return (Node *) s;
+}
+
+static void
+preagg_begin(CustomScanState *node, EState *estate, int eflags)
+{
+	GsPreAggState *s = (GsPreAggState *) node;
+	MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+
+	s->cxt = estate->es_query_cxt;
+	s->gpu = gs_device_available();
+	s->attnos = batch_attnos(&s->gc, NIL, s->colbatch);
+	for (int i = 0; i < s->gc.ncols; i++)
+		if (s->gc.cols[i].mode == GS_COL_DICT)
+			dict_init(&s->dict[i]);
+	s->res = palloc0(sizeof(GsResources));
+	s->res->cb.func = release_resources;
+	s->res->cb.arg = s->res;
+	MemoryContextRegisterResetCallback(estate->es_query_cxt, &s->res->cb);
+	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+	{
+		s->rel = table_open(s->gc.relid, AccessShareLock);
+		s->scan = dfdw_batch_begin(s->rel, s->attnos, estate->es_query_cxt);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* Check each DP aggregate's constant arguments as its transition function would. */
+static void
+check_dp_args(GsPreAggState *s)
+{
+	ListCell   *lc;
+
+	foreach(lc, s->gc.dpargs)
+	{
+		int			a = foreach_current_index(lc);
+		List	   *args = lfirst(lc);
+		Const	   *eps,
+				   *lo = NULL,
+				   *hi = NULL;
+		GsAgg	   *g = &s->gc.aggs[a];
+
+		if (s->gc.dpkind[a] == 0)
+			continue;
+		eps = llast(args);
+		if (list_length(args) == 3)
+		{
+			lo = linitial(args);
+			hi = lsecond(args);
+		}
+		dfdw_dp_check_args(strVal(list_nth(s->gc.aggnames, a)), s->gc.dpkind[a], eps->constisnull,
+						   eps->constisnull ? 0 : DatumGetFloat8(eps->constvalue),
+						   lo == NULL || lo->constisnull, lo ? lo->constvalue : 0,
+						   hi == NULL || hi->constisnull, hi ? hi->constvalue : 0, &s->dpargs[a]);
+		g->lo_i = s->dpargs[a].lower;
+		g->hi_i = s->dpargs[a].upper;
+		g->lo_f = s->dpargs[a].lower_f;
+		g->hi_f = s->dpargs[a].upper_f;
+	}
+}
+
+/* Raise a device failure: the query stops cleanly (resources go with its context). */
+static void
+device_error(const char *err)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 errmsg("gpu_scan: GPU execution failed: %s", err),
+			 errhint("Retry; if it persists, SET gpu_scan.enabled = off to run the query on the CPU.")));
+}
+
+/* Read every row group through the kernels into the host table. */
+static void
+preagg_run(GsPreAggState *s)
+{
+	DfdwBatch	b;
+	char		err[512];
+	uint32		cap = (uint32) Min(Max((int64) s->est_groups * 2, 1024), 1 << 22);
+	double		t0 = now_ms();
+
+	check_dp_args(s);
+	if (!gs_host_table_init(&s->res->host, cap, s->gc.naggs))
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory for the gpu_scan group table")));
+	s->res->host_init = true;
+	if (s->gpu)
+	{
+		/* the device table: twice the estimate, at least 64k slots; overflow goes to the host */
+		uint32		dcap = 1u << 16;
+
+		while (dcap < (uint32) Min((int64) s->est_groups * 2, 1 << 24))
+			dcap <<= 1;
+		s->res->dev = gs_cuda_preagg_begin(dcap, s->gc.naggs, DSEAL_DEFAULT_ROWS_PER_GROUP, err, sizeof(err));
+		if (s->res->dev == NULL)
+			device_error(err);
+	}
+	while (dfdw_batch_next(s->scan, &b))
+	{
+		GsParams	p;
+
+		CHECK_FOR_INTERRUPTS();
+		batch_params(&s->gc, s->colbatch, s->dict, &b, dfdw_batch_memory(s->scan), s->cxt, &s->zeros,
+					 &s->zeros_len, &p);
+		s->st.batches++;
+		s->st.rows_in += b.nrows;
+		if (s->gpu)
+		{
+			if (!gs_cuda_preagg_batch(s->res->dev, &p, &s->res->host, err, sizeof(err)))
+				device_error(err);
+		}
+		else
+		{
+			int64		n = gs_host_preagg(&p, &s->res->host, NULL);
+
+			if (n < 0)
+				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory in the gpu_scan group table")));
+			s->st.rows_selected += n;
+		}
+	}
+	if (s->gpu)
+	{
+		GsCudaStats cs;
+
+		if (!gs_cuda_preagg_finish(s->res->dev, &s->res->host, err, sizeof(err)))
+			device_error(err);
+		gs_cuda_preagg_stats(s->res->dev, &cs);
+		s->st.rows_selected = cs.rows_selected;
+		s->st.bytes_h2d = cs.bytes_h2d;
+		s->st.bytes_d2h = cs.bytes_d2h;
+		s->st.rows_overflow = cs.rows_overflow;
+		s->st.kernel_ms = cs.kernel_ms;
+		gs_cuda_preagg_free(s->res->dev);
+		s->res->dev = NULL;
+	}
+	s->groups = s->res->host.used;
+	s->st.wall_ms = now_ms() - t0;
+	s->done = true;
+	s->emit_slot = 0;
+}
+
+/* A key's Datum from its kernel value. */
+static Datum
+key_datum(GsPreAggState *s, int k, int64 v)
+{
+	int			col = s->gc.keycol[k];
+
+	if (s->gc.cols[col].mode == GS_COL_DICT)
+		return s->dict[col].values[v];
+	switch (s->gc.cols[col].typid)
+	{
+		case BOOLOID:
+			return BoolGetDatum(v != 0);
+		case INT2OID:
+			return Int16GetDatum((int16) v);
+		case INT4OID:
+		case DATEOID:
+			return Int32GetDatum((int32) v);
+		case FLOAT4OID:
+			return Float4GetDatum((float4) gs_f64_from_order((uint64) v));
+		case FLOAT8OID:
+			return Float8GetDatum(gs_f64_from_order((uint64) v));
+		default:
+			return Int64GetDatum(v);
+	}
+}
+
+/* A partial aggregate's Datum from its accumulator words; *isnull when it has none. */
+static Datum
+partial_datum(GsPreAggState *s, int a, const uint64 *w, bool *isnull)
+{
+	GsAgg	   *g = &s->gc.aggs[a];
+	Oid			t = s->gc.aggouttype[a];
+	double		d;
+
+	*isnull = false;
+	switch (g->op)
+	{
+		case GS_AGG_COUNT_STAR:
+		case GS_AGG_COUNT:
+			return Int64GetDatum((int64) w[0]);
+		case GS_AGG_SUM_I64:
+			*isnull = w[1] == 0;
+			return Int64GetDatum((int64) w[0]);
+		case GS_AGG_SUM_F64:
+			*isnull = w[1] == 0;
+			memcpy(&d, &w[0], 8);
+			return Float8GetDatum(d);
+		case GS_AGG_MIN_I64:
+		case GS_AGG_MAX_I64:
+			*isnull = w[1] == 0;
+			if (t == INT2OID)
+				return Int16GetDatum((int16) (int64) w[0]);
+			if (t == INT4OID || t == DATEOID)
+				return Int32GetDatum((int32) (int64) w[0]);
+			return Int64GetDatum((int64) w[0]);
+		case GS_AGG_MIN_F64:
+		case GS_AGG_MAX_F64:
+			*isnull = w[1] == 0;
+			d = gs_f64_from_order(w[0]);
+			return t == FLOAT4OID ? Float4GetDatum((float4) d) : Float8GetDatum(d);
+		case GS_AGG_DP_COUNT:
+			return PointerGetDatum(dfdw_dp_partial_state((int64) w[0], 0, 0, &s->dpargs[a], false));
+		default:				/* DP sums: count, int128 (lo, hi) */
+			return PointerGetDatum(dfdw_dp_partial_state((int64) w[0], (int64) w[2], w[1], &s->dpargs[a], true));
+	}
+}
+
+static TupleTableSlot *
+preagg_next(ScanState *ss)
+{
+	GsPreAggState *s = (GsPreAggState *) ss;
+	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
+	GsTable    *t;
+
+	if (!s->done)
+		preagg_run(s);
+	t = &s->res->host.t;
+	while (s->emit_slot < t->cap && t->state[s->emit_slot] != GS_SLOT_READY)
+		s->emit_slot++;
+	ExecClearTuple(slot);
+	if (s->emit_slot >= t->cap)
+		return slot;
+	{
+		uint32		slotno = s->emit_slot++;
+		const int64 *key = t->keys + (size_t) slotno * GS_MAX_KEYS;
+		const uint64 *acc = t->acc + (size_t) slotno * t->naggs * GS_ACC_WORDS;
+		int			n = 0;
+
+		for (int k = 0; k < s->gc.nkeys; k++, n++)
+		{
+			slot->tts_isnull[n] = (t->nullmask[slotno] >> k) & 1;
+			slot->tts_values[n] = slot->tts_isnull[n] ? (Datum) 0 : key_datum(s, k, key[k]);
+		}
+		for (int a = 0; a < s->gc.naggs; a++, n++)
+			slot->tts_values[n] = partial_datum(s, a, acc + (size_t) a * GS_ACC_WORDS, &slot->tts_isnull[n]);
+	}
+	return ExecStoreVirtualTuple(slot);
+}
+
+static bool
+recheck_true(ScanState *ss, TupleTableSlot *slot)
+{
+	return true;
+}
+
+static TupleTableSlot *
+preagg_exec(CustomScanState *node)
+{
+	return ExecScan(&node->ss, preagg_next, recheck_true);
+}
+
+static void
+preagg_end(CustomScanState *node)
+{
+	GsPreAggState *s = (GsPreAggState *) node;
+
+	if (s->scan)
+		dfdw_batch_end(s->scan);
+	s->scan = NULL;
+	if (s->res)
+		release_resources(s->res);
+	if (s->rel)
+		table_close(s->rel, AccessShareLock);
+	s->rel = NULL;
+}
+
+static void
+preagg_rescan(CustomScanState *node)
+{
+	GsPreAggState *s = (GsPreAggState *) node;
+
+	release_resources(s->res);
+	dfdw_batch_rescan(s->scan);
+	memset(&s->st, 0, sizeof(s->st));
+	s->done = false;
+}
+
+/* "Device: GPU (name)" / "Device: CPU (host build of the kernels)" and the reason. */
+static void
+explain_device(bool gpu, ExplainState *es)
+{
+	if (dfdw_guc_explain_stable)
+		ExplainPropertyText("Device", gpu ? "GPU" : "CPU (host build of the kernels)", es);
+	else if (gpu)
+		ExplainPropertyText("Device", psprintf("GPU: %s", gs_cuda_device_name()), es);
+	else
+		ExplainPropertyText("Device", psprintf("CPU (host build of the kernels): %s",
+											   gs_device_unavailable_reason()), es);
+}
+
+static char *
+name_list(List *names)
+{
+	StringInfoData b;
+	ListCell   *lc;
+
+	initStringInfo(&b);
+	foreach(lc, names)
+		appendStringInfo(&b, "%s%s", foreach_current_index(lc) ? ", " : "", strVal(lfirst(lc)));
+	return b.data;
+}
+
+static void
+explain_stats(const GsStats *st, bool gpu, ExplainState *es)
+{
+	ExplainPropertyInteger("Row Groups", NULL, (int64) st->batches, es);
+	ExplainPropertyInteger("Rows Read", NULL, (int64) st->rows_in, es);
+	ExplainPropertyInteger("Rows Selected", NULL, (int64) st->rows_selected, es);
+	if (gpu)
+	{
+		ExplainPropertyInteger("Bytes To GPU", NULL, (int64) st->bytes_h2d, es);
+		ExplainPropertyInteger("Bytes From GPU", NULL, (int64) st->bytes_d2h, es);
+		ExplainPropertyInteger("Rows Aggregated On Host (table overflow)", NULL, (int64) st->rows_overflow, es);
+		if (!dfdw_guc_explain_stable)
+			ExplainPropertyFloat("Kernel Time", "ms", st->kernel_ms, 3, es);
+	}
+	else
+		ExplainPropertyInteger("Bytes To GPU", NULL, 0, es);
+}
+
+static void
+preagg_explain(CustomScanState *node, List *ancestors, ExplainState *es)
+{
+	GsPreAggState *s = (GsPreAggState *) node;
+
+	ExplainPropertyText("Sealed Table", get_rel_name(s->gc.relid), es);
+	explain_device(s->gpu, es);
+	if (s->filter_text[0] != '\0')
+		ExplainPropertyText("Kernel Filter", s->filter_text, es);
+	if (s->gc.nkeys > 0)
+		ExplainPropertyText("Kernel Group Keys", name_list(s->gc.keynames), es);
+	ExplainPropertyText("Partial Aggregates", name_list(s->gc.aggnames), es);
+	if (es->analyze)
+	{
+		explain_stats(&s->st, s->gpu, es);
+		ExplainPropertyInteger("Groups", NULL, (int64) s->groups, es);
+	}
+}
+
+static CustomExecMethods preagg_exec_methods = {
+	.CustomName = "GpuPreAgg",
+	.BeginCustomScan = preagg_begin,
+	.ExecCustomScan = preagg_exec,
+	.EndCustomScan = preagg_end,
+	.ReScanCustomScan = preagg_rescan,
+	.ExplainCustomScan = preagg_explain,
+};
+
+/* ---- GpuScan ----------------------------------------------------------------- */
+
+static Node *
+filter_create(CustomScan *cs)
+{
+	GsFilterState *s = (GsFilterState *) newNode(sizeof(GsFilterState), T_CustomScanState);
+
+	gs_compiled_from_list(linitial(cs->custom_private), &s->gc);
+	s->attnos = batch_attnos(&s->gc, lsecond(cs->custom_private), s->colbatch);
+	return (Node *) s;
+}
+
+static void
+filter_begin(CustomScanState *node, EState *estate, int eflags)
+{
+	GsFilterState *s = (GsFilterState *) node;
+
+	s->cxt = estate->es_query_cxt;
+	s->gpu = gs_device_available();
+	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
+		s->scan = dfdw_batch_begin(node->ss.ss_currentRelation, s->attnos, estate->es_query_cxt);
+}
+
+/* Filter the next row group (GPU or host) into s->sel; false at the end. */
+static bool
+filter_batch(GsFilterState *s)
+{
+	DfdwBatch	b;
+	GsParams	p;
+	char		err[512];
+	uint32		n;
+	double		t0 = now_ms();
+
+	if (!dfdw_batch_next(s->scan, &b))
+		return false;
+	batch_params(&s->gc, s->colbatch, NULL, &b, dfdw_batch_memory(s->scan), s->cxt, &s->zeros, &s->zeros_len,
+				 &p);
+	if (gs_bitmap_words(b.nrows) > s->sel_words)
+	{
+		s->sel_words = gs_bitmap_words(b.nrows);
+		s->sel = MemoryContextAlloc(s->cxt, sizeof(uint32) * s->sel_words);
+	}
+	if (s->gpu)
+	{
+		if (!gs_cuda_filter(&p, s->sel, &n, &s->st.bytes_h2d, err, sizeof(err)))
+			device_error(err);
+		s->st.bytes_d2h += gs_bitmap_words(b.nrows) * 4;
+	}
+	else
+		n = gs_host_filter(&p, s->sel);
+	s->st.batches++;
+	s->st.rows_in += b.nrows;
+	s->st.rows_selected += n;
+	s->st.wall_ms += now_ms() - t0;
+	s->nrows = b.nrows;
+	s->pos = 0;
+	s->have = true;
+	return true;
+}
+
+static TupleTableSlot *
+filter_next(ScanState *ss)
+{
+	GsFilterState *s = (GsFilterState *) ss;
+	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
+
+	for (;;)
+	{
+		if (!s->have || s->pos >= s->nrows)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (!filter_batch(s))
+				return ExecClearTuple(slot);
+		}
+		while (s->pos < s->nrows)
+		{
+			uint32		w = s->sel[s->pos >> 5] >> (s->pos & 31);
+
+			if (w == 0)
+			{
+				s->pos = (s->pos | 31) + 1;	/* rest of the word is empty */
+				continue;
+			}
+			s->pos += __builtin_ctz(w);
+			dfdw_batch_fill_slot(s->scan, slot, s->pos);
+			s->pos++;
+			return slot;
+		}
+	}
+}
+
+static TupleTableSlot *
+filter_exec(CustomScanState *node)
+{
+	return ExecScan(&node->ss, filter_next, recheck_true);
+}
+
+static void
+filter_end(CustomScanState *node)
+{
+	GsFilterState *s = (GsFilterState *) node;
+
+	if (s->scan)
+		dfdw_batch_end(s->scan);
+	s->scan = NULL;
+}
+
+static void
+filter_rescan(CustomScanState *node)
+{
+	GsFilterState *s = (GsFilterState *) node;
+
+	dfdw_batch_rescan(s->scan);
+	s->have = false;
+}
+
+static void
+filter_explain(CustomScanState *node, List *ancestors, ExplainState *es)
+{
+	GsFilterState *s = (GsFilterState *) node;
+	CustomScan *cs = (CustomScan *) node->ss.ps.plan;
+	List	   *ctx = set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan, ancestors);
+
+	ExplainPropertyText("Sealed Table", get_rel_name(s->gc.relid), es);
+	explain_device(s->gpu, es);
+	ExplainPropertyText("Kernel Filter",
+						deparse_expression((Node *) make_ands_explicit(cs->custom_exprs), ctx, es->verbose, false),
+						es);
+	if (es->analyze)
+		explain_stats(&s->st, s->gpu, es);
+}
+
+static CustomExecMethods filter_exec_methods = {
+	.CustomName = "GpuScan",
+	.BeginCustomScan = filter_begin,
+	.ExecCustomScan = filter_exec,
+	.EndCustomScan = filter_end,
+	.ReScanCustomScan = filter_rescan,
+	.ExplainCustomScan = filter_explain,
+};
+
+/* ---- registration -------------------------------------------------------------- */
+
+static Node *
+preagg_create_state(CustomScan *cs)
+{
+	GsPreAggState *s = (GsPreAggState *) preagg_create(cs);
+
+	s->css.methods = &preagg_exec_methods;
+	return (Node *) s;
+}
+
+static Node *
+filter_create_state(CustomScan *cs)
+{
+	GsFilterState *s = (GsFilterState *) filter_create(cs);
+
+	s->css.methods = &filter_exec_methods;
+	return (Node *) s;
+}
+
+CustomScanMethods gs_preagg_scan_methods = {
+	.CustomName = "GpuPreAgg",
+	.CreateCustomScanState = preagg_create_state,
+};
+
+CustomScanMethods gs_filter_scan_methods = {
+	.CustomName = "GpuScan",
+	.CreateCustomScanState = filter_create_state,
+};
+
+void
+gs_exec_init(void)
+{
+	RegisterCustomScanMethods(&gs_preagg_scan_methods);
+	RegisterCustomScanMethods(&gs_filter_scan_methods);
+}

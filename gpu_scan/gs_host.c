@@ -1,0 +1,225 @@
+/*
+ * gs_host.c: gpu_scan's kernels run on the CPU, and the host group table.
+ *
+ * The per-row logic is kernels/gs_logic.h, the same source nvcc compiles for
+ * the GPU; this file adds what only the host does: a table that grows, the
+ * loop over a row group, and the merge of a device table (whose rows that
+ * found no slot were aggregated here instead, so every row counts once).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gs_host.h"
+
+bool
+gs_table_alloc(GsTable *t, uint32_t cap, int naggs)
+{
+	memset(t, 0, sizeof(*t));
+	t->cap = cap;
+	t->naggs = naggs;
+	t->state = calloc(cap, sizeof(uint32_t));
+	t->keys = calloc((size_t) cap * GS_MAX_KEYS, sizeof(int64_t));
+	t->nullmask = calloc(cap, sizeof(uint32_t));
+	t->acc = calloc((size_t) cap * (naggs > 0 ? naggs : 1) * GS_ACC_WORDS, sizeof(uint64_t));
+	if (!t->state || !t->keys || !t->nullmask || !t->acc)
+	{
+		gs_table_free(t);
+		return false;
+	}
+	return true;
+}
+
+void
+gs_table_free(GsTable *t)
+{
+	free(t->state);
+	free(t->keys);
+	free(t->nullmask);
+	free(t->acc);
+	memset(t, 0, sizeof(*t));
+}
+
+bool
+gs_host_table_init(GsHostTable *h, uint32_t cap, int naggs)
+{
+	uint32_t	c = 16;
+
+	while (c < cap && c < (1u << 30))
+		c <<= 1;
+	h->used = 0;
+	return gs_table_alloc(&h->t, c, naggs);
+}
+
+/* Copy slot s of src into dst, where its key is absent; -1 when dst has no room. */
+static int64_t
+insert_copy(const GsParams *p, GsTable *dst, const GsTable *src, uint32_t s)
+{
+	const int64_t *key = src->keys + (size_t) s * GS_MAX_KEYS;
+	int			created;
+	int64_t		d = gs_find_slot(p, dst, key, src->nullmask[s], &created);
+	size_t		words = (size_t) src->naggs * GS_ACC_WORDS;
+
+	if (d >= 0)
+		memcpy(dst->acc + (size_t) d * words, src->acc + (size_t) s * words, words * sizeof(uint64_t));
+	return d;
+}
+
+/* Double the table (rehash); false when out of memory. */
+static bool
+grow(const GsParams *p, GsHostTable *h)
+{
+	GsTable		bigger;
+
+	if (h->t.cap >= (1u << 30) || !gs_table_alloc(&bigger, h->t.cap * 2, h->t.naggs))
+		return false;
+	for (uint32_t s = 0; s < h->t.cap; s++)
+		if (h->t.state[s] == GS_SLOT_READY && insert_copy(p, &bigger, &h->t, s) < 0)
+		{
+			gs_table_free(&bigger);
+			return false;
+		}
+	gs_table_free(&h->t);
+	h->t = bigger;
+	return true;
+}
+
+/* The slot of key in h, created if new; grows the table at half full. */
+static int64_t
+host_slot(const GsParams *p, GsHostTable *h, const int64_t key[GS_MAX_KEYS], uint32_t nullmask)
+{
+	for (;;)
+	{
+		int			created;
+		int64_t		slot;
+
+		if (h->used + 1 > h->t.cap / 2 && !grow(p, h))
+			return -1;
+		slot = gs_find_slot(p, &h->t, key, nullmask, &created);
+		if (slot >= 0)
+		{
+			h->used += created;
+			return slot;
+		}
+		if (!grow(p, h))		/* a long probe run: spread the keys out */
+			return -1;
+	}
+}
+
+int64_t
+gs_host_preagg(const GsParams *p, GsHostTable *h, const uint32_t *only_bits)
+{
+	int64_t		selected = 0;
+
+	for (uint32_t row = 0; row < p->nrows; row++)
+	{
+		int64_t		key[GS_MAX_KEYS];
+		uint32_t	nullmask;
+		int64_t		slot;
+
+		if (only_bits != NULL && !(only_bits[row >> 5] & (1u << (row & 31))))
+			continue;
+		if (!gs_row_selected(p, row))
+			continue;
+		gs_row_key(p, row, key, &nullmask);
+		slot = host_slot(p, h, key, nullmask);
+		if (slot < 0)
+			return -1;
+		gs_accumulate(p, &h->t, (uint32_t) slot, row);
+		selected++;
+	}
+	return selected;
+}
+
+uint32_t
+gs_host_filter(const GsParams *p, uint32_t *sel_bits)
+{
+	uint32_t	selected = 0;
+
+	memset(sel_bits, 0, gs_bitmap_words(p->nrows) * sizeof(uint32_t));
+	for (uint32_t row = 0; row < p->nrows; row++)
+		if (gs_row_selected(p, row))
+		{
+			sel_bits[row >> 5] |= 1u << (row & 31);
+			selected++;
+		}
+	return selected;
+}
+
+void
+gs_acc_combine(const GsParams *p, uint64_t *a, const uint64_t *b)
+{
+	for (int i = 0; i < p->naggs; i++)
+	{
+		uint64_t   *x = a + (size_t) i * GS_ACC_WORDS;
+		const uint64_t *y = b + (size_t) i * GS_ACC_WORDS;
+
+		switch (p->aggs[i].op)
+		{
+			case GS_AGG_SUM_F64:
+				{
+					double		dx,
+								dy;
+
+					memcpy(&dx, &x[0], 8);
+					memcpy(&dy, &y[0], 8);
+					dx += dy;
+					memcpy(&x[0], &dx, 8);
+					x[1] += y[1];
+					break;
+				}
+			case GS_AGG_MIN_I64:
+				if (y[1] && (int64_t) y[0] < (int64_t) x[0])
+					x[0] = y[0];
+				x[1] += y[1];
+				break;
+			case GS_AGG_MAX_I64:
+				if (y[1] && (int64_t) y[0] > (int64_t) x[0])
+					x[0] = y[0];
+				x[1] += y[1];
+				break;
+			case GS_AGG_MIN_F64:
+				if (y[1] && y[0] < x[0])
+					x[0] = y[0];
+				x[1] += y[1];
+				break;
+			case GS_AGG_MAX_F64:
+				if (y[1] && y[0] > x[0])
+					x[0] = y[0];
+				x[1] += y[1];
+				break;
+			case GS_AGG_DP_SUM_I64:
+			case GS_AGG_DP_SUM_F64:
+				{
+					uint64_t	lo = x[1] + y[1];
+
+					x[2] += y[2] + (lo < x[1] ? 1 : 0);
+					x[1] = lo;
+					x[0] += y[0];
+					break;
+				}
+			default:			/* counts and integer sums: add every word */
+				x[0] += y[0];
+				x[1] += y[1];
+				break;
+		}
+	}
+}
+
+int
+gs_host_merge(GsHostTable *h, const GsParams *p, const GsTable *src)
+{
+	size_t		words = (size_t) p->naggs * GS_ACC_WORDS;
+
+	for (uint32_t s = 0; s < src->cap; s++)
+	{
+		int64_t		d;
+
+		if (src->state[s] != GS_SLOT_READY)
+			continue;
+		d = host_slot(p, h, src->keys + (size_t) s * GS_MAX_KEYS, src->nullmask[s]);
+		if (d < 0)
+			return -1;
+		gs_acc_combine(p, h->t.acc + (size_t) d * words, src->acc + (size_t) s * words);
+	}
+	return 0;
+}

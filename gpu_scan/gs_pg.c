@@ -1,0 +1,105 @@
+/*
+ * gs_pg.c: gpu_scan's settings, hooks and the lazy GPU probe.
+ *
+ * Nothing touches CUDA at load time: _PG_init runs in the postmaster, whose
+ * children would inherit a CUDA context that does not survive fork().  The
+ * first backend that plans a query over a sealed table probes libcuda once;
+ * with no usable GPU it logs one line saying why and plans the CPU path.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "gpu_scan.h"
+#include "gs_cuda.h"
+
+bool		gs_guc_enabled = true;
+bool		gs_guc_enable_preagg = true;
+bool		gs_guc_enable_scan = true;
+bool		gs_guc_host_path = false;
+bool		gs_guc_use_gpu = true;
+bool		gs_guc_debug_planner = false;
+char	   *gs_guc_libcuda = NULL;
+
+static int	probed = 0;			/* 0 not yet, 1 GPU, -1 none */
+static char why_not[600];
+
+void
+gpu_scan_init(void)
+{
+	DefineCustomBoolVariable("gpu_scan.enabled",
+							 "Plan GPU custom scans (GpuPreAgg, GpuScan) over sealed foreign tables.",
+							 "Off: sealed tables are read by the foreign scan and PostgreSQL's own nodes only.",
+							 &gs_guc_enabled, true, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("gpu_scan.enable_preagg",
+							 "Plan GpuPreAgg: scan, filter and partial aggregation of a sealed table in one node.",
+							 NULL, &gs_guc_enable_preagg, true, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("gpu_scan.enable_scan",
+							 "Plan GpuScan: scan and filter of a sealed table, rows out as tuples.",
+							 NULL, &gs_guc_enable_scan, true, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("gpu_scan.host_path",
+							 "Plan the custom scans without a GPU too, running their kernels' host build.",
+							 "The host build is the same per-row logic as the CUDA kernels, compiled for the CPU: "
+							 "the regression tests use it, and it can be used on CPU-only CVMs.",
+							 &gs_guc_host_path, false, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("gpu_scan.use_gpu",
+							 "Run the custom scans on the GPU when there is one.",
+							 "Off: run their kernels' host build even with a GPU (to compare the two, as "
+							 "tools/gpucheck.sh does).",
+							 &gs_guc_use_gpu, true, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("gpu_scan.debug_planner",
+							 "Say (as NOTICEs) why a GPU path was or was not offered to the planner.",
+							 NULL, &gs_guc_debug_planner, false, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("gpu_scan.libcuda",
+							   "The CUDA driver library gpu_scan loads with dlopen() on first use.",
+							   "Takes effect before the first query over a sealed table in a session.",
+							   &gs_guc_libcuda, "libcuda.so.1", PGC_SUSET, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("gpu_scan");
+	gs_plan_init();
+	gs_exec_init();
+}
+
+/* Probe the GPU once per backend; no GPU is a LOG line, never an error. */
+bool
+gs_device_available(void)
+{
+	if (!gs_guc_use_gpu)
+		return false;
+	if (probed == 0)
+	{
+		if (gs_cuda_probe(gs_guc_libcuda, why_not, sizeof(why_not)))
+		{
+			probed = 1;
+			ereport(LOG, (errmsg("gpu_scan: using GPU %s", gs_cuda_device_name())));
+		}
+		else
+		{
+			probed = -1;
+			ereport(LOG,
+					(errmsg("gpu_scan: no usable GPU, sealed tables are scanned on the CPU"),
+					 errdetail("%s.", why_not)));
+		}
+	}
+	return probed > 0;
+}
+
+const char *
+gs_device_unavailable_reason(void)
+{
+	return gs_guc_use_gpu ? why_not : "gpu_scan.use_gpu is off";
+}
+
+void
+gs_debug(const char *fmt,...)
+{
+	va_list		ap;
+	char		buf[1024];
+
+	if (!gs_guc_debug_planner)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	ereport(NOTICE, (errmsg_internal("gpu_scan: %s", buf)));
+}

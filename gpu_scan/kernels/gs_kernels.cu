@@ -1,0 +1,60 @@
+/*
+ * gs_kernels.cu: the CUDA kernels of gpu_scan.  Their per-row logic is in
+ * gs_logic.h, which gs_host.c compiles for the host; here it only gets a
+ * grid-stride loop around it.  Built by nvcc into a fatbin (sm_90 code and
+ * compute_90 PTX for newer GPUs) that is embedded in dstack_fdw.so and
+ * loaded through the CUDA driver API (gs_cuda.c); compiled with
+ * --fmad=false so float arithmetic rounds as on the host.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "gs_logic.h"
+
+/* Counters a launch reports back (in device memory, zeroed by the host). */
+struct GsCounters
+{
+	unsigned long long selected;
+	unsigned long long overflow;
+};
+
+/*
+ * Pre-aggregate rows [0, nrows): rows whose group finds no slot are marked in
+ * overflow_bits (LSB first) for the host to aggregate.
+ */
+extern "C" __global__ void
+gs_preagg(GsParams p, GsTable t, uint32_t *overflow_bits, GsCounters *ctr)
+{
+	unsigned long long selected = 0;
+
+	for (uint32_t row = blockIdx.x * blockDim.x + threadIdx.x; row < p.nrows; row += gridDim.x * blockDim.x)
+	{
+		int			r = gs_preagg_row(&p, &t, row);
+
+		if (r == GS_ROW_OVERFLOW)
+		{
+			atomicOr(&overflow_bits[row >> 5], 1u << (row & 31));
+			atomicAdd(&ctr->overflow, 1ull);
+		}
+		if (r != GS_ROW_SKIPPED)
+			selected++;
+	}
+	if (selected)
+		atomicAdd(&ctr->selected, selected);
+}
+
+/* Filter rows [0, nrows) into a selection bitmap (LSB first). */
+extern "C" __global__ void
+gs_filter(GsParams p, uint32_t *sel_bits, GsCounters *ctr)
+{
+	unsigned long long selected = 0;
+
+	for (uint32_t row = blockIdx.x * blockDim.x + threadIdx.x; row < p.nrows; row += gridDim.x * blockDim.x)
+		if (gs_row_selected(&p, row))
+		{
+			atomicOr(&sel_bits[row >> 5], 1u << (row & 31));
+			selected++;
+		}
+	if (selected)
+		atomicAdd(&ctr->selected, selected);
+}

@@ -1,0 +1,689 @@
+/*
+ * gs_logic.h: the per-row logic of gpu_scan, compiled twice.
+ *
+ * nvcc compiles it into the CUDA kernels (gs_kernels.cu); the C compiler
+ * compiles it into the host path (gs_host.c), which CI runs.  The same
+ * source decides, for each row of a row group: does it pass the filter, which
+ * group does it belong to, and how does it change that group's partial
+ * aggregate states.  Only the atomics differ (GS_ATOMIC_*): real atomics on
+ * the device, plain loads and stores on the single-threaded host.
+ *
+ * No PostgreSQL headers: inputs are plain column arrays in the .dseal chunk
+ * layout (fixed-width little-endian values, an LSB-first validity bitmap),
+ * which is what the decrypted chunks already are (../../common/colbuf.h).
+ *
+ * Values are widened to int64 (bool, int2, int4, int8, date, timestamp,
+ * dictionary codes of text) or double (float4, float8).  The filter is a
+ * postfix program with SQL's three-valued logic; a row is kept when it
+ * evaluates to true.
+ */
+#ifndef GS_LOGIC_H
+#define GS_LOGIC_H
+
+#ifdef __CUDACC__
+#define GS_FN static __device__ __host__ inline
+#else
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#define GS_FN static inline
+#endif
+
+#define GS_MAX_COLS		16		/* input columns one kernel reads */
+#define GS_MAX_KEYS		4		/* GROUP BY columns */
+#define GS_MAX_AGGS		16		/* partial aggregates */
+#define GS_MAX_PROG		64		/* filter instructions */
+#define GS_STACK		16		/* filter evaluation depth */
+#define GS_ACC_WORDS	3		/* accumulator words per aggregate */
+#define GS_MAX_PROBES	64		/* hash probes before a row overflows to the host */
+
+/* How a column's values are stored (one per .dseal fixed-width encoding). */
+typedef enum GsKind
+{
+	GS_BOOL = 1,				/* uint8 0/1 */
+	GS_I16,
+	GS_I32,						/* int4, date, dictionary code of a text key */
+	GS_I64,						/* int8, timestamp(tz) */
+	GS_F32,
+	GS_F64
+} GsKind;
+
+typedef struct GsColumn
+{
+	const uint8_t *data;		/* nrows * width bytes */
+	const uint8_t *valid;		/* validity bitmap, or NULL: no NULLs */
+	int32_t		kind;			/* GsKind */
+	int32_t		pad;
+} GsColumn;
+
+/* Filter instructions (postfix). */
+typedef enum GsOp
+{
+	GS_OP_COL = 1,				/* push column a (as a double when isf) */
+	GS_OP_CONST,				/* push ival / fval (isf) */
+	GS_OP_CMP,					/* pop b, a; push a <cmp> b (a: GsCmp), numeric or float */
+	GS_OP_AND,					/* pop b, a; push a AND b (three-valued) */
+	GS_OP_OR,
+	GS_OP_NOT,
+	GS_OP_ISNULL,				/* pop a; push a IS NULL */
+	GS_OP_ISNOTNULL,
+	GS_OP_ISTRUE				/* pop a (a bool value); push it as a truth value */
+} GsOp;
+
+typedef enum GsCmp
+{
+	GS_LT = 1, GS_LE, GS_EQ, GS_GE, GS_GT, GS_NE
+} GsCmp;
+
+typedef struct GsInstr
+{
+	int32_t		op;				/* GsOp */
+	int32_t		a;				/* column index or GsCmp */
+	int32_t		isf;			/* operands are float */
+	int32_t		pad;
+	int64_t		ival;
+	double		fval;
+} GsInstr;
+
+/* Partial aggregates computed per group. */
+typedef enum GsAggOp
+{
+	GS_AGG_COUNT_STAR = 1,		/* w0 = rows */
+	GS_AGG_COUNT,				/* w0 = non-NULL rows of col */
+	GS_AGG_SUM_I64,				/* w0 = sum, w1 = non-NULL rows (int2/int4 sums: an int8 state) */
+	GS_AGG_SUM_F64,				/* w0 = double sum (bits), w1 = non-NULL rows */
+	GS_AGG_MIN_I64,				/* w0 = min, w1 = non-NULL rows */
+	GS_AGG_MAX_I64,
+	GS_AGG_MIN_F64,				/* w0 = gs_f64_order(min), w1 = non-NULL rows */
+	GS_AGG_MAX_F64,
+	GS_AGG_DP_COUNT,			/* w0 = non-NULL rows */
+	GS_AGG_DP_SUM_I64,			/* w0 = count, w1/w2 = int128 sum (lo, hi) of clamped values */
+	GS_AGG_DP_SUM_F64			/* the same in 1e-6 units, NaN as NULL (dp_agg.c) */
+} GsAggOp;
+
+typedef struct GsAgg
+{
+	int32_t		op;				/* GsAggOp */
+	int32_t		col;			/* input column; -1 for count(*) */
+	int64_t		lo_i;			/* DP int8 bounds, or float bounds in 1e-6 units */
+	int64_t		hi_i;
+	double		lo_f;			/* DP float bounds */
+	double		hi_f;
+} GsAgg;
+
+/* Everything a kernel needs besides the table; passed by value (< 4 KB). */
+typedef struct GsParams
+{
+	int32_t		ncols;
+	int32_t		nprog;
+	int32_t		nkeys;
+	int32_t		naggs;
+	uint32_t	nrows;
+	int32_t		pad;
+	const uint8_t *keep;		/* contribution-bounding bitmap (1 = keep), or NULL */
+	GsColumn	cols[GS_MAX_COLS];
+	GsInstr		prog[GS_MAX_PROG];
+	int32_t		keycol[GS_MAX_KEYS];
+	GsAgg		aggs[GS_MAX_AGGS];
+} GsParams;
+
+/*
+ * Open-addressing group table.  A slot is claimed by moving state from
+ * EMPTY to BUSY (compare-and-swap on the device), filled, then published as
+ * READY; readers that see BUSY wait for READY before comparing keys.
+ */
+#define GS_SLOT_EMPTY	0u
+#define GS_SLOT_BUSY	1u
+#define GS_SLOT_READY	2u
+
+typedef struct GsTable
+{
+	uint32_t	cap;			/* power of two */
+	int32_t		naggs;
+	uint32_t   *state;			/* cap */
+	int64_t    *keys;			/* cap * GS_MAX_KEYS */
+	uint32_t   *nullmask;		/* cap: bit k set = key k is NULL */
+	uint64_t   *acc;			/* cap * naggs * GS_ACC_WORDS */
+} GsTable;
+
+/* ---- atomics: the only place device and host differ ---------------------- */
+
+#ifdef __CUDA_ARCH__
+#define GS_ATOMIC_ADD_U64(p, v)	atomicAdd((unsigned long long *) (p), (unsigned long long) (v))
+#define GS_ATOMIC_MIN_I64(p, v)	atomicMin((long long *) (p), (long long) (v))
+#define GS_ATOMIC_MAX_I64(p, v)	atomicMax((long long *) (p), (long long) (v))
+#define GS_ATOMIC_MIN_U64(p, v)	atomicMin((unsigned long long *) (p), (unsigned long long) (v))
+#define GS_ATOMIC_MAX_U64(p, v)	atomicMax((unsigned long long *) (p), (unsigned long long) (v))
+#define GS_ATOMIC_ADD_F64(p, v)	atomicAdd((double *) (p), (v))
+#define GS_ATOMIC_CAS_U32(p, o, n) atomicCAS((unsigned int *) (p), (o), (n))
+#define GS_FENCE()				__threadfence()
+#define GS_VOLATILE_LOAD_U32(p)	(*(volatile uint32_t *) (p))
+#else
+GS_FN uint64_t gs_add_u64(uint64_t *p, uint64_t v) { uint64_t o = *p; *p = o + v; return o; }
+GS_FN void gs_min_i64(int64_t *p, int64_t v) { if (v < *p) *p = v; }
+GS_FN void gs_max_i64(int64_t *p, int64_t v) { if (v > *p) *p = v; }
+GS_FN void gs_min_u64(uint64_t *p, uint64_t v) { if (v < *p) *p = v; }
+GS_FN void gs_max_u64(uint64_t *p, uint64_t v) { if (v > *p) *p = v; }
+GS_FN void gs_add_f64(double *p, double v) { *p += v; }
+GS_FN uint32_t gs_cas_u32(uint32_t *p, uint32_t o, uint32_t n) { uint32_t c = *p; if (c == o) *p = n; return c; }
+#define GS_ATOMIC_ADD_U64(p, v)	gs_add_u64((uint64_t *) (p), (uint64_t) (v))
+#define GS_ATOMIC_MIN_I64(p, v)	gs_min_i64((int64_t *) (p), (v))
+#define GS_ATOMIC_MAX_I64(p, v)	gs_max_i64((int64_t *) (p), (v))
+#define GS_ATOMIC_MIN_U64(p, v)	gs_min_u64((uint64_t *) (p), (v))
+#define GS_ATOMIC_MAX_U64(p, v)	gs_max_u64((uint64_t *) (p), (v))
+#define GS_ATOMIC_ADD_F64(p, v)	gs_add_f64((double *) (p), (v))
+#define GS_ATOMIC_CAS_U32(p, o, n) gs_cas_u32((uint32_t *) (p), (o), (n))
+#define GS_FENCE()				((void) 0)
+#define GS_VOLATILE_LOAD_U32(p)	(*(p))
+#endif
+
+/* ---- values ------------------------------------------------------------ */
+
+typedef struct GsValue
+{
+	int64_t		i;
+	double		f;
+	int32_t		isnull;
+} GsValue;
+
+GS_FN int
+gs_is_null(const GsColumn *c, uint32_t row)
+{
+	return c->valid != 0 && !(c->valid[row >> 3] & (1u << (row & 7)));
+}
+
+GS_FN int
+gs_kind_is_float(int32_t kind)
+{
+	return kind == GS_F32 || kind == GS_F64;
+}
+
+/* Little-endian loads through memcpy: chunk buffers carry no alignment promise. */
+GS_FN int64_t
+gs_load_i(const GsColumn *c, uint32_t row)
+{
+	switch (c->kind)
+	{
+		case GS_BOOL:
+			return c->data[row] != 0;
+		case GS_I16:
+			{
+				int16_t		v;
+
+				memcpy(&v, c->data + (size_t) row * 2, 2);
+				return v;
+			}
+		case GS_I32:
+			{
+				int32_t		v;
+
+				memcpy(&v, c->data + (size_t) row * 4, 4);
+				return v;
+			}
+		default:
+			{
+				int64_t		v;
+
+				memcpy(&v, c->data + (size_t) row * 8, 8);
+				return v;
+			}
+	}
+}
+
+/* A value as a double: floats as stored, integers converted as PostgreSQL's casts do. */
+GS_FN double
+gs_load_f(const GsColumn *c, uint32_t row)
+{
+	if (!gs_kind_is_float(c->kind))
+		return (double) gs_load_i(c, row);
+	if (c->kind == GS_F32)
+	{
+		float		v;
+
+		memcpy(&v, c->data + (size_t) row * 4, 4);
+		return (double) v;
+	}
+	else
+	{
+		double		v;
+
+		memcpy(&v, c->data + (size_t) row * 8, 8);
+		return v;
+	}
+}
+
+/*
+ * A double as an unsigned integer with the same order as PostgreSQL's float8
+ * comparisons: -0 equals +0, every NaN equals every other and sorts above
+ * +Infinity.  Lets min/max of floats use integer atomics.
+ */
+GS_FN uint64_t
+gs_f64_order(double d)
+{
+	uint64_t	b;
+
+	if (d != d)
+		return 0xFFF8000000000000ull;	/* above the image of +Inf (0xFFF0...) */
+	if (d == 0.0)
+		d = 0.0;				/* -0 -> +0 */
+	memcpy(&b, &d, 8);
+	return (b >> 63) ? ~b : (b | 0x8000000000000000ull);
+}
+
+GS_FN double
+gs_f64_from_order(uint64_t o)
+{
+	uint64_t	b;
+	double		d;
+
+	if (o == 0xFFF8000000000000ull)
+		b = 0x7FF8000000000000ull;	/* the canonical NaN */
+	else
+		b = (o >> 63) ? (o & 0x7FFFFFFFFFFFFFFFull) : ~o;
+	memcpy(&d, &b, 8);
+	return d;
+}
+
+/* PostgreSQL's float8 comparison (float8_cmp_internal): NaN above all, NaN = NaN. */
+GS_FN int
+gs_f64_cmp(double a, double b)
+{
+	if (a != a)
+		return (b != b) ? 0 : 1;
+	if (b != b)
+		return -1;
+	return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+GS_FN int
+gs_cmp_holds(int32_t cmp, int c)
+{
+	switch (cmp)
+	{
+		case GS_LT:
+			return c < 0;
+		case GS_LE:
+			return c <= 0;
+		case GS_EQ:
+			return c == 0;
+		case GS_GE:
+			return c >= 0;
+		case GS_GT:
+			return c > 0;
+		default:
+			return c != 0;
+	}
+}
+
+/* ---- the filter -------------------------------------------------------- */
+
+/* Truth values of SQL: 0 false, 1 true, 2 unknown (NULL). */
+#define GS_FALSE	0
+#define GS_TRUE		1
+#define GS_UNKNOWN	2
+
+/*
+ * Evaluate the program on one row; GS_TRUE keeps it.  An empty program keeps
+ * every row.  Malformed programs (checked by the planner) evaluate to
+ * unknown, so they drop rows rather than invent them.
+ */
+GS_FN int
+gs_eval_filter(const GsParams *p, uint32_t row)
+{
+	GsValue		st[GS_STACK];
+	int			sp = 0;
+
+	if (p->nprog == 0)
+		return GS_TRUE;
+	for (int k = 0; k < p->nprog; k++)
+	{
+		const GsInstr *in = &p->prog[k];
+
+		switch (in->op)
+		{
+			case GS_OP_COL:
+				{
+					const GsColumn *c = &p->cols[in->a];
+
+					if (sp >= GS_STACK)
+						return GS_UNKNOWN;
+					st[sp].isnull = gs_is_null(c, row);
+					st[sp].i = 0;
+					st[sp].f = 0;
+					if (st[sp].isnull)
+						;
+					else if (in->isf)	/* a float comparison: integers widen as PostgreSQL casts */
+						st[sp].f = gs_load_f(c, row);
+					else
+						st[sp].i = gs_load_i(c, row);
+					sp++;
+					break;
+				}
+			case GS_OP_CONST:
+				if (sp >= GS_STACK)
+					return GS_UNKNOWN;
+				st[sp].i = in->ival;
+				st[sp].f = in->fval;
+				st[sp].isnull = 0;
+				sp++;
+				break;
+			case GS_OP_CMP:
+				{
+					int			c;
+
+					if (sp < 2)
+						return GS_UNKNOWN;
+					sp--;
+					if (st[sp - 1].isnull || st[sp].isnull)
+					{
+						st[sp - 1].isnull = 0;
+						st[sp - 1].i = GS_UNKNOWN;
+						break;
+					}
+					if (in->isf)
+						c = gs_f64_cmp(st[sp - 1].f, st[sp].f);
+					else
+						c = st[sp - 1].i < st[sp].i ? -1 : (st[sp - 1].i > st[sp].i ? 1 : 0);
+					st[sp - 1].i = gs_cmp_holds(in->a, c) ? GS_TRUE : GS_FALSE;
+					break;
+				}
+			case GS_OP_AND:
+			case GS_OP_OR:
+				{
+					int64_t		a,
+								b;
+
+					if (sp < 2)
+						return GS_UNKNOWN;
+					sp--;
+					a = st[sp - 1].i;
+					b = st[sp].i;
+					if (in->op == GS_OP_AND)
+						st[sp - 1].i = (a == GS_FALSE || b == GS_FALSE) ? GS_FALSE
+							: (a == GS_TRUE && b == GS_TRUE) ? GS_TRUE : GS_UNKNOWN;
+					else
+						st[sp - 1].i = (a == GS_TRUE || b == GS_TRUE) ? GS_TRUE
+							: (a == GS_FALSE && b == GS_FALSE) ? GS_FALSE : GS_UNKNOWN;
+					break;
+				}
+			case GS_OP_NOT:
+				if (sp < 1)
+					return GS_UNKNOWN;
+				if (st[sp - 1].i != GS_UNKNOWN)
+					st[sp - 1].i = st[sp - 1].i == GS_TRUE ? GS_FALSE : GS_TRUE;
+				break;
+			case GS_OP_ISNULL:
+			case GS_OP_ISNOTNULL:
+				if (sp < 1)
+					return GS_UNKNOWN;
+				st[sp - 1].i = (st[sp - 1].isnull != 0) == (in->op == GS_OP_ISNULL) ? GS_TRUE : GS_FALSE;
+				st[sp - 1].isnull = 0;
+				break;
+			case GS_OP_ISTRUE:
+				if (sp < 1)
+					return GS_UNKNOWN;
+				st[sp - 1].i = st[sp - 1].isnull ? GS_UNKNOWN : (st[sp - 1].i ? GS_TRUE : GS_FALSE);
+				st[sp - 1].isnull = 0;
+				break;
+			default:
+				return GS_UNKNOWN;
+		}
+	}
+	return sp == 1 ? (int) st[0].i : GS_UNKNOWN;
+}
+
+/* Is row selected: kept by contribution bounding and true under the filter? */
+GS_FN int
+gs_row_selected(const GsParams *p, uint32_t row)
+{
+	if (p->keep != 0 && !(p->keep[row >> 3] & (1u << (row & 7))))
+		return 0;
+	return gs_eval_filter(p, row) == GS_TRUE;
+}
+
+/* ---- grouping ------------------------------------------------------------ */
+
+/* The group key of a row: one int64 per key (floats by gs_f64_order), NULL mask. */
+GS_FN void
+gs_row_key(const GsParams *p, uint32_t row, int64_t key[GS_MAX_KEYS], uint32_t *nullmask)
+{
+	*nullmask = 0;
+	for (int k = 0; k < GS_MAX_KEYS; k++)
+		key[k] = 0;
+	for (int k = 0; k < p->nkeys; k++)
+	{
+		const GsColumn *c = &p->cols[p->keycol[k]];
+
+		if (gs_is_null(c, row))
+			*nullmask |= 1u << k;
+		else if (gs_kind_is_float(c->kind))
+			key[k] = (int64_t) gs_f64_order(gs_load_f(c, row));
+		else
+			key[k] = gs_load_i(c, row);
+	}
+}
+
+/* splitmix64 finaliser over the key words. */
+GS_FN uint64_t
+gs_mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	x ^= x >> 31;
+	return x;
+}
+
+GS_FN uint64_t
+gs_key_hash(const int64_t key[GS_MAX_KEYS], uint32_t nullmask, int nkeys)
+{
+	uint64_t	h = gs_mix64(0x9e3779b97f4a7c15ull ^ nullmask);
+
+	for (int k = 0; k < nkeys; k++)
+		h = gs_mix64(h ^ (uint64_t) key[k]);
+	return h;
+}
+
+GS_FN int
+gs_key_equal(const GsTable *t, uint32_t slot, const int64_t key[GS_MAX_KEYS], uint32_t nullmask, int nkeys)
+{
+	if (t->nullmask[slot] != nullmask)
+		return 0;
+	for (int k = 0; k < nkeys; k++)
+		if (t->keys[(size_t) slot * GS_MAX_KEYS + k] != key[k])
+			return 0;
+	return 1;
+}
+
+/* Empty accumulators: zero, except the identities of min and max. */
+GS_FN void
+gs_acc_init(const GsAgg *aggs, int naggs, uint64_t *acc)
+{
+	for (int a = 0; a < naggs; a++)
+	{
+		uint64_t   *w = acc + (size_t) a * GS_ACC_WORDS;
+
+		w[0] = w[1] = w[2] = 0;
+		switch (aggs[a].op)
+		{
+			case GS_AGG_MIN_I64:
+				w[0] = (uint64_t) INT64_MAX;
+				break;
+			case GS_AGG_MAX_I64:
+				w[0] = (uint64_t) INT64_MIN;
+				break;
+			case GS_AGG_MIN_F64:
+				w[0] = ~0ull;
+				break;
+			default:
+				break;
+		}
+	}
+}
+
+/*
+ * Find or create the slot of a key (*created says which).  Returns the slot,
+ * or -1 when the table has no free slot within GS_MAX_PROBES (the caller
+ * hands the row to the host, which grows its own table).
+ */
+GS_FN int64_t
+gs_find_slot(const GsParams *p, GsTable *t, const int64_t key[GS_MAX_KEYS], uint32_t nullmask,
+			 int *created)
+{
+	uint64_t	h = gs_key_hash(key, nullmask, p->nkeys);
+	uint32_t	mask = t->cap - 1;
+
+	*created = 0;
+	for (uint32_t probe = 0; probe < GS_MAX_PROBES && probe < t->cap; probe++)
+	{
+		uint32_t	slot = (uint32_t) (h + probe) & mask;
+		uint32_t	st = GS_VOLATILE_LOAD_U32(&t->state[slot]);
+
+		if (st == GS_SLOT_EMPTY)
+		{
+			st = GS_ATOMIC_CAS_U32(&t->state[slot], GS_SLOT_EMPTY, GS_SLOT_BUSY);
+			if (st == GS_SLOT_EMPTY)
+			{
+				for (int k = 0; k < GS_MAX_KEYS; k++)
+					t->keys[(size_t) slot * GS_MAX_KEYS + k] = key[k];
+				t->nullmask[slot] = nullmask;
+				gs_acc_init(p->aggs, p->naggs, t->acc + (size_t) slot * t->naggs * GS_ACC_WORDS);
+				GS_FENCE();
+				t->state[slot] = GS_SLOT_READY;
+				*created = 1;
+				return slot;
+			}
+		}
+		while (st == GS_SLOT_BUSY)	/* another thread is filling it in */
+			st = GS_VOLATILE_LOAD_U32(&t->state[slot]);
+		GS_FENCE();
+		if (gs_key_equal(t, slot, key, nullmask, p->nkeys))
+			return slot;
+	}
+	return -1;
+}
+
+/* Add a signed 64-bit value to a two's complement int128 kept as (lo, hi). */
+GS_FN void
+gs_add_i128(uint64_t *lo, uint64_t *hi, int64_t v)
+{
+	uint64_t	old = GS_ATOMIC_ADD_U64(lo, (uint64_t) v);
+	uint64_t	carry = (old + (uint64_t) v) < old ? 1 : 0;
+	uint64_t	ext = v < 0 ? ~0ull : 0;
+
+	if (carry + ext != 0)
+		GS_ATOMIC_ADD_U64(hi, carry + ext);
+}
+
+/* Clamp a double into [lo, hi], then to 1e-6 units, as dp_sum_float8_trans does. */
+GS_FN int64_t
+gs_dp_float_units(double v, const GsAgg *g)
+{
+	int64_t		u;
+
+	v = v < g->lo_f ? g->lo_f : (v > g->hi_f ? g->hi_f : v);
+	u = (int64_t) rint(v * 1000000.0);
+	return u < g->lo_i ? g->lo_i : (u > g->hi_i ? g->hi_i : u);
+}
+
+/* Fold one selected row into its group's accumulators. */
+GS_FN void
+gs_accumulate(const GsParams *p, GsTable *t, uint32_t slot, uint32_t row)
+{
+	uint64_t   *acc = t->acc + (size_t) slot * t->naggs * GS_ACC_WORDS;
+
+	for (int a = 0; a < p->naggs; a++)
+	{
+		const GsAgg *g = &p->aggs[a];
+		uint64_t   *w = acc + (size_t) a * GS_ACC_WORDS;
+		const GsColumn *c = g->col >= 0 ? &p->cols[g->col] : 0;
+
+		if (g->op == GS_AGG_COUNT_STAR)
+		{
+			GS_ATOMIC_ADD_U64(&w[0], 1);
+			continue;
+		}
+		if (gs_is_null(c, row))
+			continue;
+		switch (g->op)
+		{
+			case GS_AGG_COUNT:
+			case GS_AGG_DP_COUNT:
+				GS_ATOMIC_ADD_U64(&w[0], 1);
+				break;
+			case GS_AGG_SUM_I64:
+				GS_ATOMIC_ADD_U64(&w[0], (uint64_t) gs_load_i(c, row));
+				GS_ATOMIC_ADD_U64(&w[1], 1);
+				break;
+			case GS_AGG_SUM_F64:
+				GS_ATOMIC_ADD_F64(&w[0], gs_load_f(c, row));
+				GS_ATOMIC_ADD_U64(&w[1], 1);
+				break;
+			case GS_AGG_MIN_I64:
+				GS_ATOMIC_MIN_I64(&w[0], gs_load_i(c, row));
+				GS_ATOMIC_ADD_U64(&w[1], 1);
+				break;
+			case GS_AGG_MAX_I64:
+				GS_ATOMIC_MAX_I64(&w[0], gs_load_i(c, row));
+				GS_ATOMIC_ADD_U64(&w[1], 1);
+				break;
+			case GS_AGG_MIN_F64:
+				GS_ATOMIC_MIN_U64(&w[0], gs_f64_order(gs_load_f(c, row)));
+				GS_ATOMIC_ADD_U64(&w[1], 1);
+				break;
+			case GS_AGG_MAX_F64:
+				GS_ATOMIC_MAX_U64(&w[0], gs_f64_order(gs_load_f(c, row)));
+				GS_ATOMIC_ADD_U64(&w[1], 1);
+				break;
+			case GS_AGG_DP_SUM_I64:
+				{
+					int64_t		v = gs_load_i(c, row);
+
+					v = v < g->lo_i ? g->lo_i : (v > g->hi_i ? g->hi_i : v);
+					gs_add_i128(&w[1], &w[2], v);
+					GS_ATOMIC_ADD_U64(&w[0], 1);
+					break;
+				}
+			case GS_AGG_DP_SUM_F64:
+				{
+					double		v = gs_load_f(c, row);
+
+					if (v != v)
+						break;	/* NaN counts as NULL */
+					gs_add_i128(&w[1], &w[2], gs_dp_float_units(v, g));
+					GS_ATOMIC_ADD_U64(&w[0], 1);
+					break;
+				}
+			default:
+				break;
+		}
+	}
+}
+
+/* Row outcome of the pre-aggregation step. */
+#define GS_ROW_SKIPPED		0
+#define GS_ROW_DONE			1
+#define GS_ROW_OVERFLOW		2
+
+/* Filter, group and accumulate one row: the body of the preagg kernel. */
+GS_FN int
+gs_preagg_row(const GsParams *p, GsTable *t, uint32_t row)
+{
+	int64_t		key[GS_MAX_KEYS];
+	uint32_t	nullmask;
+	int64_t		slot;
+	int			created;
+
+	if (!gs_row_selected(p, row))
+		return GS_ROW_SKIPPED;
+	gs_row_key(p, row, key, &nullmask);
+	slot = gs_find_slot(p, t, key, nullmask, &created);
+	if (slot < 0)
+		return GS_ROW_OVERFLOW;
+	gs_accumulate(p, t, (uint32_t) slot, row);
+	return GS_ROW_DONE;
+}
+
+#endif							/* GS_LOGIC_H */

@@ -1,0 +1,509 @@
+/*
+ * test_gs_logic.c: the per-row logic of the gpu_scan kernels (gs_logic.h),
+ * compiled for the host, against plain reference computations.
+ *
+ * The device path runs this same source; what only the device does (real
+ * atomics, a fixed-size table whose overflow rows go to the host) is
+ * simulated here with the device table protocol: a small fixed table,
+ * overflow bits, host aggregation of those rows, then the merge.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../gs_host.h"
+#include "../../common/tests/unit.h"
+
+/* ---- float order ----------------------------------------------------------- */
+
+static void
+test_float_order(void)
+{
+	double		v[] = {-INFINITY, -1e308, -1.5, -4.9e-324, -0.0, 0.0, 4.9e-324, 1.0, 1.5, 1e308,
+		INFINITY, NAN, -NAN};
+	int			n = sizeof(v) / sizeof(v[0]);
+	int			bad = 0,
+				badrt = 0;
+
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+		{
+			uint64_t	a = gs_f64_order(v[i]),
+						b = gs_f64_order(v[j]);
+			int			c = a < b ? -1 : (a > b ? 1 : 0);
+
+			if (c != gs_f64_cmp(v[i], v[j]))
+				bad++;
+		}
+	for (int i = 0; i < n; i++)
+	{
+		double		r = gs_f64_from_order(gs_f64_order(v[i]));
+
+		if (!(isnan(v[i]) ? isnan(r) : (r == v[i] && !signbit(r) == !(signbit(v[i]) && v[i] != 0))))
+			badrt++;
+	}
+	CHECK(bad == 0, "float order agrees with float8_cmp_internal (NaN on top, -0 = +0) on 169 pairs");
+	CHECK(badrt == 0, "float order round-trips (-0 to +0, NaN to NaN)");
+}
+
+/* ---- the filter's three-valued logic -------------------------------------------- */
+
+/* one int32 column: value v or NULL */
+static void
+one_row(GsParams *p, int32_t *val, uint8_t *valid, int isnull, int32_t v)
+{
+	memset(p, 0, sizeof(*p));
+	*val = v;
+	*valid = isnull ? 0 : 1;
+	p->ncols = 1;
+	p->nrows = 1;
+	p->cols[0] = (GsColumn) {(const uint8_t *) val, valid, GS_I32, 0};
+}
+
+static void
+emit(GsParams *p, int op, int a, int isf, int64_t i, double f)
+{
+	p->prog[p->nprog++] = (GsInstr) {op, a, isf, 0, i, f};
+}
+
+/* push the truth value (x > 5) where x is the row's column: true, false or unknown */
+static void
+emit_pred(GsParams *p)
+{
+	emit(p, GS_OP_COL, 0, 0, 0, 0);
+	emit(p, GS_OP_CONST, 0, 0, 5, 0);
+	emit(p, GS_OP_CMP, GS_GT, 0, 0, 0);
+}
+
+static void
+test_three_valued(void)
+{
+	/* rows: x = 9 (true), x = 1 (false), NULL (unknown) */
+	int			tv[3] = {GS_TRUE, GS_FALSE, GS_UNKNOWN};
+	int			bad = 0;
+
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++)
+			for (int op = GS_OP_AND; op <= GS_OP_OR; op++)
+			{
+				GsParams	p;
+				int32_t		val[1];
+				uint8_t		valid[1];
+				int			expect;
+				int			a = tv[i],
+							b = tv[j];
+				int32_t		xv[3] = {9, 1, 0};
+
+				/* (x > 5) op b, with b as 1 < 2 (true), 1 < 1 (false) or (NULL column = 0) */
+				one_row(&p, val, valid, i == 2, xv[i]);
+				emit_pred(&p);
+				if (b == GS_UNKNOWN)
+				{
+					/* (x > NULL-column): a second column that is NULL */
+					static int32_t nv = 0;
+					static uint8_t nvalid = 0;
+
+					p.cols[1] = (GsColumn) {(const uint8_t *) &nv, &nvalid, GS_I32, 0};
+					p.ncols = 2;
+					emit(&p, GS_OP_COL, 1, 0, 0, 0);
+					emit(&p, GS_OP_CONST, 0, 0, 0, 0);
+					emit(&p, GS_OP_CMP, GS_EQ, 0, 0, 0);
+				}
+				else
+				{
+					emit(&p, GS_OP_CONST, 0, 0, 1, 0);
+					emit(&p, GS_OP_CONST, 0, 0, b == GS_TRUE ? 2 : 1, 0);
+					emit(&p, GS_OP_CMP, GS_LT, 0, 0, 0);
+				}
+				emit(&p, op, 0, 0, 0, 0);
+				if (op == GS_OP_AND)
+					expect = (a == GS_FALSE || b == GS_FALSE) ? GS_FALSE : (a == GS_TRUE && b == GS_TRUE) ? GS_TRUE : GS_UNKNOWN;
+				else
+					expect = (a == GS_TRUE || b == GS_TRUE) ? GS_TRUE : (a == GS_FALSE && b == GS_FALSE) ? GS_FALSE : GS_UNKNOWN;
+				if (gs_eval_filter(&p, 0) != expect)
+					bad++;
+				emit(&p, GS_OP_NOT, 0, 0, 0, 0);
+				if (gs_eval_filter(&p, 0) != (expect == GS_UNKNOWN ? GS_UNKNOWN : expect == GS_TRUE ? GS_FALSE : GS_TRUE))
+					bad++;
+			}
+	CHECK(bad == 0, "AND, OR, NOT follow SQL's three-valued truth tables (36 cases)");
+
+	{
+		GsParams	p;
+		int32_t		val[1];
+		uint8_t		valid[1];
+
+		one_row(&p, val, valid, 1, 0);
+		emit(&p, GS_OP_COL, 0, 0, 0, 0);
+		emit(&p, GS_OP_ISNULL, 0, 0, 0, 0);
+		CHECK(gs_eval_filter(&p, 0) == GS_TRUE, "x IS NULL on a NULL row is true");
+		p.prog[1].op = GS_OP_ISNOTNULL;
+		CHECK(gs_eval_filter(&p, 0) == GS_FALSE, "x IS NOT NULL on a NULL row is false");
+		one_row(&p, val, valid, 0, 7);
+		emit_pred(&p);
+		CHECK(gs_row_selected(&p, 0), "7 > 5 selects the row");
+		p.prog[2].a = GS_LE;
+		CHECK(!gs_row_selected(&p, 0), "7 <= 5 drops the row");
+		p.nprog = 0;
+		CHECK(gs_row_selected(&p, 0), "an empty program keeps the row");
+		emit(&p, GS_OP_CMP, GS_LT, 0, 0, 0);
+		CHECK(gs_eval_filter(&p, 0) == GS_UNKNOWN, "a malformed program (stack underflow) keeps nothing");
+		{
+			uint8_t		keep = 0;
+
+			p.nprog = 0;
+			p.keep = &keep;
+			CHECK(!gs_row_selected(&p, 0), "a row dropped by contribution bounding is not selected");
+		}
+	}
+	{
+		GsParams	p;
+		double		f[1] = {NAN};
+
+		memset(&p, 0, sizeof(p));
+		p.ncols = 1;
+		p.nrows = 1;
+		p.cols[0] = (GsColumn) {(const uint8_t *) f, NULL, GS_F64, 0};
+		emit(&p, GS_OP_COL, 0, 1, 0, 0);
+		emit(&p, GS_OP_CONST, 0, 1, 0, INFINITY);
+		emit(&p, GS_OP_CMP, GS_GT, 1, 0, 0);
+		CHECK(gs_row_selected(&p, 0), "NaN > Infinity, as in PostgreSQL");
+	}
+}
+
+/* ---- aggregation against a reference ----------------------------------------- */
+
+#define NROWS 100000
+
+typedef struct Data
+{
+	int16_t		k1[NROWS];		/* key, NULL every 17th row */
+	uint8_t		k1v[NROWS / 8 + 1];
+	int32_t		k2[NROWS];		/* key */
+	int32_t		x[NROWS];		/* value, NULL every 5th row */
+	uint8_t		xv[NROWS / 8 + 1];
+	int64_t		y[NROWS];		/* large values */
+	double		f[NROWS];		/* floats with NaN and NULL */
+	uint8_t		fv[NROWS / 8 + 1];
+} Data;
+
+static void
+setbit8(uint8_t *b, uint32_t i, int on)
+{
+	if (on)
+		b[i >> 3] |= 1u << (i & 7);
+	else
+		b[i >> 3] &= ~(1u << (i & 7));
+}
+
+static int
+bit8(const uint8_t *b, uint32_t i)
+{
+	return (b[i >> 3] >> (i & 7)) & 1;
+}
+
+static void
+make_data(Data *d, uint64_t seed)
+{
+	for (uint32_t i = 0; i < NROWS; i++)
+	{
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		d->k1[i] = (int16_t) ((seed >> 33) % 7) - 3;
+		setbit8(d->k1v, i, i % 17 != 0);
+		d->k2[i] = (int32_t) ((seed >> 40) % 50);
+		d->x[i] = (int32_t) ((seed >> 20) % 2000001) - 1000000;
+		setbit8(d->xv, i, i % 5 != 0);
+		d->y[i] = (int64_t) (seed ^ (seed << 7));
+		d->f[i] = ((double) ((seed >> 11) % 1000003) - 500000.0) / 37.0;
+		if (i % 101 == 0)
+			d->f[i] = NAN;
+		setbit8(d->fv, i, i % 13 != 0);
+	}
+}
+
+/* WHERE x > -900000 OR x IS NULL; GROUP BY k1, k2 */
+static void
+make_params(GsParams *p, const Data *d, uint32_t nrows)
+{
+	memset(p, 0, sizeof(*p));
+	p->nrows = nrows;
+	p->ncols = 5;
+	p->cols[0] = (GsColumn) {(const uint8_t *) d->k1, d->k1v, GS_I16, 0};
+	p->cols[1] = (GsColumn) {(const uint8_t *) d->k2, NULL, GS_I32, 0};
+	p->cols[2] = (GsColumn) {(const uint8_t *) d->x, d->xv, GS_I32, 0};
+	p->cols[3] = (GsColumn) {(const uint8_t *) d->y, NULL, GS_I64, 0};
+	p->cols[4] = (GsColumn) {(const uint8_t *) d->f, d->fv, GS_F64, 0};
+	emit(p, GS_OP_COL, 2, 0, 0, 0);
+	emit(p, GS_OP_CONST, 0, 0, -900000, 0);
+	emit(p, GS_OP_CMP, GS_GT, 0, 0, 0);
+	emit(p, GS_OP_COL, 2, 0, 0, 0);
+	emit(p, GS_OP_ISNULL, 0, 0, 0, 0);
+	emit(p, GS_OP_OR, 0, 0, 0, 0);
+	p->nkeys = 2;
+	p->keycol[0] = 0;
+	p->keycol[1] = 1;
+	p->naggs = 11;
+	p->aggs[0] = (GsAgg) {GS_AGG_COUNT_STAR, -1, 0, 0, 0, 0};
+	p->aggs[1] = (GsAgg) {GS_AGG_COUNT, 2, 0, 0, 0, 0};
+	p->aggs[2] = (GsAgg) {GS_AGG_SUM_I64, 2, 0, 0, 0, 0};
+	p->aggs[3] = (GsAgg) {GS_AGG_MIN_I64, 3, 0, 0, 0, 0};
+	p->aggs[4] = (GsAgg) {GS_AGG_MAX_I64, 3, 0, 0, 0, 0};
+	p->aggs[5] = (GsAgg) {GS_AGG_MIN_F64, 4, 0, 0, 0, 0};
+	p->aggs[6] = (GsAgg) {GS_AGG_MAX_F64, 4, 0, 0, 0, 0};
+	p->aggs[7] = (GsAgg) {GS_AGG_SUM_F64, 4, 0, 0, 0, 0};
+	p->aggs[8] = (GsAgg) {GS_AGG_DP_COUNT, 4, 0, 0, 0, 0};
+	p->aggs[9] = (GsAgg) {GS_AGG_DP_SUM_I64, 3, INT64_MIN + 1, INT64_MAX, 0, 0};
+	p->aggs[10] = (GsAgg) {GS_AGG_DP_SUM_F64, 4, -5000000000, 5000000000, -5000.0, 5000.0};
+}
+
+/* The reference: one group at a time, the obvious way. */
+typedef struct Ref
+{
+	int			present;
+	int64_t		n,
+				nx,
+				sumx,
+				miny,
+				maxy,
+				nf,
+				dpn,
+				dpfn;
+	double		minf,
+				maxf,
+				sumf;
+	__int128	dpy,
+				dpf;
+} Ref;
+
+#define REFIDX(k1null, k1, k2) ((k1null) ? 7 * 50 + (k2) : ((k1) + 3) * 50 + (k2))
+
+static void
+reference(const Data *d, uint32_t nrows, Ref *ref)
+{
+	memset(ref, 0, sizeof(Ref) * 8 * 50);
+	for (uint32_t i = 0; i < nrows; i++)
+	{
+		int			xnull = !bit8(d->xv, i);
+		Ref		   *r;
+
+		if (!(xnull || d->x[i] > -900000))
+			continue;
+		r = &ref[REFIDX(!bit8(d->k1v, i), d->k1[i], d->k2[i])];
+		if (!r->present)
+		{
+			r->present = 1;
+			r->miny = INT64_MAX;
+			r->maxy = INT64_MIN;
+		}
+		r->n++;
+		if (!xnull)
+		{
+			r->nx++;
+			r->sumx += d->x[i];
+		}
+		r->miny = d->y[i] < r->miny ? d->y[i] : r->miny;
+		r->maxy = d->y[i] > r->maxy ? d->y[i] : r->maxy;
+		r->dpy += d->y[i] < INT64_MIN + 1 ? INT64_MIN + 1 : d->y[i];
+		if (bit8(d->fv, i))
+		{
+			double		v = d->f[i];
+
+			if (r->nf == 0 || gs_f64_cmp(v, r->minf) < 0)
+				r->minf = v;
+			if (r->nf == 0 || gs_f64_cmp(v, r->maxf) > 0)
+				r->maxf = v;
+			r->nf++;
+			r->sumf += v;
+			r->dpn++;
+			if (!isnan(v))
+			{
+				double		c = v < -5000.0 ? -5000.0 : (v > 5000.0 ? 5000.0 : v);
+
+				r->dpf += (int64_t) rint(c * 1e6);
+				r->dpfn++;
+			}
+		}
+	}
+}
+
+/* Compare every group of table t with the reference; returns mismatches. */
+static int
+compare(const GsParams *p, const GsTable *t, const Ref *ref, int *ngroups, double *maxrel)
+{
+	int			bad = 0;
+	int			seen[8 * 50] = {0};
+
+	*ngroups = 0;
+	*maxrel = 0;
+	for (uint32_t s = 0; s < t->cap; s++)
+	{
+		const int64_t *k = t->keys + (size_t) s * GS_MAX_KEYS;
+		const uint64_t *w = t->acc + (size_t) s * p->naggs * GS_ACC_WORDS;
+		const Ref  *r;
+		int			idx;
+		double		sumf,
+					minf,
+					maxf;
+		__int128	dpy,
+					dpf;
+
+		if (t->state[s] != GS_SLOT_READY)
+			continue;
+		(*ngroups)++;
+		if (t->nullmask[s] & 2u)
+		{
+			bad++;
+			continue;
+		}
+		idx = REFIDX(t->nullmask[s] & 1u, k[0], k[1]);
+		r = &ref[idx];
+		seen[idx]++;
+		memcpy(&sumf, &w[7 * 3], 8);
+		minf = gs_f64_from_order(w[5 * 3]);
+		maxf = gs_f64_from_order(w[6 * 3]);
+		dpy = (__int128) (((unsigned __int128) w[9 * 3 + 2] << 64) | w[9 * 3 + 1]);
+		dpf = (__int128) (((unsigned __int128) w[10 * 3 + 2] << 64) | w[10 * 3 + 1]);
+		if (!r->present || (int64_t) w[0] != r->n || (int64_t) w[3] != r->nx || (int64_t) w[6] != r->sumx ||
+			(int64_t) w[9] != r->miny || (int64_t) w[12] != r->maxy || (int64_t) w[16] != r->nf ||
+			(int64_t) w[24] != r->dpn || dpy != r->dpy || dpf != r->dpf || (int64_t) w[30] != r->dpfn ||
+			(r->nf > 0 && (gs_f64_cmp(minf, r->minf) != 0 || gs_f64_cmp(maxf, r->maxf) != 0)))
+			bad++;
+		if (!isnan(r->sumf) || !isnan(sumf))
+		{
+			double		rel = fabs(sumf - r->sumf) / (fabs(r->sumf) > 1 ? fabs(r->sumf) : 1);
+
+			if (isnan(rel) || rel > *maxrel)
+				*maxrel = isnan(rel) ? INFINITY : rel;
+		}
+	}
+	for (int i = 0; i < 8 * 50; i++)
+		if (ref[i].present != seen[i])
+			bad++;
+	return bad;
+}
+
+static void
+test_preagg(void)
+{
+	Data	   *d = calloc(1, sizeof(Data));
+	Ref		   *ref = calloc(8 * 50, sizeof(Ref));
+	GsParams	p;
+	GsHostTable h;
+	int			ngroups;
+	double		maxrel;
+	int64_t		sel;
+
+	make_data(d, 42);
+	make_params(&p, d, NROWS);
+	reference(d, NROWS, ref);
+	CHECK(gs_host_table_init(&h, 16, p.naggs), "host table");
+	sel = gs_host_preagg(&p, &h, NULL);
+	CHECK(compare(&p, &h.t, ref, &ngroups, &maxrel) == 0,
+		  "host preagg: 11 aggregates x 400 groups equal the reference exactly (ints, min/max, dp int128 sums)");
+	printf("     %lld rows selected, %d groups, table %u slots, float sum max rel. error %.2e\n",
+		   (long long) sel, ngroups, h.t.cap, maxrel);
+	CHECK(ngroups == (int) h.used && ngroups > 300, "used-slot count is exact after growing from 16 slots");
+	CHECK(maxrel < 1e-12, "float sums within 1e-12 relative of a sequential sum");
+	gs_table_free(&h.t);
+
+	/*
+	 * The device protocol: a fixed table too small for the groups; rows that
+	 * find no slot are flagged and aggregated on the host, then merged.
+	 */
+	{
+		GsTable		dev;
+		uint32_t   *ovf = calloc(gs_bitmap_words(NROWS), sizeof(uint32_t));
+		int64_t		done = 0,
+					over = 0;
+
+		gs_table_alloc(&dev, 64, p.naggs);
+		for (uint32_t row = 0; row < NROWS; row++)
+		{
+			int			r = gs_preagg_row(&p, &dev, row);
+
+			if (r == GS_ROW_OVERFLOW)
+			{
+				ovf[row >> 5] |= 1u << (row & 31);
+				over++;
+			}
+			done += r == GS_ROW_DONE;
+		}
+		gs_host_table_init(&h, 16, p.naggs);
+		CHECK(over > 0 && gs_host_preagg(&p, &h, ovf) == over, "overflow rows (table of 64 slots) aggregated on the host");
+		CHECK(gs_host_merge(&h, &p, &dev) == 0, "device table merged into the host table");
+		CHECK(compare(&p, &h.t, ref, &ngroups, &maxrel) == 0 && done + over == sel,
+			  "device protocol with overflow gives the reference result, every row once");
+		printf("     %lld rows in the 64-slot table, %lld overflowed to the host\n", (long long) done, (long long) over);
+		gs_table_free(&h.t);
+		gs_table_free(&dev);
+		free(ovf);
+	}
+
+	/* two row groups aggregated into one table equal one pass */
+	{
+		GsParams	p2;
+		Data	   *d2 = calloc(1, sizeof(Data));
+
+		gs_host_table_init(&h, 16, p.naggs);
+		memcpy(d2, d, sizeof(Data));
+		make_params(&p2, d, 40000);
+		gs_host_preagg(&p2, &h, NULL);
+		/* the second group: rows 40000.. moved to the front of another buffer */
+		memmove(d2->k2, d->k2 + 40000, sizeof(int32_t) * 60000);
+		memmove(d2->x, d->x + 40000, sizeof(int32_t) * 60000);
+		memmove(d2->y, d->y + 40000, sizeof(int64_t) * 60000);
+		memmove(d2->f, d->f + 40000, sizeof(double) * 60000);
+		memmove(d2->k1, d->k1 + 40000, sizeof(int16_t) * 60000);
+		for (uint32_t i = 0; i < 60000; i++)
+		{
+			setbit8(d2->k1v, i, bit8(d->k1v, i + 40000));
+			setbit8(d2->xv, i, bit8(d->xv, i + 40000));
+			setbit8(d2->fv, i, bit8(d->fv, i + 40000));
+		}
+		make_params(&p2, d2, 60000);
+		gs_host_preagg(&p2, &h, NULL);
+		CHECK(compare(&p, &h.t, ref, &ngroups, &maxrel) == 0, "two row groups into one table equal the whole");
+		gs_table_free(&h.t);
+		free(d2);
+	}
+	free(d);
+	free(ref);
+}
+
+/* int128 sums across the 64-bit boundary, both signs, on the carry path. */
+static void
+test_int128(void)
+{
+	uint64_t	lo = 0,
+				hi = 0;
+	__int128	ref = 0;
+	uint64_t	s = 7;
+	int			bad = 0;
+
+	for (int i = 0; i < 200000; i++)
+	{
+		int64_t		v;
+
+		s = s * 6364136223846793005ull + 1;
+		v = (int64_t) s;
+		if (i % 3 == 0)
+			v = INT64_MAX - (int64_t) (s >> 40);
+		if (i % 7 == 0)
+			v = INT64_MIN + (int64_t) (s >> 40);
+		gs_add_i128(&lo, &hi, v);
+		ref += v;
+		if ((__int128) (((unsigned __int128) hi << 64) | lo) != ref)
+			bad++;
+	}
+	CHECK(bad == 0, "int128 accumulation (lo, hi words) matches __int128 over 200k mixed-sign adds");
+}
+
+int
+main(void)
+{
+	test_float_order();
+	test_three_valued();
+	test_preagg();
+	test_int128();
+	UNIT_DONE();
+}

@@ -1,0 +1,187 @@
+-- gpu_scan: GpuPreAgg and GpuScan over sealed tables give the answers
+-- PostgreSQL gives over the original heap tables.  CI has no GPU: the
+-- custom scans run their kernels' host build (gpu_scan.host_path), which is
+-- the same per-row source nvcc compiles for the GPU; tools/gpucheck.sh runs
+-- these queries on a GPU.
+\i sql/include/fdw_env.psql
+\set VERBOSITY default
+
+CREATE SERVER gs_consortium FOREIGN DATA WRAPPER dstack_fdw
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', app_contract :'app_id');
+\! mkdir -p "$DSTACK_TEST_OUT/gpu" && chown postgres: "$DSTACK_TEST_OUT/gpu" 2>/dev/null; true
+\set gout :out '/gpu'
+SET dstack_seal.output_dir = :'gout';
+SET dstack_seal.rows_per_group = 700;
+
+-- every kernel type, NULLs in keys and values, NaN and infinities, several row groups
+CREATE TABLE tx AS
+  SELECT g::int8 AS id, (g % 3000 + 1)::int8 AS patient_id, (g % 7)::int2 AS branch, (g * 37 % 1000 - 500)::int4 AS amount,
+         CASE WHEN g % 13 = 0 THEN NULL ELSE (g * 7919 % 100000)::int8 * 1000003 END AS big,
+         CASE WHEN g % 17 = 0 THEN NULL WHEN g % 101 = 0 THEN 'NaN'::float8
+              WHEN g = 500 THEN '-Infinity' WHEN g = 501 THEN 'Infinity'
+              ELSE (g * 104729 % 100000) / 37.0 - 1000 END AS score,
+         (g % 50 / 4.0)::float4 AS ratio, g % 3 = 0 AS flagged,
+         date '2024-01-01' + g % 400 AS day, timestamp '2024-01-01' + g * interval '7 minutes' AS at,
+         CASE WHEN g % 9 = 0 THEN NULL ELSE 'cat-' || (g % 5) END AS category,
+         CASE WHEN g % 4 = 0 THEN NULL ELSE g % 6 END AS bucket,
+         (g % 1000 / 10.0)::numeric(6,1) AS price
+  FROM generate_series(1, 9000) g;
+CREATE TABLE nothing (id int8, v int4);
+SELECT (dstack_seal('tx'))->>'row_count' AS tx_rows;
+SELECT (dstack_seal('nothing'))->>'row_count' AS nothing_rows;
+CREATE SCHEMA g;
+IMPORT FOREIGN SCHEMA sealed FROM SERVER gs_consortium INTO g OPTIONS (directory :'gout');
+
+SET gpu_scan.enabled = on;
+SET gpu_scan.host_path = on;
+-- the host build even on a machine with a GPU, so this output is the same everywhere
+SET gpu_scan.use_gpu = off;
+
+-- the plan: Finalize Agg over GpuPreAgg, every condition in the kernel
+EXPLAIN (COSTS OFF)
+SELECT branch, count(*), sum(amount), min(score), max(day)
+  FROM g.tx WHERE amount > -400 AND (flagged OR bucket IS NULL) GROUP BY branch;
+
+-- grouped aggregates of every kind: equal to the heap's, both ways
+SELECT count(*) AS differing FROM (
+  (SELECT branch, flagged, count(*), count(big), sum(amount), min(big), max(big), min(day), max(at),
+          min(ratio), max(ratio), count(score)
+     FROM g.tx WHERE amount > -400 AND (flagged OR bucket IS NULL) GROUP BY branch, flagged
+   EXCEPT ALL
+   SELECT branch, flagged, count(*), count(big), sum(amount), min(big), max(big), min(day), max(at),
+          min(ratio), max(ratio), count(score)
+     FROM tx WHERE amount > -400 AND (flagged OR bucket IS NULL) GROUP BY branch, flagged)
+  UNION ALL
+  (SELECT branch, flagged, count(*), count(big), sum(amount), min(big), max(big), min(day), max(at),
+          min(ratio), max(ratio), count(score)
+     FROM tx WHERE amount > -400 AND (flagged OR bucket IS NULL) GROUP BY branch, flagged
+   EXCEPT ALL
+   SELECT branch, flagged, count(*), count(big), sum(amount), min(big), max(big), min(day), max(at),
+          min(ratio), max(ratio), count(score)
+     FROM g.tx WHERE amount > -400 AND (flagged OR bucket IS NULL) GROUP BY branch, flagged)) d;
+-- the same comparison ran through GpuPreAgg on the sealed side
+EXPLAIN (COSTS OFF)
+SELECT branch, flagged, count(*) FROM g.tx WHERE amount > -400 GROUP BY branch, flagged
+EXCEPT ALL SELECT branch, flagged, count(*) FROM tx WHERE amount > -400 GROUP BY branch, flagged;
+
+-- float min/max order NaN above Infinity; float sums agree to 1e-9 relative
+SELECT category, min(score), max(score), count(*) FROM g.tx GROUP BY category ORDER BY category;
+SELECT category, min(score), max(score), count(*) FROM tx GROUP BY category ORDER BY category;
+SELECT bool_and(abs(a.s - b.s) <= 1e-9 * greatest(abs(b.s), 1)) AS float_sums_agree, count(*) AS groups
+  FROM (SELECT bucket, sum(score) AS s FROM g.tx WHERE score > -1e300 AND score < 1e300 GROUP BY bucket) a
+  JOIN (SELECT bucket, sum(score) AS s FROM tx WHERE score > -1e300 AND score < 1e300 GROUP BY bucket) b
+    ON a.bucket IS NOT DISTINCT FROM b.bucket;
+
+-- text keys (dictionary-coded on the host), NULL keys, IN lists, NOT, IS NOT NULL
+SELECT category, bucket, count(*), sum(amount) FROM g.tx
+ WHERE branch IN (1, 3, 5) AND NOT flagged AND big IS NOT NULL GROUP BY category, bucket ORDER BY 1, 2;
+SELECT count(*) AS differing FROM (
+  (SELECT category, bucket, count(*), sum(amount) FROM g.tx
+    WHERE branch IN (1, 3, 5) AND NOT flagged AND big IS NOT NULL GROUP BY category, bucket
+   EXCEPT ALL
+   SELECT category, bucket, count(*), sum(amount) FROM tx
+    WHERE branch IN (1, 3, 5) AND NOT flagged AND big IS NOT NULL GROUP BY category, bucket)) d;
+
+-- no GROUP BY; widening casts (int2 vs int8 constant, float4 column vs float8); dates and timestamps
+SELECT count(*), sum(amount), min(at), max(day), min(ratio)
+  FROM g.tx WHERE branch < 4::int8 AND ratio >= 2.5::float8 AND day BETWEEN '2024-02-01' AND '2024-06-30';
+SELECT count(*), sum(amount), min(at), max(day), min(ratio)
+  FROM tx WHERE branch < 4::int8 AND ratio >= 2.5::float8 AND day BETWEEN '2024-02-01' AND '2024-06-30';
+-- nothing qualifies: one row of zero and NULLs without GROUP BY, no rows with it
+SELECT count(*), sum(amount), max(big) FROM g.tx WHERE amount > 100000;
+SELECT branch, count(*) FROM g.tx WHERE amount > 100000 GROUP BY branch;
+SELECT count(*), min(v) FROM g.nothing;
+-- HAVING is applied by the Finalize Agg
+SELECT bucket, count(*) FROM g.tx GROUP BY bucket HAVING count(*) > 1400 ORDER BY 1;
+SELECT bucket, count(*) FROM tx GROUP BY bucket HAVING count(*) > 1400 ORDER BY 1;
+
+-- DP aggregates: the partial states are the ones the DP transition functions
+-- build, so under one test seed the noisy answers are identical
+SET dstack_fdw.dp_min_group_size = 0;
+SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
+SELECT dp_count(id, 0.5) AS n, dp_count(category, 0.5) AS n_cat, dp_sum(big, 0, 50000000000, 0.5) AS big_sum,
+       dp_sum(score, -500, 1500, 0.5) AS score_sum, dp_avg(amount, -500, 500, 0.5) AS amount_avg
+  FROM g.tx WHERE branch <> 2;
+SET gpu_scan.enabled = off;
+SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
+SELECT dp_count(id, 0.5) AS n, dp_count(category, 0.5) AS n_cat, dp_sum(big, 0, 50000000000, 0.5) AS big_sum,
+       dp_sum(score, -500, 1500, 0.5) AS score_sum, dp_avg(amount, -500, 500, 0.5) AS amount_avg
+  FROM g.tx WHERE branch <> 2;
+SET gpu_scan.enabled = on;
+-- grouped: at epsilon 100 the discrete Laplace noise of a count is 0 except with probability 1e-43
+SELECT branch, dp_count(id, 100) AS n, count(*) FROM g.tx GROUP BY branch ORDER BY branch;
+-- invalid DP arguments fail as in the transition function
+SELECT dp_sum(big, 10, 5, 0.5) FROM g.tx;
+SELECT dp_count(id, 0) FROM g.tx;
+RESET dstack_fdw.dp_test_seed;
+RESET dstack_fdw.dp_min_group_size;
+
+-- dstack_run() through GpuPreAgg: the same contribution bounding (one row per
+-- patient_id, the policy's privacy unit), the same receipt, the same answer.
+-- This suite leaves the ledger and the run history as it found them.
+CREATE TEMP TABLE saved_budget AS SELECT * FROM dstack_budget;
+CREATE TEMP TABLE saved_receipts AS SELECT * FROM dstack_receipts;
+SET dstack_fdw.output_guard = on;
+SET gpu_scan.debug_planner = on;
+SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
+SELECT r #> '{body,result,rows}' AS gpu_rows, r #> '{body,epsilon,charged}' AS gpu_epsilon
+  FROM dstack_run($$SELECT category, dp_count(patient_id, 0.1) AS n, dp_avg(score, -1000, 2000, 0.1) AS s
+                    FROM g.tx WHERE branch <> 2 GROUP BY category ORDER BY category$$) r \gset
+RESET gpu_scan.debug_planner;
+SET gpu_scan.enabled = off;
+SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
+SELECT r #> '{body,result,rows}' = :'gpu_rows'::jsonb AS same_rows, r #> '{body,epsilon,charged}' = :'gpu_epsilon'::jsonb AS same_charge,
+       jsonb_array_length(r #> '{body,result,rows}') AS groups, r #>> '{body,datasets,0,table}' AS dataset
+  FROM dstack_run($$SELECT category, dp_count(patient_id, 0.1) AS n, dp_avg(score, -1000, 2000, 0.1) AS s
+                    FROM g.tx WHERE branch <> 2 GROUP BY category ORDER BY category$$) r;
+-- bounded: 3000 patients, at most one row each (a true count near 3000 * 6/7 * 8/9, not 9000 * 6/7 * 8/9)
+SELECT bool_and((row->>1)::int < 700) AS counts_bounded FROM jsonb_array_elements(:'gpu_rows'::jsonb) row;
+SET gpu_scan.enabled = on;
+RESET dstack_fdw.dp_test_seed;
+SET dstack_fdw.output_guard = off;
+DELETE FROM dstack_receipts;
+DELETE FROM dstack_budget;
+INSERT INTO dstack_budget SELECT * FROM saved_budget;
+INSERT INTO dstack_receipts SELECT * FROM saved_receipts;
+
+-- GpuScan: the kernel filters, the rest stays a CPU filter, rows equal the heap's
+EXPLAIN (COSTS OFF)
+SELECT id, category FROM g.tx WHERE score > 100 AND flagged AND category LIKE 'cat-1%';
+SELECT count(*) AS differing FROM (
+  (SELECT id, category, price FROM g.tx WHERE score > 100 AND flagged AND category LIKE 'cat-1%'
+   EXCEPT ALL SELECT id, category, price FROM tx WHERE score > 100 AND flagged AND category LIKE 'cat-1%')
+  UNION ALL
+  (SELECT id, category, price FROM tx WHERE score > 100 AND flagged AND category LIKE 'cat-1%'
+   EXCEPT ALL SELECT id, category, price FROM g.tx WHERE score > 100 AND flagged AND category LIKE 'cat-1%')) d;
+
+-- EXPLAIN ANALYZE: rows read and selected, groups; nothing goes to a GPU here
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT branch, count(*) FROM g.tx WHERE amount > 0 GROUP BY branch;
+
+-- what the planner was told, and why a GPU path was not offered
+SET gpu_scan.debug_planner = on;
+SELECT count(DISTINCT branch) FROM g.tx;
+SELECT sum(big) FROM g.tx;
+SELECT count(*) FROM g.tx WHERE price > 50;
+SELECT count(*) FROM g.tx a JOIN g.tx b USING (id) WHERE a.branch = 1;
+SET gpu_scan.enable_preagg = off;
+SELECT count(*) FROM g.tx WHERE branch = 1;
+RESET gpu_scan.enable_preagg;
+SET gpu_scan.host_path = off;
+SELECT count(*) FROM g.tx WHERE branch = 1;
+RESET gpu_scan.debug_planner;
+
+-- no GPU is never an error: a library that is not there is a reason in EXPLAIN
+\c
+\i sql/include/fdw_env.psql
+SET gpu_scan.enabled = on;
+SET gpu_scan.host_path = on;
+SET gpu_scan.libcuda = '/nonexistent/libcuda.so.1';
+SET dstack_fdw.explain_stable = off;
+CREATE FUNCTION pg_temp.plan_lines(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE l text;
+BEGIN
+  FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP RETURN NEXT l; END LOOP;
+END $$;
+SELECT trim(l) AS line FROM pg_temp.plan_lines('SELECT count(*) FROM g.tx') l WHERE l LIKE '%Device%';
+SELECT count(*) FROM g.tx;
