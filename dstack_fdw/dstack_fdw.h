@@ -207,6 +207,7 @@ extern DfdwScan *dfdw_batch_begin(Relation rel, List *attnos, MemoryContext pare
 extern bool dfdw_batch_next(DfdwScan *s, DfdwBatch *b);
 extern void dfdw_batch_fill_slot(DfdwScan *s, TupleTableSlot *slot, uint32 row);
 extern MemoryContext dfdw_batch_memory(DfdwScan *s);
+extern uint64 dfdw_batch_row_count(DfdwScan *s);
 extern void dfdw_batch_rescan(DfdwScan *s);
 extern void dfdw_batch_end(DfdwScan *s);
 

@@ -659,6 +659,13 @@ dfdw_batch_fill_slot(DfdwScan *s, TupleTableSlot *slot, uint32 row)
 	s->cur_row = s->cur_nrows;
 }
 
+/* Rows in the dataset, from its signed manifest. */
+uint64
+dfdw_batch_row_count(DfdwScan *s)
+{
+	return s->m->row_count;
+}
+
 /* Memory that lives until the next row group (reset by dfdw_batch_next). */
 MemoryContext
 dfdw_batch_memory(DfdwScan *s)

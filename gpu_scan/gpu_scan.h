@@ -15,9 +15,11 @@
  *   gs_exec.c            execution of both nodes, EXPLAIN
  *
  * Two nodes:
- *   GpuPreAgg  scan + filter + partial aggregation of one sealed table; a
- *              Finalize Agg above combines the partial states and runs the
- *              final functions, so DP noise is drawn once, on the CPU.
+ *   GpuPreAgg  scan + filter + partial aggregation of one sealed table, or of
+ *              an inner hash join of two (the smaller loaded whole, hashed on
+ *              the host, probed by the kernel); a Finalize Agg above combines
+ *              the partial states and runs the final functions, so DP noise is
+ *              drawn once, on the CPU.
  *   GpuScan    scan + filter; rows that pass go up as tuples.
  */
 #ifndef GPU_SCAN_H
@@ -37,6 +39,7 @@ extern bool gs_guc_enable_scan;
 extern bool gs_guc_host_path;
 extern bool gs_guc_use_gpu;
 extern bool gs_guc_debug_planner;
+extern int	gs_guc_join_max_inner_rows;
 extern char *gs_guc_libcuda;
 
 /* ---- gs_pg.c ---- */
@@ -64,13 +67,18 @@ typedef struct GsInputCol
 	Oid			typid;			/* base type */
 	int32		kind;			/* GsKind the kernel reads */
 	GsColMode	mode;
+	int			side;			/* 0: the streamed table, 1: the join's inner table */
 } GsInputCol;
 
 /* What planning compiled; serialised into custom_private (gs_plan.c). */
 typedef struct GsCompiled
 {
-	Oid			relid;
+	Oid			relid;			/* the streamed (outer) table */
 	Index		scanrelid;
+	Oid			inner_relid;	/* a join's inner table, loaded whole; InvalidOid: no join */
+	Index		inner_scanrelid;
+	int			join_outer_keycol;	/* kernel columns of the hash-join key */
+	int			join_inner_keycol;
 	int			ncols;
 	GsInputCol	cols[GS_MAX_COLS];
 	int			nprog;
@@ -85,16 +93,20 @@ typedef struct GsCompiled
 	List	   *dpargs;			/* per aggregate: NIL or list(eps, lo, hi) Consts */
 	List	   *aggnames;		/* String per aggregate, for EXPLAIN */
 	List	   *keynames;		/* String per key */
-	List	   *filter_quals;	/* the quals in the program (for EXPLAIN) */
+	char	   *join_text;		/* "a.x = b.y", the hash-join clause, for EXPLAIN */
+	List	   *filter_quals;	/* the quals in the program (planning only; plans keep them in custom_exprs) */
 } GsCompiled;
 
 extern void gs_compiled_init(GsCompiled *gc, Oid relid, Index scanrelid);
+/* Make it a join: inner table, and the equality the hash join uses; false, with *why, when it cannot. */
+extern bool gs_compile_join(GsCompiled *gc, Oid inner_relid, Index inner_scanrelid, Expr *clause,
+							const char **why);
 /* Add a qual to the filter program (ANDed); false, with *why, when unsupported. */
 extern bool gs_compile_qual(GsCompiled *gc, Expr *qual, const char **why);
 extern bool gs_compile_key(GsCompiled *gc, Expr *key, Oid eqop, const char **why);
 extern bool gs_compile_aggref(GsCompiled *gc, Aggref *agg, const char **why);
 /* Column index of attno in gc, added if new; -1 when GS_MAX_COLS is reached. */
-extern int	gs_input_col(GsCompiled *gc, AttrNumber attno, Oid typid, GsColMode mode);
+extern int	gs_input_col(GsCompiled *gc, AttrNumber attno, Oid typid, GsColMode mode, int side);
 
 extern List *gs_compiled_to_list(const GsCompiled *gc);
 extern void gs_compiled_from_list(List *l, GsCompiled *gc);

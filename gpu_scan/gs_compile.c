@@ -38,12 +38,70 @@
 #define GS_FLOAT_BTREE_FAM		1970	/* float_ops */
 #define GS_DATETIME_BTREE_FAM	434 /* datetime_ops */
 
+static int32 kernel_cmp(Oid opno, bool *isf);
+static Var *column_of(GsCompiled *gc, Expr *e);
+static int	side_of(GsCompiled *gc, Var *v);
+static char *column_name(GsCompiled *gc, Var *v);
+static Expr *strip_widening(Expr *e);
+static int32 kind_of_type(Oid typid);
+
 void
 gs_compiled_init(GsCompiled *gc, Oid relid, Index scanrelid)
 {
 	memset(gc, 0, sizeof(*gc));
 	gc->relid = relid;
 	gc->scanrelid = scanrelid;
+	gc->join_outer_keycol = gc->join_inner_keycol = -1;
+}
+
+/*
+ * The hash-join clause: outer column = inner column, an integer (or bool,
+ * or same-type date/time) equality, so keys compare as int64 exactly as the
+ * operator compares them.
+ */
+bool
+gs_compile_join(GsCompiled *gc, Oid inner_relid, Index inner_scanrelid, Expr *clause, const char **why)
+{
+	OpExpr	   *op = (OpExpr *) clause;
+	bool		isf = false;
+	Var		   *a,
+			   *b;
+
+	gc->inner_relid = inner_relid;
+	gc->inner_scanrelid = inner_scanrelid;
+	if (!IsA(clause, OpExpr) || list_length(op->args) != 2 || kernel_cmp(op->opno, &isf) != GS_EQ || isf)
+	{
+		*why = "not an integer equality";
+		return false;
+	}
+	a = column_of(gc, strip_widening(linitial(op->args)));
+	b = column_of(gc, strip_widening(lsecond(op->args)));
+	if (a == NULL || b == NULL || side_of(gc, a) == side_of(gc, b))
+	{
+		*why = "not a comparison of a column of each table";
+		return false;
+	}
+	if (side_of(gc, a) == 1)
+	{
+		Var		   *t = a;
+
+		a = b;
+		b = t;
+	}
+	if (kind_of_type(getBaseType(a->vartype)) == 0 || kind_of_type(getBaseType(b->vartype)) == 0)
+	{
+		*why = "a join key of a type the kernels do not read";
+		return false;
+	}
+	gc->join_outer_keycol = gs_input_col(gc, a->varattno, getBaseType(a->vartype), GS_COL_VALUE, 0);
+	gc->join_inner_keycol = gs_input_col(gc, b->varattno, getBaseType(b->vartype), GS_COL_VALUE, 1);
+	if (gc->join_outer_keycol < 0 || gc->join_inner_keycol < 0)
+	{
+		*why = "the query reads more than 16 columns";
+		return false;
+	}
+	gc->join_text = psprintf("%s = %s", column_name(gc, a), column_name(gc, b));
+	return true;
 }
 
 /* The kernel kind of a fixed-width type, 0 when the kernels cannot read it. */
@@ -73,10 +131,10 @@ kind_of_type(Oid typid)
 }
 
 int
-gs_input_col(GsCompiled *gc, AttrNumber attno, Oid typid, GsColMode mode)
+gs_input_col(GsCompiled *gc, AttrNumber attno, Oid typid, GsColMode mode, int side)
 {
 	for (int i = 0; i < gc->ncols; i++)
-		if (gc->cols[i].attno == attno && gc->cols[i].mode == mode)
+		if (gc->cols[i].attno == attno && gc->cols[i].mode == mode && gc->cols[i].side == side)
 			return i;
 	if (gc->ncols == GS_MAX_COLS)
 		return -1;
@@ -84,20 +142,42 @@ gs_input_col(GsCompiled *gc, AttrNumber attno, Oid typid, GsColMode mode)
 	gc->cols[gc->ncols].typid = typid;
 	gc->cols[gc->ncols].kind = mode == GS_COL_VALUE ? kind_of_type(typid) : mode == GS_COL_DICT ? GS_I32 : GS_BOOL;
 	gc->cols[gc->ncols].mode = mode;
+	gc->cols[gc->ncols].side = side;
 	return gc->ncols++;
 }
 
-/* A plain column of the scanned relation, or NULL. */
+/* A plain column of the scanned relation (or of the join's inner one), or NULL. */
 static Var *
 column_of(GsCompiled *gc, Expr *e)
 {
+	Var		   *v;
+
 	while (e != NULL && IsA(e, RelabelType))
 		e = ((RelabelType *) e)->arg;
 	if (e == NULL || !IsA(e, Var))
 		return NULL;
-	if (((Var *) e)->varno != gc->scanrelid || ((Var *) e)->varlevelsup != 0 || ((Var *) e)->varattno <= 0)
+	v = (Var *) e;
+	if (v->varlevelsup != 0 || v->varattno <= 0 ||
+		!(v->varno == gc->scanrelid || (gc->inner_scanrelid != 0 && v->varno == gc->inner_scanrelid)))
 		return NULL;
-	return (Var *) e;
+	return v;
+}
+
+/* Which side a column of column_of() is on. */
+static int
+side_of(GsCompiled *gc, Var *v)
+{
+	return v->varno == gc->scanrelid ? 0 : 1;
+}
+
+/* Name of a column, qualified by its table in a join (for EXPLAIN). */
+static char *
+column_name(GsCompiled *gc, Var *v)
+{
+	Oid			relid = side_of(gc, v) ? gc->inner_relid : gc->relid;
+	char	   *att = get_attname(relid, v->varattno, false);
+
+	return OidIsValid(gc->inner_relid) ? psprintf("%s.%s", get_rel_name(relid), att) : att;
 }
 
 /* Widening casts the loaders do by themselves: int -> int8, int/float4 -> float8. */
@@ -140,7 +220,7 @@ value_column(GsCompiled *gc, Expr *e, const char **why)
 						"timestamp)", format_type_be(v->vartype));
 		return -1;
 	}
-	c = gs_input_col(gc, v->varattno, getBaseType(v->vartype), GS_COL_VALUE);
+	c = gs_input_col(gc, v->varattno, getBaseType(v->vartype), GS_COL_VALUE, side_of(gc, v));
 	if (c < 0)
 		*why = "the query reads more than 16 columns";
 	return c;
@@ -458,7 +538,7 @@ gs_compile_key(GsCompiled *gc, Expr *key, Oid eqop, const char **why)
 		*why = "a text GROUP BY key compared with an equality other than texteq";
 		return false;
 	}
-	c = gs_input_col(gc, v->varattno, typid, dict ? GS_COL_DICT : GS_COL_VALUE);
+	c = gs_input_col(gc, v->varattno, typid, dict ? GS_COL_DICT : GS_COL_VALUE, side_of(gc, v));
 	if (c < 0)
 	{
 		*why = "the query reads more than 16 columns";
@@ -466,7 +546,7 @@ gs_compile_key(GsCompiled *gc, Expr *key, Oid eqop, const char **why)
 	}
 	gc->keycol[gc->nkeys] = c;
 	gc->keytype[gc->nkeys] = v->vartype;
-	gc->keynames = lappend(gc->keynames, makeString(get_attname(gc->relid, v->varattno, false)));
+	gc->keynames = lappend(gc->keynames, makeString(column_name(gc, v)));
 	gc->nkeys++;
 	return true;
 }
@@ -531,14 +611,14 @@ gs_compile_aggref(GsCompiled *gc, Aggref *agg, const char **why)
 		/* count(x) and dp_count(x) of any type need only x's NULLs */
 		if (fn == F_COUNT_ANY || (dfdw_dp_is_dp_aggregate(fn) && list_length(agg->args) == 2))
 			g->col = gs_input_col(gc, v->varattno, argtype,
-								  kind_of_type(argtype) ? GS_COL_VALUE : GS_COL_NULLS);
+								  kind_of_type(argtype) ? GS_COL_VALUE : GS_COL_NULLS, side_of(gc, v));
 		else if (kind_of_type(argtype) == 0)
 		{
 			*why = psprintf("an aggregate over a %s column", format_type_be(v->vartype));
 			return false;
 		}
 		else
-			g->col = gs_input_col(gc, v->varattno, argtype, GS_COL_VALUE);
+			g->col = gs_input_col(gc, v->varattno, argtype, GS_COL_VALUE, side_of(gc, v));
 		if (g->col < 0)
 		{
 			*why = "the query reads more than 16 columns";
@@ -620,8 +700,7 @@ gs_compile_aggref(GsCompiled *gc, Aggref *agg, const char **why)
 	}
 	gc->dpargs = lappend(gc->dpargs, dpargs);
 	gc->aggnames = lappend(gc->aggnames,
-						   makeString(psprintf("%s(%s)", get_func_name(fn),
-											   v ? get_attname(gc->relid, v->varattno, false) : "*")));
+						   makeString(psprintf("%s(%s)", get_func_name(fn), v ? column_name(gc, v) : "*")));
 	gc->naggs++;
 	return true;
 }
@@ -639,7 +718,7 @@ gs_compiled_to_list(const GsCompiled *gc)
 	SET_VARSIZE(b, VARHDRSZ + GS_FIXED_BYTES);
 	memcpy(VARDATA(b), gc, GS_FIXED_BYTES);
 	return list_make5(makeConst(BYTEAOID, -1, InvalidOid, -1, PointerGetDatum(b), false, false),
-					  gc->dpargs, gc->aggnames, gc->keynames, gc->filter_quals);
+					  gc->dpargs, gc->aggnames, gc->keynames, makeString(gc->join_text ? gc->join_text : ""));
 }
 
 void
@@ -652,5 +731,6 @@ gs_compiled_from_list(List *l, GsCompiled *gc)
 	gc->dpargs = lsecond(l);
 	gc->aggnames = lthird(l);
 	gc->keynames = lfourth(l);
-	gc->filter_quals = list_nth(l, 4);
+	gc->join_text = strVal(list_nth(l, 4));
+	gc->filter_quals = NIL;		/* the plan keeps them in custom_exprs */
 }

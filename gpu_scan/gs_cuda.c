@@ -53,6 +53,7 @@ static struct
 	CUresult	(*MemcpyHtoDAsync) (CUdeviceptr, const void *, size_t, CUstream);
 	CUresult	(*MemcpyDtoHAsync) (void *, CUdeviceptr, size_t, CUstream);
 	CUresult	(*MemcpyDtoH) (void *, CUdeviceptr, size_t);
+	CUresult	(*MemcpyHtoD) (CUdeviceptr, const void *, size_t);
 	CUresult	(*MemsetD8Async) (CUdeviceptr, unsigned char, size_t, CUstream);
 	CUresult	(*StreamCreate) (CUstream *, unsigned int);
 	CUresult	(*StreamDestroy) (CUstream);
@@ -111,7 +112,8 @@ load_symbols(char *err, size_t errlen)
 		S(MemAlloc, "cuMemAlloc_v2"), S(MemFree, "cuMemFree_v2"),
 		S(MemAllocHost, "cuMemAllocHost_v2"), S(MemFreeHost, "cuMemFreeHost"),
 		S(MemcpyHtoDAsync, "cuMemcpyHtoDAsync_v2"), S(MemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2"),
-		S(MemcpyDtoH, "cuMemcpyDtoH_v2"), S(MemsetD8Async, "cuMemsetD8Async"),
+		S(MemcpyDtoH, "cuMemcpyDtoH_v2"), S(MemcpyHtoD, "cuMemcpyHtoD_v2"),
+		S(MemsetD8Async, "cuMemsetD8Async"),
 		S(StreamCreate, "cuStreamCreate"), S(StreamDestroy, "cuStreamDestroy_v2"),
 		S(StreamSynchronize, "cuStreamSynchronize"), S(EventCreate, "cuEventCreate"),
 		S(EventDestroy, "cuEventDestroy_v2"), S(EventRecord, "cuEventRecord"),
@@ -254,6 +256,8 @@ stage_bytes(const GsParams *p)
 
 	for (int c = 0; c < p->ncols; c++)
 	{
+		if (p->cols[c].side != 0)
+			continue;			/* the join's inner table is on the device already */
 		n += ALIGN256((size_t) p->nrows * gs_kind_width(p->cols[c].kind));
 		if (p->cols[c].valid)
 			n += ALIGN256(((size_t) p->nrows + 7) / 8);
@@ -322,12 +326,24 @@ stage_reserve(Stage *st, size_t bytes, size_t words, char *err, size_t errlen)
 	return true;
 }
 
+/* Device copies of a join's inner table (uploaded once per scan). */
+typedef struct Inner
+{
+	bool		loaded;
+	CUdeviceptr mem;
+	const uint8_t *data[GS_MAX_COLS];
+	const uint8_t *valid[GS_MAX_COLS];
+	GsJoin		join;			/* with device pointers */
+} Inner;
+
 /*
- * Copy p's columns into the pinned buffer, point hostp at that copy and
- * *devp at the device copy, and queue the host-to-device transfer.
+ * Copy p's outer columns into the pinned buffer, point hostp at that copy
+ * and *devp at the device copy (inner columns at inner's), and queue the
+ * host-to-device transfer.
  */
 static bool
-stage_batch(Stage *st, const GsParams *p, GsParams *devp, uint64_t *h2d, char *err, size_t errlen)
+stage_batch(Stage *st, const GsParams *p, const Inner *inner, GsParams *devp, uint64_t *h2d,
+			char *err, size_t errlen)
 {
 	size_t		off = 0;
 	size_t		words = gs_bitmap_words(p->nrows);
@@ -344,8 +360,20 @@ stage_batch(Stage *st, const GsParams *p, GsParams *devp, uint64_t *h2d, char *e
 		(devfield) = (const uint8_t *) (uintptr_t) (st->dev + off); \
 		off += ALIGN256(len); \
 	} while (0)
+	if (inner != NULL && inner->loaded)
+	{
+		devp->join = inner->join;
+		for (int c = 0; c < p->ncols; c++)
+			if (p->cols[c].side != 0)
+			{
+				devp->cols[c].data = inner->data[c];
+				devp->cols[c].valid = inner->valid[c];
+			}
+	}
 	for (int c = 0; c < p->ncols; c++)
 	{
+		if (p->cols[c].side != 0)
+			continue;
 		STAGE(p->cols[c].data, (size_t) p->nrows * gs_kind_width(p->cols[c].kind),
 			  st->hostp.cols[c].data, devp->cols[c].data);
 		if (p->cols[c].valid)
@@ -377,11 +405,13 @@ struct GsCudaPreagg
 	uint32_t	cap;
 	int			naggs;
 	CUdeviceptr d_state,
+				d_rows,
 				d_keys,
 				d_null,
 				d_acc;
 	GsTable		dtab;			/* device pointers */
 	Stage		stage[2];
+	Inner		inner;
 	int			next;
 	GsParams	last;			/* aggregates and keys, for the merge */
 	bool		have_last;
@@ -404,6 +434,7 @@ gs_cuda_preagg_begin(uint32_t table_cap, int naggs, uint32_t max_rows, char *err
 	s->cap = table_cap;
 	s->naggs = naggs;
 	if ((r = cu.MemAlloc(&s->d_state, (size_t) table_cap * 4)) != 0 ||
+		(r = cu.MemAlloc(&s->d_rows, (size_t) table_cap * 8)) != 0 ||
 		(r = cu.MemAlloc(&s->d_keys, (size_t) table_cap * GS_MAX_KEYS * 8)) != 0 ||
 		(r = cu.MemAlloc(&s->d_null, (size_t) table_cap * 4)) != 0 ||
 		(r = cu.MemAlloc(&s->d_acc, accw * 8)) != 0 ||
@@ -416,10 +447,51 @@ gs_cuda_preagg_begin(uint32_t table_cap, int naggs, uint32_t max_rows, char *err
 	s->dtab.cap = table_cap;
 	s->dtab.naggs = naggs;
 	s->dtab.state = (uint32_t *) (uintptr_t) s->d_state;
+	s->dtab.rows = (uint64_t *) (uintptr_t) s->d_rows;
 	s->dtab.keys = (int64_t *) (uintptr_t) s->d_keys;
 	s->dtab.nullmask = (uint32_t *) (uintptr_t) s->d_null;
 	s->dtab.acc = (uint64_t *) (uintptr_t) s->d_acc;
 	return s;
+}
+
+bool
+gs_cuda_preagg_set_inner(GsCudaPreagg *s, const GsParams *p, char *err, size_t errlen)
+{
+	Inner	   *in = &s->inner;
+	uint32_t	n = p->join.inner_nrows;
+	size_t		bytes = ALIGN256((size_t) p->join.nbuckets * 4) + ALIGN256((size_t) (n ? n : 1) * 4) +
+		ALIGN256((size_t) (n ? n : 1) * 8);
+	size_t		off = 0;
+
+	for (int c = 0; c < p->ncols; c++)
+		if (p->cols[c].side != 0)
+			bytes += ALIGN256((size_t) n * gs_kind_width(p->cols[c].kind) + 1) +
+				(p->cols[c].valid ? ALIGN256(((size_t) n + 7) / 8) : 0);
+	CU_TRY(cu.MemAlloc(&in->mem, bytes), "cuMemAlloc (the join's inner table)");
+#define UPLOAD(src, len, field) \
+	do { \
+		if ((len) > 0) \
+			CU_TRY(cu.MemcpyHtoD(in->mem + off, (src), (len)), "cuMemcpyHtoD (inner table)"); \
+		field = (__typeof__(field)) (uintptr_t) (in->mem + off); \
+		off += ALIGN256((len) + 1); \
+	} while (0)
+	in->join = p->join;
+	UPLOAD(p->join.head, (size_t) p->join.nbuckets * 4, in->join.head);
+	UPLOAD(p->join.next, (size_t) n * 4, in->join.next);
+	UPLOAD(p->join.key, (size_t) n * 8, in->join.key);
+	for (int c = 0; c < p->ncols; c++)
+		if (p->cols[c].side != 0)
+		{
+			UPLOAD(p->cols[c].data, (size_t) n * gs_kind_width(p->cols[c].kind), in->data[c]);
+			if (p->cols[c].valid)
+				UPLOAD(p->cols[c].valid, ((size_t) n + 7) / 8, in->valid[c]);
+			else
+				in->valid[c] = NULL;
+		}
+#undef UPLOAD
+	s->stats.bytes_h2d += off;
+	in->loaded = true;
+	return true;
 }
 
 /* A stage's batch is done: fold its overflow rows into host, count, time. */
@@ -459,7 +531,7 @@ gs_cuda_preagg_batch(GsCudaPreagg *s, const GsParams *p, GsHostTable *host, char
 	s->next ^= 1;
 	if (!drain(s, st, host, err, errlen))	/* the batch that used this buffer two batches ago */
 		return false;
-	if (!stage_batch(st, p, &devp, &s->stats.bytes_h2d, err, errlen))
+	if (!stage_batch(st, p, &s->inner, &devp, &s->stats.bytes_h2d, err, errlen))
 		return false;
 	ovf = st->dev_out;
 	ctr = st->dev_out + words * 4;
@@ -499,10 +571,11 @@ gs_cuda_preagg_finish(GsCudaPreagg *s, GsHostTable *host, char *err, size_t errl
 		return false;
 	}
 	ok = cu.MemcpyDtoH(t.state, s->d_state, (size_t) s->cap * 4) == 0 &&
+		cu.MemcpyDtoH(t.rows, s->d_rows, (size_t) s->cap * 8) == 0 &&
 		cu.MemcpyDtoH(t.keys, s->d_keys, (size_t) s->cap * GS_MAX_KEYS * 8) == 0 &&
 		cu.MemcpyDtoH(t.nullmask, s->d_null, (size_t) s->cap * 4) == 0 &&
 		cu.MemcpyDtoH(t.acc, s->d_acc, accw * 8) == 0;
-	s->stats.bytes_d2h += (size_t) s->cap * (8 + GS_MAX_KEYS * 8) + accw * 8;
+	s->stats.bytes_d2h += (size_t) s->cap * (16 + GS_MAX_KEYS * 8) + accw * 8;
 	if (!ok)
 		snprintf(err, errlen, "cuMemcpyDtoH of the device group table failed");
 	else if (gs_host_merge(host, &s->last, &t) < 0)
@@ -527,6 +600,10 @@ gs_cuda_preagg_free(GsCudaPreagg *s)
 	}
 	if (s->d_state)
 		cu.MemFree(s->d_state);
+	if (s->d_rows)
+		cu.MemFree(s->d_rows);
+	if (s->inner.mem)
+		cu.MemFree(s->inner.mem);
 	if (s->d_keys)
 		cu.MemFree(s->d_keys);
 	if (s->d_null)
@@ -558,7 +635,7 @@ gs_cuda_filter(const GsParams *p, uint32_t *sel_bits, uint32_t *selected, uint64
 	void	   *args[3];
 	uint64_t	c[2];
 
-	if (!stage_batch(st, p, &devp, bytes_h2d, err, errlen))
+	if (!stage_batch(st, p, NULL, &devp, bytes_h2d, err, errlen))
 		return false;
 	sel = st->dev_out;
 	ctr = st->dev_out + words * 4;

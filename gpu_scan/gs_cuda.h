@@ -36,6 +36,11 @@ typedef struct GsCudaPreagg GsCudaPreagg;
 extern GsCudaPreagg *gs_cuda_preagg_begin(uint32_t table_cap, int naggs, uint32_t max_rows,
 										  char *err, size_t errlen);
 /*
+ * Upload a join's inner table once, before the first batch: p's side-1
+ * columns (join.inner_nrows rows) and its hash (host pointers).
+ */
+extern bool gs_cuda_preagg_set_inner(GsCudaPreagg *s, const GsParams *p, char *err, size_t errlen);
+/*
  * Stage one batch (p's column pointers are host memory, widths from kinds)
  * and launch it; overflow of an earlier batch is folded into host.
  */

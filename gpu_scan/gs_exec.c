@@ -59,26 +59,39 @@ typedef struct GsStats
 	uint64		rows_overflow;
 	double		kernel_ms;
 	double		wall_ms;
+	uint64		inner_rows;		/* a join's inner table */
 } GsStats;
 
 typedef struct GsResources
 {
 	GsHostTable host;
 	bool		host_init;
+	GsJoinHash	jh;				/* the join's inner hash (malloc'ed) */
 	GsCudaPreagg *dev;
 	MemoryContextCallback cb;
 } GsResources;
+
+/* A join's inner table, whole: one array per kernel column of side 1. */
+typedef struct GsInner
+{
+	uint32		n;
+	uint8	   *data[GS_MAX_COLS];
+	uint8	   *valid[GS_MAX_COLS];	/* NULL: no NULLs in the column */
+	uint8	   *keep;			/* contribution bounding, or NULL */
+} GsInner;
 
 typedef struct GsPreAggState
 {
 	CustomScanState css;
 	GsCompiled	gc;
 	int			est_groups;
-	char	   *filter_text;	/* deparsed at planning (gs_plan.c) */
 	Relation	rel;
 	List	   *attnos;			/* distinct attnos the batch interface decrypts */
-	int			colbatch[GS_MAX_COLS];	/* kernel column -> batch column */
+	int			colbatch[GS_MAX_COLS];	/* kernel column -> batch column (of its side) */
 	DfdwScan   *scan;
+	Relation	inner_rel;		/* a join's inner table */
+	List	   *inner_attnos;
+	GsInner		inner;
 	bool		gpu;
 	GsResources *res;
 	GsDict		dict[GS_MAX_COLS];
@@ -146,14 +159,19 @@ list_position_int(List *l, int v)
 	return -1;
 }
 
-/* The distinct attnos of extra and the kernel's columns; colbatch maps the latter into them. */
+/*
+ * The distinct attnos of extra and the kernel's columns of one side;
+ * colbatch maps the latter into them.
+ */
 static List *
-batch_attnos(const GsCompiled *gc, List *extra, int *colbatch)
+batch_attnos(const GsCompiled *gc, List *extra, int side, int *colbatch)
 {
 	List	   *attnos = list_copy(extra);
 
 	for (int i = 0; i < gc->ncols; i++)
 	{
+		if (gc->cols[i].side != side)
+			continue;
 		if (!list_member_int(attnos, gc->cols[i].attno))
 			attnos = lappend_int(attnos, gc->cols[i].attno);
 		colbatch[i] = list_position_int(attnos, gc->cols[i].attno);
@@ -237,24 +255,34 @@ dict_code(GsDict *d, const uint8 *p, uint32 len)
  */
 static void
 batch_params(GsCompiled *gc, const int *colbatch, GsDict *dicts, const DfdwBatch *b, MemoryContext bcxt,
-			 MemoryContext longcxt, uint8 **zeros, uint32 *zeros_len, GsParams *p)
+			 MemoryContext longcxt, uint8 **zeros, uint32 *zeros_len, const GsInner *inner, GsParams *p)
 {
 	memset(p, 0, offsetof(GsParams, cols));
 	p->ncols = gc->ncols;
 	p->nprog = gc->nprog;
 	p->nkeys = gc->nkeys;
 	p->naggs = gc->naggs;
-	p->nrows = b->nrows;
-	p->keep = b->keep;
+	p->nrows = b ? b->nrows : 0;	/* no batch: only the inner columns (gs_cuda_preagg_set_inner) */
+	p->keep = b ? b->keep : NULL;
 	memcpy(p->prog, gc->prog, sizeof(GsInstr) * gc->nprog);
 	memcpy(p->keycol, gc->keycol, sizeof(int32) * gc->nkeys);
 	memcpy(p->aggs, gc->aggs, sizeof(GsAgg) * gc->naggs);
 	for (int i = 0; i < gc->ncols; i++)
 	{
-		const DsealColBuf *cb = &b->cols[colbatch[i]];
+		const DsealColBuf *cb;
 		GsColumn   *c = &p->cols[i];
 
 		c->kind = gc->cols[i].kind;
+		c->side = gc->cols[i].side;
+		if (c->side != 0)
+		{
+			c->data = inner->data[i];
+			c->valid = inner->valid[i];
+			continue;
+		}
+		if (b == NULL)
+			continue;
+		cb = &b->cols[colbatch[i]];
 		c->valid = cb->any_null ? cb->validity : NULL;
 		switch (gc->cols[i].mode)
 		{
@@ -297,7 +325,6 @@ preagg_create(CustomScan *cs)
 
 	gs_compiled_from_list(linitial(cs->custom_private), &s->gc);
 	s->est_groups = intVal(lsecond(cs->custom_private));
-	s->filter_text = strVal(lthird(cs->custom_private));
 	return (Node *) s;
 }
 
@@ -309,7 +336,9 @@ preagg_begin(CustomScanState *node, EState *estate, int eflags)
 
 	s->cxt = estate->es_query_cxt;
 	s->gpu = gs_device_available();
-	s->attnos = batch_attnos(&s->gc, NIL, s->colbatch);
+	s->attnos = batch_attnos(&s->gc, NIL, 0, s->colbatch);
+	if (OidIsValid(s->gc.inner_relid))
+		s->inner_attnos = batch_attnos(&s->gc, NIL, 1, s->colbatch);
 	for (int i = 0; i < s->gc.ncols; i++)
 		if (s->gc.cols[i].mode == GS_COL_DICT)
 			dict_init(&s->dict[i]);
@@ -321,6 +350,8 @@ preagg_begin(CustomScanState *node, EState *estate, int eflags)
 	{
 		s->rel = table_open(s->gc.relid, AccessShareLock);
 		s->scan = dfdw_batch_begin(s->rel, s->attnos, estate->es_query_cxt);
+		if (OidIsValid(s->gc.inner_relid))
+			s->inner_rel = table_open(s->gc.inner_relid, AccessShareLock);
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -369,6 +400,100 @@ device_error(const char *err)
 			 errhint("Retry; if it persists, SET gpu_scan.enabled = off to run the query on the CPU.")));
 }
 
+/*
+ * Read a join's inner table whole (the same batch interface: mount rule,
+ * receipt record, bounding), into one array per column, and hash it on the
+ * join key.  Dictionary keys are coded as the rows arrive.
+ */
+static void
+load_inner(GsPreAggState *s)
+{
+	DfdwScan   *scan = dfdw_batch_begin(s->inner_rel, s->inner_attnos, s->cxt);
+	uint64		total = dfdw_batch_row_count(scan);
+	GsInner    *in = &s->inner;
+	DfdwBatch	b;
+	uint32		off = 0;
+	bool		any_keep = false;
+	GsColumn	keycol;
+
+	if (total > (uint64) gs_guc_join_max_inner_rows)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the inner table of a GpuPreAgg join has %llu rows", (unsigned long long) total),
+				 errdetail("gpu_scan.join_max_inner_rows is %d.", gs_guc_join_max_inner_rows),
+				 errhint("Raise gpu_scan.join_max_inner_rows, or SET gpu_scan.enable_preagg = off.")));
+	in->n = (uint32) total;
+	for (int i = 0; i < s->gc.ncols; i++)
+		if (s->gc.cols[i].side == 1)
+		{
+			in->data[i] = MemoryContextAllocHuge(s->cxt, Max(total, 1) * gs_kind_width(s->gc.cols[i].kind));
+			in->valid[i] = MemoryContextAllocHuge(s->cxt, (Max(total, 1) + 7) / 8);
+			memset(in->valid[i], 0xFF, (Max(total, 1) + 7) / 8);
+			if (s->gc.cols[i].mode == GS_COL_NULLS)
+				memset(in->data[i], 0, Max(total, 1));
+		}
+	in->keep = MemoryContextAllocHuge(s->cxt, (Max(total, 1) + 7) / 8);
+	memset(in->keep, 0xFF, (Max(total, 1) + 7) / 8);
+	while (dfdw_batch_next(scan, &b))
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (off + (uint64) b.nrows > total)
+			ereport(ERROR, (errcode(ERRCODE_DATA_CORRUPTED),
+							errmsg("sealed table \"%s\" has more rows than its manifest says",
+								   RelationGetRelationName(s->inner_rel))));
+		for (int i = 0; i < s->gc.ncols; i++)
+		{
+			const DsealColBuf *cb;
+			size_t		w = gs_kind_width(s->gc.cols[i].kind);
+
+			if (s->gc.cols[i].side != 1)
+				continue;
+			cb = &b.cols[s->colbatch[i]];
+			if (s->gc.cols[i].mode == GS_COL_VALUE)
+				memcpy(in->data[i] + (size_t) off * w, cb->fixed, (size_t) b.nrows * w);
+			else if (s->gc.cols[i].mode == GS_COL_DICT)
+			{
+				int32	   *codes = (int32 *) in->data[i] + off;
+
+				for (uint32 r = 0; r < b.nrows; r++)
+				{
+					uint32		len;
+					const uint8 *v;
+
+					if (colbuf_is_null(cb, r))
+					{
+						codes[r] = 0;
+						continue;
+					}
+					v = colbuf_var_at(cb, r, &len);	/* sets len: not in the same call as its use */
+					codes[r] = dict_code(&s->dict[i], v, len);
+				}
+			}
+			if (cb->any_null)
+				for (uint32 r = 0; r < b.nrows; r++)
+					if (colbuf_is_null(cb, r))
+						in->valid[i][(off + r) >> 3] &= ~(1u << ((off + r) & 7));
+		}
+		if (b.keep)
+		{
+			any_keep = true;
+			for (uint32 r = 0; r < b.nrows; r++)
+				if (!(b.keep[r >> 3] & (1u << (r & 7))))
+					in->keep[(off + r) >> 3] &= ~(1u << ((off + r) & 7));
+		}
+		off += b.nrows;
+	}
+	in->n = off;
+	dfdw_batch_end(scan);
+	if (!any_keep)
+		in->keep = NULL;
+	keycol = (GsColumn) {in->data[s->gc.join_inner_keycol], in->valid[s->gc.join_inner_keycol],
+	s->gc.cols[s->gc.join_inner_keycol].kind, 1};
+	if (!gs_join_hash_build(&s->res->jh, &keycol, in->keep, in->n))
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory for the join's inner hash")));
+	s->st.inner_rows = in->n;
+}
+
 /* Read every row group through the kernels into the host table. */
 static void
 preagg_run(GsPreAggState *s)
@@ -379,6 +504,8 @@ preagg_run(GsPreAggState *s)
 	double		t0 = now_ms();
 
 	check_dp_args(s);
+	if (OidIsValid(s->gc.inner_relid))
+		load_inner(s);
 	if (!gs_host_table_init(&s->res->host, cap, s->gc.naggs))
 		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory for the gpu_scan group table")));
 	s->res->host_init = true;
@@ -392,6 +519,16 @@ preagg_run(GsPreAggState *s)
 		s->res->dev = gs_cuda_preagg_begin(dcap, s->gc.naggs, DSEAL_DEFAULT_ROWS_PER_GROUP, err, sizeof(err));
 		if (s->res->dev == NULL)
 			device_error(err);
+		if (OidIsValid(s->gc.inner_relid))
+		{
+			GsParams	p;
+
+			batch_params(&s->gc, s->colbatch, s->dict, NULL, NULL, s->cxt, &s->zeros, &s->zeros_len,
+						 &s->inner, &p);
+			gs_join_attach(&p, &s->res->jh, s->gc.join_outer_keycol);
+			if (!gs_cuda_preagg_set_inner(s->res->dev, &p, err, sizeof(err)))
+				device_error(err);
+		}
 	}
 	while (dfdw_batch_next(s->scan, &b))
 	{
@@ -399,7 +536,9 @@ preagg_run(GsPreAggState *s)
 
 		CHECK_FOR_INTERRUPTS();
 		batch_params(&s->gc, s->colbatch, s->dict, &b, dfdw_batch_memory(s->scan), s->cxt, &s->zeros,
-					 &s->zeros_len, &p);
+					 &s->zeros_len, &s->inner, &p);
+		if (OidIsValid(s->gc.inner_relid))
+			gs_join_attach(&p, &s->res->jh, s->gc.join_outer_keycol);
 		s->st.batches++;
 		s->st.rows_in += b.nrows;
 		if (s->gpu)
@@ -431,7 +570,9 @@ preagg_run(GsPreAggState *s)
 		gs_cuda_preagg_free(s->res->dev);
 		s->res->dev = NULL;
 	}
-	s->groups = s->res->host.used;
+	s->groups = 0;
+	for (uint32 i = 0; i < s->res->host.t.cap; i++)
+		s->groups += s->res->host.t.state[i] == GS_SLOT_READY && s->res->host.t.rows[i] > 0;
 	s->st.wall_ms = now_ms() - t0;
 	s->done = true;
 	s->emit_slot = 0;
@@ -514,7 +655,7 @@ preagg_next(ScanState *ss)
 	if (!s->done)
 		preagg_run(s);
 	t = &s->res->host.t;
-	while (s->emit_slot < t->cap && t->state[s->emit_slot] != GS_SLOT_READY)
+	while (s->emit_slot < t->cap && (t->state[s->emit_slot] != GS_SLOT_READY || t->rows[s->emit_slot] == 0))
 		s->emit_slot++;
 	ExecClearTuple(slot);
 	if (s->emit_slot >= t->cap)
@@ -532,6 +673,8 @@ preagg_next(ScanState *ss)
 		}
 		for (int a = 0; a < s->gc.naggs; a++, n++)
 			slot->tts_values[n] = partial_datum(s, a, acc + (size_t) a * GS_ACC_WORDS, &slot->tts_isnull[n]);
+		for (; n < slot->tts_tupleDescriptor->natts; n++)
+			slot->tts_isnull[n] = true; /* junk columns of custom_scan_tlist (EXPLAIN only) */
 	}
 	return ExecStoreVirtualTuple(slot);
 }
@@ -561,6 +704,9 @@ preagg_end(CustomScanState *node)
 	if (s->rel)
 		table_close(s->rel, AccessShareLock);
 	s->rel = NULL;
+	if (s->inner_rel)
+		table_close(s->inner_rel, AccessShareLock);
+	s->inner_rel = NULL;
 }
 
 static void
@@ -622,16 +768,29 @@ preagg_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 {
 	GsPreAggState *s = (GsPreAggState *) node;
 
+	CustomScan *cs = (CustomScan *) node->ss.ps.plan;
+
 	ExplainPropertyText("Sealed Table", get_rel_name(s->gc.relid), es);
+	if (OidIsValid(s->gc.inner_relid))
+	{
+		ExplainPropertyText("Join", psprintf("inner hash join with %s (loaded whole) on %s",
+											 get_rel_name(s->gc.inner_relid), s->gc.join_text), es);
+	}
 	explain_device(s->gpu, es);
-	if (s->filter_text[0] != '\0')
-		ExplainPropertyText("Kernel Filter", s->filter_text, es);
+	if (cs->custom_exprs != NIL)
+		ExplainPropertyText("Kernel Filter",
+							deparse_expression((Node *) make_ands_explicit(cs->custom_exprs),
+											   set_deparse_context_plan(es->deparse_cxt, node->ss.ps.plan,
+																		ancestors),
+											   OidIsValid(s->gc.inner_relid) || es->verbose, false), es);
 	if (s->gc.nkeys > 0)
 		ExplainPropertyText("Kernel Group Keys", name_list(s->gc.keynames), es);
 	ExplainPropertyText("Partial Aggregates", name_list(s->gc.aggnames), es);
 	if (es->analyze)
 	{
 		explain_stats(&s->st, s->gpu, es);
+		if (OidIsValid(s->gc.inner_relid))
+			ExplainPropertyInteger("Inner Rows", NULL, (int64) s->st.inner_rows, es);
 		ExplainPropertyInteger("Groups", NULL, (int64) s->groups, es);
 	}
 }
@@ -653,7 +812,7 @@ filter_create(CustomScan *cs)
 	GsFilterState *s = (GsFilterState *) newNode(sizeof(GsFilterState), T_CustomScanState);
 
 	gs_compiled_from_list(linitial(cs->custom_private), &s->gc);
-	s->attnos = batch_attnos(&s->gc, lsecond(cs->custom_private), s->colbatch);
+	s->attnos = batch_attnos(&s->gc, lsecond(cs->custom_private), 0, s->colbatch);
 	return (Node *) s;
 }
 
@@ -681,7 +840,7 @@ filter_batch(GsFilterState *s)
 	if (!dfdw_batch_next(s->scan, &b))
 		return false;
 	batch_params(&s->gc, s->colbatch, NULL, &b, dfdw_batch_memory(s->scan), s->cxt, &s->zeros, &s->zeros_len,
-				 &p);
+				 NULL, &p);
 	if (gs_bitmap_words(b.nrows) > s->sel_words)
 	{
 		s->sel_words = gs_bitmap_words(b.nrows);

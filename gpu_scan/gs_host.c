@@ -18,10 +18,11 @@ gs_table_alloc(GsTable *t, uint32_t cap, int naggs)
 	t->cap = cap;
 	t->naggs = naggs;
 	t->state = calloc(cap, sizeof(uint32_t));
+	t->rows = calloc(cap, sizeof(uint64_t));
 	t->keys = calloc((size_t) cap * GS_MAX_KEYS, sizeof(int64_t));
 	t->nullmask = calloc(cap, sizeof(uint32_t));
 	t->acc = calloc((size_t) cap * (naggs > 0 ? naggs : 1) * GS_ACC_WORDS, sizeof(uint64_t));
-	if (!t->state || !t->keys || !t->nullmask || !t->acc)
+	if (!t->state || !t->rows || !t->keys || !t->nullmask || !t->acc)
 	{
 		gs_table_free(t);
 		return false;
@@ -33,6 +34,7 @@ void
 gs_table_free(GsTable *t)
 {
 	free(t->state);
+	free(t->rows);
 	free(t->keys);
 	free(t->nullmask);
 	free(t->acc);
@@ -60,26 +62,35 @@ insert_copy(const GsParams *p, GsTable *dst, const GsTable *src, uint32_t s)
 	size_t		words = (size_t) src->naggs * GS_ACC_WORDS;
 
 	if (d >= 0)
+	{
 		memcpy(dst->acc + (size_t) d * words, src->acc + (size_t) s * words, words * sizeof(uint64_t));
+		dst->rows[d] = src->rows[s];
+	}
 	return d;
 }
 
-/* Double the table (rehash); false when out of memory. */
+/* Double the table (rehash, dropping slots a join created but left empty); false when out of memory. */
 static bool
 grow(const GsParams *p, GsHostTable *h)
 {
 	GsTable		bigger;
+	uint32_t	used = 0;
 
 	if (h->t.cap >= (1u << 30) || !gs_table_alloc(&bigger, h->t.cap * 2, h->t.naggs))
 		return false;
 	for (uint32_t s = 0; s < h->t.cap; s++)
-		if (h->t.state[s] == GS_SLOT_READY && insert_copy(p, &bigger, &h->t, s) < 0)
+		if (h->t.state[s] == GS_SLOT_READY && h->t.rows[s] > 0)
 		{
-			gs_table_free(&bigger);
-			return false;
+			if (insert_copy(p, &bigger, &h->t, s) < 0)
+			{
+				gs_table_free(&bigger);
+				return false;
+			}
+			used++;
 		}
 	gs_table_free(&h->t);
 	h->t = bigger;
+	h->used = used;
 	return true;
 }
 
@@ -112,20 +123,25 @@ gs_host_preagg(const GsParams *p, GsHostTable *h, const uint32_t *only_bits)
 
 	for (uint32_t row = 0; row < p->nrows; row++)
 	{
-		int64_t		key[GS_MAX_KEYS];
-		uint32_t	nullmask;
-		int64_t		slot;
+		int			r;
 
 		if (only_bits != NULL && !(only_bits[row >> 5] & (1u << (row & 31))))
 			continue;
-		if (!gs_row_selected(p, row))
-			continue;
-		gs_row_key(p, row, key, &nullmask);
-		slot = host_slot(p, h, key, nullmask);
-		if (slot < 0)
-			return -1;
-		gs_accumulate(p, &h->t, (uint32_t) slot, row);
-		selected++;
+		for (;;)
+		{
+			uint32_t	created = 0;
+
+			/* room for this row's groups: a join row may make many */
+			if (h->used + 1 > h->t.cap / 2 && !grow(p, h))
+				return -1;
+			r = gs_preagg_row(p, &h->t, row, &created);
+			h->used += created;
+			if (r != GS_ROW_OVERFLOW)
+				break;
+			if (!grow(p, h))	/* nothing of the row was aggregated: grow and redo it */
+				return -1;
+		}
+		selected += r == GS_ROW_DONE;
 	}
 	return selected;
 }
@@ -137,7 +153,7 @@ gs_host_filter(const GsParams *p, uint32_t *sel_bits)
 
 	memset(sel_bits, 0, gs_bitmap_words(p->nrows) * sizeof(uint32_t));
 	for (uint32_t row = 0; row < p->nrows; row++)
-		if (gs_row_selected(p, row))
+		if (gs_row_selected(p, gs_row1(row)))
 		{
 			sel_bits[row >> 5] |= 1u << (row & 31);
 			selected++;
@@ -148,6 +164,7 @@ gs_host_filter(const GsParams *p, uint32_t *sel_bits)
 void
 gs_acc_combine(const GsParams *p, uint64_t *a, const uint64_t *b)
 {
+	/* every word layout below is per aggregate; rows are combined by the caller */
 	for (int i = 0; i < p->naggs; i++)
 	{
 		uint64_t   *x = a + (size_t) i * GS_ACC_WORDS;
@@ -214,12 +231,69 @@ gs_host_merge(GsHostTable *h, const GsParams *p, const GsTable *src)
 	{
 		int64_t		d;
 
-		if (src->state[s] != GS_SLOT_READY)
+		if (src->state[s] != GS_SLOT_READY || src->rows[s] == 0)
 			continue;
 		d = host_slot(p, h, src->keys + (size_t) s * GS_MAX_KEYS, src->nullmask[s]);
 		if (d < 0)
 			return -1;
 		gs_acc_combine(p, h->t.acc + (size_t) d * words, src->acc + (size_t) s * words);
+		h->t.rows[d] += src->rows[s];
 	}
 	return 0;
+}
+
+/* ---- the inner side of a join ---------------------------------------------- */
+
+bool
+gs_join_hash_build(GsJoinHash *jh, const GsColumn *keycol, const uint8_t *keep, uint32_t nrows)
+{
+	uint32_t	nb = 16;
+
+	memset(jh, 0, sizeof(*jh));
+	while (nb < nrows && nb < (1u << 30))
+		nb <<= 1;
+	jh->nbuckets = nb;
+	jh->n = nrows;
+	jh->head = calloc(nb, sizeof(uint32_t));
+	jh->next = calloc(nrows > 0 ? nrows : 1, sizeof(uint32_t));
+	jh->key = calloc(nrows > 0 ? nrows : 1, sizeof(int64_t));
+	if (!jh->head || !jh->next || !jh->key)
+	{
+		gs_join_hash_free(jh);
+		return false;
+	}
+	/* last row first, so that every chain lists its rows in table order */
+	for (uint32_t i = nrows; i-- > 0;)
+	{
+		uint32_t	b;
+
+		if (gs_is_null(keycol, i) || (keep != NULL && !(keep[i >> 3] & (1u << (i & 7)))))
+			continue;			/* NULL never equals; a bounded-out row is not there */
+		jh->key[i] = gs_load_i(keycol, i);
+		b = (uint32_t) (gs_mix64((uint64_t) jh->key[i]) & (nb - 1));
+		jh->next[i] = jh->head[b];
+		jh->head[b] = i + 1;
+		jh->inserted++;
+	}
+	return true;
+}
+
+void
+gs_join_hash_free(GsJoinHash *jh)
+{
+	free(jh->head);
+	free(jh->next);
+	free(jh->key);
+	memset(jh, 0, sizeof(*jh));
+}
+
+void
+gs_join_attach(GsParams *p, const GsJoinHash *jh, int outer_keycol)
+{
+	p->join.nbuckets = jh->nbuckets;
+	p->join.inner_nrows = jh->n;
+	p->join.outer_keycol = outer_keycol;
+	p->join.head = jh->head;
+	p->join.next = jh->next;
+	p->join.key = jh->key;
 }

@@ -29,8 +29,9 @@ extern bool gs_host_table_init(GsHostTable *h, uint32_t cap, int naggs);
 
 /*
  * Pre-aggregate the rows of p (only those set in only_bits, LSB first, when
- * it is not NULL: the rows a device table had no room for).  Returns the
- * number of rows selected, or -1 when the table could not grow (out of memory).
+ * it is not NULL: the rows a device table had no room for), joined with
+ * p->join's inner table when it has one.  Returns the number of outer rows
+ * that contributed, or -1 when the table could not grow (out of memory).
  */
 extern int64_t gs_host_preagg(const GsParams *p, GsHostTable *h, const uint32_t *only_bits);
 
@@ -42,6 +43,23 @@ extern int gs_host_merge(GsHostTable *h, const GsParams *p, const GsTable *src);
 
 /* Combine accumulator words b into a (both for p's aggregates). */
 extern void gs_acc_combine(const GsParams *p, uint64_t *a, const uint64_t *b);
+
+/* The chained hash of a join's inner table on its key column (malloc'ed). */
+typedef struct GsJoinHash
+{
+	uint32_t	nbuckets;
+	uint32_t	n;				/* inner rows */
+	uint32_t	inserted;		/* rows in the hash: not NULL, kept by bounding */
+	uint32_t   *head;
+	uint32_t   *next;
+	int64_t    *key;
+} GsJoinHash;
+
+/* Build it; rows with a NULL key or not set in keep (when not NULL) are left out. */
+extern bool gs_join_hash_build(GsJoinHash *jh, const GsColumn *keycol, const uint8_t *keep, uint32_t nrows);
+extern void gs_join_hash_free(GsJoinHash *jh);
+/* Point p's join at jh (host memory), probing with outer column outer_keycol. */
+extern void gs_join_attach(GsParams *p, const GsJoinHash *jh, int outer_keycol);
 
 /* Words of the bitmaps the kernels use. */
 static inline size_t

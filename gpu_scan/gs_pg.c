@@ -20,6 +20,7 @@ bool		gs_guc_enable_scan = true;
 bool		gs_guc_host_path = false;
 bool		gs_guc_use_gpu = true;
 bool		gs_guc_debug_planner = false;
+int			gs_guc_join_max_inner_rows = 50000000;
 char	   *gs_guc_libcuda = NULL;
 
 static int	probed = 0;			/* 0 not yet, 1 GPU, -1 none */
@@ -51,6 +52,10 @@ gpu_scan_init(void)
 	DefineCustomBoolVariable("gpu_scan.debug_planner",
 							 "Say (as NOTICEs) why a GPU path was or was not offered to the planner.",
 							 NULL, &gs_guc_debug_planner, false, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("gpu_scan.join_max_inner_rows",
+							"Largest smaller table GpuPreAgg joins (it is loaded whole into memory, and the GPU's).",
+							NULL, &gs_guc_join_max_inner_rows, 50000000, 0, INT_MAX, PGC_USERSET, 0,
+							NULL, NULL, NULL);
 	DefineCustomStringVariable("gpu_scan.libcuda",
 							   "The CUDA driver library gpu_scan loads with dlopen() on first use.",
 							   "Takes effect before the first query over a sealed table in a session.",

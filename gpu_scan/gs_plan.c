@@ -116,50 +116,128 @@ collect_aggrefs(PathTarget *target, Node *having)
 }
 
 /*
- * The kernel filter as SQL, for EXPLAIN, deparsed now against the table
- * alone: a node without a scan relation has no range-table entry of its
- * own, and its quals' Vars are not adjusted when subqueries are flattened.
+ * The input of a GpuPreAgg: one sealed table, or an inner join of two whose
+ * clauses include an integer equality to hash on.  Fills gc's tables and
+ * join (the smaller table is the inner one, loaded whole) and returns the
+ * conditions the kernel must evaluate; NULL, with *why, when it cannot.
  */
-static char *
-filter_text(const GsCompiled *gc, const char *table)
+static List *
+preagg_input(PlannerInfo *root, RelOptInfo *input_rel, GsCompiled *gc, char **table, const char **why)
 {
-	Node	   *q;
+	Oid			relid = sealed_relid(root, input_rel);
+	int			r1,
+				r2;
+	RelOptInfo *outer,
+			   *inner;
+	List	   *clauses;
+	List	   *quals = NIL;
+	ListCell   *lc;
+	bool		have_hash = false;
 
-	if (gc->filter_quals == NIL)
-		return "";
-	q = (Node *) make_ands_explicit(copyObject(gc->filter_quals));
-	if (gc->scanrelid != 1)
-		ChangeVarNodes(q, gc->scanrelid, 1, 0);
-	return deparse_expression(q, deparse_context_for(table, gc->relid), false, false);
+	if (OidIsValid(relid))
+	{
+		gs_compiled_init(gc, relid, input_rel->relid);
+		*table = get_rel_name(relid);
+		foreach(lc, input_rel->baserestrictinfo)
+			quals = lappend(quals, ((RestrictInfo *) lfirst(lc))->clause);
+		return quals ? quals : list_make1(NULL);	/* non-NIL: no conditions is fine */
+	}
+	*table = "a join";
+	if (input_rel->reloptkind != RELOPT_JOINREL || bms_num_members(input_rel->relids) != 2)
+	{
+		*why = "the input is not one sealed table or a join of two";
+		return NIL;
+	}
+	r1 = bms_next_member(input_rel->relids, -1);
+	r2 = bms_next_member(input_rel->relids, r1);
+	outer = find_base_rel(root, r1);
+	inner = find_base_rel(root, r2);
+	if (!OidIsValid(sealed_relid(root, outer)) || !OidIsValid(sealed_relid(root, inner)))
+	{
+		*why = "a joined relation is not a sealed table";
+		return NIL;
+	}
+	if (root->join_info_list != NIL)
+	{
+		*why = "the query has an outer, semi or anti join (GpuPreAgg joins are inner joins)";
+		return NIL;
+	}
+	if (inner->tuples > outer->tuples)
+	{
+		RelOptInfo *t = outer;
+
+		outer = inner;
+		inner = t;
+	}
+	*table = psprintf("%s join %s", get_rel_name(sealed_relid(root, outer)), get_rel_name(sealed_relid(root, inner)));
+	gs_compiled_init(gc, sealed_relid(root, outer), outer->relid);
+	gc->inner_relid = sealed_relid(root, inner);
+	gc->inner_scanrelid = inner->relid;
+	if (inner->tuples > gs_guc_join_max_inner_rows)
+	{
+		*why = psprintf("the smaller table has %.0f rows, more than gpu_scan.join_max_inner_rows (%d)",
+						inner->tuples, gs_guc_join_max_inner_rows);
+		return NIL;
+	}
+	/* the join clauses: implied by equivalence classes, and the others */
+	clauses = generate_join_implied_equalities(root, input_rel->relids, outer->relids, inner);
+	foreach(lc, outer->joininfo)
+	{
+		RestrictInfo *ri = lfirst(lc);
+
+		if (bms_is_subset(ri->required_relids, input_rel->relids))
+			clauses = list_append_unique_ptr(clauses, ri);
+	}
+	foreach(lc, clauses)
+	{
+		Expr	   *c = ((RestrictInfo *) lfirst(lc))->clause;
+		const char *jwhy = NULL;
+
+		if (!have_hash && gs_compile_join(gc, gc->inner_relid, gc->inner_scanrelid, c, &jwhy))
+			have_hash = true;
+		else
+			quals = lappend(quals, c);
+	}
+	if (!have_hash)
+	{
+		*why = "no join clause is an integer equality between the two tables";
+		return NIL;
+	}
+	foreach(lc, outer->baserestrictinfo)
+		quals = lappend(quals, ((RestrictInfo *) lfirst(lc))->clause);
+	foreach(lc, inner->baserestrictinfo)
+		quals = lappend(quals, ((RestrictInfo *) lfirst(lc))->clause);
+	return quals ? quals : list_make1(NULL);
 }
 
 static void
 offer_preagg(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *output_rel, GroupPathExtraData *extra)
 {
 	Query	   *parse = root->parse;
-	Oid			relid = sealed_relid(root, input_rel);
-	char	   *table;
+	char	   *table = NULL;
 	GsCompiled	gc;
 	const char *why = NULL;
 	PathTarget *target = root->upper_targets[UPPERREL_GROUP_AGG];
 	PathTarget *partial;
+	List	   *quals;
 	List	   *aggs;
 	List	   *group_exprs = NIL;
 	ListCell   *lc;
 	CustomPath *cp;
-	Cost		read_startup,
-				read_run;
+	Cost		read_startup = 0,
+				read_run = 0;
 	AggClauseCosts final_costs;
 	double		ngroups;
 	bool		gpu;
+	int			x = -1;
 
-	if (!OidIsValid(relid))
+	quals = preagg_input(root, input_rel, &gc, &table, &why);
+	if (quals == NIL)
 	{
-		if (input_rel->reloptkind == RELOPT_JOINREL)
-			gs_debug("GpuPreAgg not offered: the input is a join (only one sealed table per GpuPreAgg)");
+		if (input_rel->reloptkind == RELOPT_JOINREL || OidIsValid(gc.relid))
+			gs_debug("GpuPreAgg over %s not offered: %s", table ? table : "a join", why);
 		return;
 	}
-	table = get_rel_name(relid);
 	if (parse->groupingSets != NIL || !parse->hasAggs)
 	{
 		gs_debug("GpuPreAgg over %s not offered: %s", table,
@@ -173,12 +251,10 @@ offer_preagg(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *output_rel, G
 	}
 	if (!target_device("GpuPreAgg", table, &gpu))
 		return;
-
-	gs_compiled_init(&gc, relid, input_rel->relid);
-	foreach(lc, input_rel->baserestrictinfo)
-		if (!gs_compile_qual(&gc, ((RestrictInfo *) lfirst(lc))->clause, &why))
+	foreach(lc, quals)
+		if (lfirst(lc) != NULL && !gs_compile_qual(&gc, lfirst(lc), &why))
 		{
-			gs_debug("GpuPreAgg over %s not offered: a WHERE condition has no kernel: %s", table, why);
+			gs_debug("GpuPreAgg over %s not offered: a condition has no kernel: %s", table, why);
 			return;
 		}
 	foreach(lc, parse->groupClause)
@@ -220,18 +296,27 @@ offer_preagg(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *output_rel, G
 
 	ngroups = parse->groupClause == NIL ? 1 :
 		estimate_num_groups(root, group_exprs, input_rel->rows, NULL, NULL);
+	while ((x = bms_next_member(input_rel->relids, x)) >= 0)
+	{
+		Cost		s,
+					r;
+
+		dfdw_read_cost(root, find_base_rel(root, x), &s, &r);
+		read_startup += s;
+		read_run += r;
+	}
 	cp = makeNode(CustomPath);
 	cp->path.pathtype = T_CustomScan;
 	cp->path.parent = input_rel;
 	cp->path.pathtarget = partial;
 	cp->path.rows = ngroups;
-	dfdw_read_cost(root, input_rel, &read_startup, &read_run);
 	cp->path.startup_cost = read_startup + read_run +
-		kernel_row_cost(gpu, gc.nprog + gc.nkeys + gc.naggs) * input_rel->tuples;
+		kernel_row_cost(gpu, gc.nprog + gc.nkeys + gc.naggs) * Max(input_rel->rows, 1) +
+		(OidIsValid(gc.inner_relid) ? cpu_operator_cost * find_base_rel(root, gc.inner_scanrelid)->tuples : 0);
 	cp->path.total_cost = cp->path.startup_cost + cpu_tuple_cost * ngroups;
 	cp->methods = &preagg_path_methods;
 	cp->custom_private = list_make3(gs_compiled_to_list(&gc), makeInteger((int) Min(ngroups, INT_MAX)),
-									makeString(filter_text(&gc, table)));
+									gc.filter_quals);
 
 	MemSet(&final_costs, 0, sizeof(final_costs));
 	get_agg_clause_costs(root, AGGSPLIT_FINAL_DESERIAL, &final_costs);
@@ -268,13 +353,26 @@ plan_preagg(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path, List *tli
 			List *clauses, List *custom_plans)
 {
 	CustomScan *cs = makeNode(CustomScan);
+	List	   *quals = lthird(best_path->custom_private);
+	List	   *scan_tlist = copyObject(tlist);
+	ListCell   *lc;
 
+	/*
+	 * The kernel's conditions go into custom_exprs, for EXPLAIN; setrefs
+	 * resolves their Vars through custom_scan_tlist, so each Var they use is
+	 * appended there as a junk column (emitted as NULL, never read).
+	 */
+	foreach(lc, pull_var_clause((Node *) quals, 0))
+		if (!tlist_member(lfirst(lc), scan_tlist))
+			scan_tlist = lappend(scan_tlist, makeTargetEntry(copyObject(lfirst(lc)), list_length(scan_tlist) + 1,
+															 NULL, true));
 	cs->scan.plan.targetlist = tlist;
-	cs->scan.plan.qual = NIL;	/* every qual is in the kernel's program */
+	cs->scan.plan.qual = NIL;	/* every condition is in the kernel's program */
 	cs->scan.scanrelid = 0;
-	cs->custom_scan_tlist = copyObject(tlist);
+	cs->custom_scan_tlist = scan_tlist;
+	cs->custom_exprs = copyObject(quals);
 	cs->custom_relids = bms_copy(rel->relids);
-	cs->custom_private = best_path->custom_private;
+	cs->custom_private = list_make2(linitial(best_path->custom_private), lsecond(best_path->custom_private));
 	cs->methods = &gs_preagg_scan_methods;
 	return &cs->scan.plan;
 }
@@ -339,7 +437,7 @@ offer_filter(PlannerInfo *root, RelOptInfo *rel, Oid relid)
 	cp->path.total_cost = cp->path.startup_cost + read_run + kernel_row_cost(gpu, gc.nprog) * rel->tuples +
 		(cpu_tuple_cost + rest.per_tuple) * rel->tuples * sel;
 	cp->methods = &filter_path_methods;
-	cp->custom_private = list_make1(gs_compiled_to_list(&gc));
+	cp->custom_private = list_make2(gs_compiled_to_list(&gc), gc.filter_quals);
 	add_path(rel, &cp->path);
 	gs_debug("GpuScan over %s offered on the %s: %d of %d conditions in the kernel, cost %.2f "
 			 "(reading and decrypting %.2f of it)", table, gpu ? "GPU" : "CPU (host build)", compiled,
@@ -381,6 +479,7 @@ plan_filter(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path, List *tli
 	int			x = -1;
 
 	gs_compiled_from_list(linitial(best_path->custom_private), &gc);
+	gc.filter_quals = lsecond(best_path->custom_private);
 	foreach(lc, extract_actual_clauses(clauses, false))
 		if (!list_member(gc.filter_quals, lfirst(lc)))
 			quals = lappend(quals, lfirst(lc));

@@ -27,7 +27,14 @@ CREATE TABLE tx AS
          (g % 1000 / 10.0)::numeric(6,1) AS price
   FROM generate_series(1, 9000) g;
 CREATE TABLE nothing (id int8, v int4);
+-- the smaller side of joins: some patients twice, some never, NULL keys
+CREATE TABLE people AS
+  SELECT CASE WHEN g % 97 = 0 THEN NULL ELSE (g % 3300 + 1)::int8 END AS patient_id,
+         (18 + g % 70)::int4 AS age, (ARRAY['north','south','east','west'])[1 + g % 4] AS region,
+         CASE WHEN g % 5 = 0 THEN NULL ELSE (g % 3)::int2 END AS tier
+  FROM generate_series(1, 3500) g;
 SELECT (dstack_seal('tx'))->>'row_count' AS tx_rows;
+SELECT (dstack_seal('people'))->>'row_count' AS people_rows;
 SELECT (dstack_seal('nothing'))->>'row_count' AS nothing_rows;
 CREATE SCHEMA g;
 IMPORT FOREIGN SCHEMA sealed FROM SERVER gs_consortium INTO g OPTIONS (directory :'gout');
@@ -95,6 +102,31 @@ SELECT count(*), min(v) FROM g.nothing;
 SELECT bucket, count(*) FROM g.tx GROUP BY bucket HAVING count(*) > 1400 ORDER BY 1;
 SELECT bucket, count(*) FROM tx GROUP BY bucket HAVING count(*) > 1400 ORDER BY 1;
 
+-- a hash join of two sealed tables inside GpuPreAgg: the smaller one loaded
+-- whole and hashed, conditions on either side and across both in the kernel
+EXPLAIN (COSTS OFF)
+SELECT p.region, t.branch, count(*), sum(t.amount), max(p.age)
+  FROM g.tx t JOIN g.people p USING (patient_id)
+ WHERE t.amount > 0 AND p.age > 30 AND t.amount > p.age GROUP BY p.region, t.branch;
+SELECT count(*) AS differing FROM (
+  (SELECT p.region, t.branch, count(*) AS n, sum(t.amount), max(p.age), min(p.tier), count(p.tier), max(t.day)
+     FROM g.tx t JOIN g.people p USING (patient_id)
+    WHERE t.amount > 0 AND p.age > 30 AND t.amount > p.age GROUP BY p.region, t.branch
+   EXCEPT ALL
+   SELECT p.region, t.branch, count(*), sum(t.amount), max(p.age), min(p.tier), count(p.tier), max(t.day)
+     FROM tx t JOIN people p USING (patient_id)
+    WHERE t.amount > 0 AND p.age > 30 AND t.amount > p.age GROUP BY p.region, t.branch)
+  UNION ALL
+  (SELECT p.region, t.branch, count(*), sum(t.amount), max(p.age), min(p.tier), count(p.tier), max(t.day)
+     FROM tx t JOIN people p USING (patient_id)
+    WHERE t.amount > 0 AND p.age > 30 AND t.amount > p.age GROUP BY p.region, t.branch
+   EXCEPT ALL
+   SELECT p.region, t.branch, count(*), sum(t.amount), max(p.age), min(p.tier), count(p.tier), max(t.day)
+     FROM g.tx t JOIN g.people p USING (patient_id)
+    WHERE t.amount > 0 AND p.age > 30 AND t.amount > p.age GROUP BY p.region, t.branch)) d;
+SELECT count(*), sum(t.amount) FROM g.tx t JOIN g.people p ON p.patient_id = t.patient_id;
+SELECT count(*), sum(t.amount) FROM tx t JOIN people p ON p.patient_id = t.patient_id;
+
 -- DP aggregates: the partial states are the ones the DP transition functions
 -- build, so under one test seed the noisy answers are identical
 SET dstack_fdw.dp_min_group_size = 0;
@@ -134,6 +166,18 @@ SELECT r #> '{body,result,rows}' = :'gpu_rows'::jsonb AS same_rows, r #> '{body,
        jsonb_array_length(r #> '{body,result,rows}') AS groups, r #>> '{body,datasets,0,table}' AS dataset
   FROM dstack_run($$SELECT category, dp_count(patient_id, 0.1) AS n, dp_avg(score, -1000, 2000, 0.1) AS s
                     FROM g.tx WHERE branch <> 2 GROUP BY category ORDER BY category$$) r;
+-- and a join: each sealed table bounded on its own, as the foreign scans do
+SET dstack_fdw.output_guard = on;
+SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
+SET gpu_scan.enabled = on;
+SELECT r #> '{body,result,rows}' AS join_rows FROM dstack_run($$SELECT p.region, dp_count(patient_id, 0.1)
+  FROM g.tx t JOIN g.people p USING (patient_id) WHERE t.amount > 0 GROUP BY p.region ORDER BY 1$$) r \gset
+SET gpu_scan.enabled = off;
+SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
+SELECT r #> '{body,result,rows}' = :'join_rows'::jsonb AS same_join_rows,
+       jsonb_array_length(r #> '{body,datasets}') AS datasets
+  FROM dstack_run($$SELECT p.region, dp_count(patient_id, 0.1)
+  FROM g.tx t JOIN g.people p USING (patient_id) WHERE t.amount > 0 GROUP BY p.region ORDER BY 1$$) r;
 -- bounded: 3000 patients, at most one row each (a true count near 3000 * 6/7 * 8/9, not 9000 * 6/7 * 8/9)
 SELECT bool_and((row->>1)::int < 700) AS counts_bounded FROM jsonb_array_elements(:'gpu_rows'::jsonb) row;
 SET gpu_scan.enabled = on;
@@ -164,6 +208,8 @@ SELECT count(DISTINCT branch) FROM g.tx;
 SELECT sum(big) FROM g.tx;
 SELECT count(*) FROM g.tx WHERE price > 50;
 SELECT count(*) FROM g.tx a JOIN g.tx b USING (id) WHERE a.branch = 1;
+SELECT count(*) FROM g.tx t JOIN g.people p ON t.patient_id < p.patient_id WHERE p.age = 18 AND t.id < 10;
+SELECT count(*) FROM g.tx t LEFT JOIN g.people p USING (patient_id) WHERE t.id < 10;
 SET gpu_scan.enable_preagg = off;
 SELECT count(*) FROM g.tx WHERE branch = 1;
 RESET gpu_scan.enable_preagg;

@@ -19,17 +19,20 @@ struct GsCounters
 };
 
 /*
- * Pre-aggregate rows [0, nrows): rows whose group finds no slot are marked in
- * overflow_bits (LSB first) for the host to aggregate.
+ * Pre-aggregate rows [0, nrows) (joined with the inner table when p.join
+ * has one): rows whose groups find no slot are marked in overflow_bits (LSB
+ * first) for the host to aggregate, whole.  "selected" counts outer rows
+ * that contributed.
  */
 extern "C" __global__ void
 gs_preagg(GsParams p, GsTable t, uint32_t *overflow_bits, GsCounters *ctr)
 {
 	unsigned long long selected = 0;
+	uint32_t	created = 0;
 
 	for (uint32_t row = blockIdx.x * blockDim.x + threadIdx.x; row < p.nrows; row += gridDim.x * blockDim.x)
 	{
-		int			r = gs_preagg_row(&p, &t, row);
+		int			r = gs_preagg_row(&p, &t, row, &created);
 
 		if (r == GS_ROW_OVERFLOW)
 		{
@@ -50,7 +53,7 @@ gs_filter(GsParams p, uint32_t *sel_bits, GsCounters *ctr)
 	unsigned long long selected = 0;
 
 	for (uint32_t row = blockIdx.x * blockDim.x + threadIdx.x; row < p.nrows; row += gridDim.x * blockDim.x)
-		if (gs_row_selected(&p, row))
+		if (gs_row_selected(&p, gs_row1(row)))
 		{
 			atomicOr(&sel_bits[row >> 5], 1u << (row & 31));
 			selected++;

@@ -54,8 +54,30 @@ typedef struct GsColumn
 	const uint8_t *data;		/* nrows * width bytes */
 	const uint8_t *valid;		/* validity bitmap, or NULL: no NULLs */
 	int32_t		kind;			/* GsKind */
-	int32_t		pad;
+	int32_t		side;			/* 0: the streamed (outer) table, 1: the join's inner table */
 } GsColumn;
+
+/* The rows a value comes from: r[0] in the outer batch, r[1] in the inner table. */
+typedef struct GsRow
+{
+	uint32_t	r[2];
+} GsRow;
+
+/*
+ * An inner equi-join: the inner table is whole in memory with a chained
+ * hash on its join key (built on the host; rows with a NULL key or dropped
+ * by contribution bounding are not in it), the outer table streams.
+ */
+typedef struct GsJoin
+{
+	uint32_t	nbuckets;		/* power of two; 0: no join */
+	uint32_t	inner_nrows;
+	int32_t		outer_keycol;	/* column (side 0) holding the outer key */
+	int32_t		pad;
+	const uint32_t *head;		/* nbuckets: first inner row + 1, 0 = none */
+	const uint32_t *next;		/* inner_nrows: next inner row + 1 in the chain */
+	const int64_t *key;			/* inner_nrows: the inner key */
+} GsJoin;
 
 /* Filter instructions (postfix). */
 typedef enum GsOp
@@ -122,6 +144,7 @@ typedef struct GsParams
 	uint32_t	nrows;
 	int32_t		pad;
 	const uint8_t *keep;		/* contribution-bounding bitmap (1 = keep), or NULL */
+	GsJoin		join;
 	GsColumn	cols[GS_MAX_COLS];
 	GsInstr		prog[GS_MAX_PROG];
 	int32_t		keycol[GS_MAX_KEYS];
@@ -142,6 +165,7 @@ typedef struct GsTable
 	uint32_t	cap;			/* power of two */
 	int32_t		naggs;
 	uint32_t   *state;			/* cap */
+	uint64_t   *rows;			/* cap: rows aggregated (a join may create a slot it then leaves empty) */
 	int64_t    *keys;			/* cap * GS_MAX_KEYS */
 	uint32_t   *nullmask;		/* cap: bit k set = key k is NULL */
 	uint64_t   *acc;			/* cap * naggs * GS_ACC_WORDS */
@@ -329,7 +353,7 @@ gs_cmp_holds(int32_t cmp, int c)
  * unknown, so they drop rows rather than invent them.
  */
 GS_FN int
-gs_eval_filter(const GsParams *p, uint32_t row)
+gs_eval_filter(const GsParams *p, GsRow rr)
 {
 	GsValue		st[GS_STACK];
 	int			sp = 0;
@@ -345,6 +369,7 @@ gs_eval_filter(const GsParams *p, uint32_t row)
 			case GS_OP_COL:
 				{
 					const GsColumn *c = &p->cols[in->a];
+					uint32_t	row = rr.r[c->side];
 
 					if (sp >= GS_STACK)
 						return GS_UNKNOWN;
@@ -433,20 +458,36 @@ gs_eval_filter(const GsParams *p, uint32_t row)
 	return sp == 1 ? (int) st[0].i : GS_UNKNOWN;
 }
 
-/* Is row selected: kept by contribution bounding and true under the filter? */
+/* Is outer row `row` kept by contribution bounding? */
 GS_FN int
-gs_row_selected(const GsParams *p, uint32_t row)
+gs_row_kept(const GsParams *p, uint32_t row)
 {
-	if (p->keep != 0 && !(p->keep[row >> 3] & (1u << (row & 7))))
-		return 0;
-	return gs_eval_filter(p, row) == GS_TRUE;
+	return p->keep == 0 || (p->keep[row >> 3] & (1u << (row & 7)));
+}
+
+/* Is a row (a pair of rows in a join) selected: kept, and true under the filter? */
+GS_FN int
+gs_row_selected(const GsParams *p, GsRow rr)
+{
+	return gs_row_kept(p, rr.r[0]) && gs_eval_filter(p, rr) == GS_TRUE;
+}
+
+/* A row of a scan without a join. */
+GS_FN GsRow
+gs_row1(uint32_t row)
+{
+	GsRow		rr;
+
+	rr.r[0] = row;
+	rr.r[1] = 0;
+	return rr;
 }
 
 /* ---- grouping ------------------------------------------------------------ */
 
 /* The group key of a row: one int64 per key (floats by gs_f64_order), NULL mask. */
 GS_FN void
-gs_row_key(const GsParams *p, uint32_t row, int64_t key[GS_MAX_KEYS], uint32_t *nullmask)
+gs_row_key(const GsParams *p, GsRow rr, int64_t key[GS_MAX_KEYS], uint32_t *nullmask)
 {
 	*nullmask = 0;
 	for (int k = 0; k < GS_MAX_KEYS; k++)
@@ -454,6 +495,7 @@ gs_row_key(const GsParams *p, uint32_t row, int64_t key[GS_MAX_KEYS], uint32_t *
 	for (int k = 0; k < p->nkeys; k++)
 	{
 		const GsColumn *c = &p->cols[p->keycol[k]];
+		uint32_t	row = rr.r[c->side];
 
 		if (gs_is_null(c, row))
 			*nullmask |= 1u << k;
@@ -549,6 +591,7 @@ gs_find_slot(const GsParams *p, GsTable *t, const int64_t key[GS_MAX_KEYS], uint
 				for (int k = 0; k < GS_MAX_KEYS; k++)
 					t->keys[(size_t) slot * GS_MAX_KEYS + k] = key[k];
 				t->nullmask[slot] = nullmask;
+				t->rows[slot] = 0;
 				gs_acc_init(p->aggs, p->naggs, t->acc + (size_t) slot * t->naggs * GS_ACC_WORDS);
 				GS_FENCE();
 				t->state[slot] = GS_SLOT_READY;
@@ -590,15 +633,17 @@ gs_dp_float_units(double v, const GsAgg *g)
 
 /* Fold one selected row into its group's accumulators. */
 GS_FN void
-gs_accumulate(const GsParams *p, GsTable *t, uint32_t slot, uint32_t row)
+gs_accumulate(const GsParams *p, GsTable *t, uint32_t slot, GsRow rr)
 {
 	uint64_t   *acc = t->acc + (size_t) slot * t->naggs * GS_ACC_WORDS;
 
+	GS_ATOMIC_ADD_U64(&t->rows[slot], 1);
 	for (int a = 0; a < p->naggs; a++)
 	{
 		const GsAgg *g = &p->aggs[a];
 		uint64_t   *w = acc + (size_t) a * GS_ACC_WORDS;
 		const GsColumn *c = g->col >= 0 ? &p->cols[g->col] : 0;
+		uint32_t	row = c ? rr.r[c->side] : 0;
 
 		if (g->op == GS_AGG_COUNT_STAR)
 		{
@@ -667,23 +712,79 @@ gs_accumulate(const GsParams *p, GsTable *t, uint32_t slot, uint32_t row)
 #define GS_ROW_DONE			1
 #define GS_ROW_OVERFLOW		2
 
-/* Filter, group and accumulate one row: the body of the preagg kernel. */
+/* The outer row's join key, or 0 with *isnull. */
+GS_FN int64_t
+gs_outer_key(const GsParams *p, uint32_t row, int *isnull)
+{
+	const GsColumn *c = &p->cols[p->join.outer_keycol];
+
+	*isnull = gs_is_null(c, row);
+	return *isnull ? 0 : gs_load_i(c, row);
+}
+
+/* First inner row (+1) in the chain of key, 0 at the end. */
+GS_FN uint32_t
+gs_join_first(const GsParams *p, int64_t key)
+{
+	return p->join.head[gs_mix64((uint64_t) key) & (p->join.nbuckets - 1)];
+}
+
+/*
+ * Filter, group and accumulate one outer row: the body of the preagg
+ * kernel.  With a join, every matching inner row makes a pair; the slots of
+ * all pairs are found (created) first, so that a row whose groups do not all
+ * fit is handed to the host whole, before anything of it was aggregated.
+ */
 GS_FN int
-gs_preagg_row(const GsParams *p, GsTable *t, uint32_t row)
+gs_preagg_row(const GsParams *p, GsTable *t, uint32_t row, uint32_t *ncreated)
 {
 	int64_t		key[GS_MAX_KEYS];
 	uint32_t	nullmask;
 	int64_t		slot;
 	int			created;
+	GsRow		rr = gs_row1(row);
 
-	if (!gs_row_selected(p, row))
+	if (!gs_row_kept(p, row))
 		return GS_ROW_SKIPPED;
-	gs_row_key(p, row, key, &nullmask);
-	slot = gs_find_slot(p, t, key, nullmask, &created);
-	if (slot < 0)
-		return GS_ROW_OVERFLOW;
-	gs_accumulate(p, t, (uint32_t) slot, row);
-	return GS_ROW_DONE;
+	if (p->join.nbuckets == 0)
+	{
+		if (gs_eval_filter(p, rr) != GS_TRUE)
+			return GS_ROW_SKIPPED;
+		gs_row_key(p, rr, key, &nullmask);
+		slot = gs_find_slot(p, t, key, nullmask, &created);
+		if (slot < 0)
+			return GS_ROW_OVERFLOW;
+		*ncreated += created;
+		gs_accumulate(p, t, (uint32_t) slot, rr);
+		return GS_ROW_DONE;
+	}
+	else
+	{
+		int			isnull;
+		int64_t		jk = gs_outer_key(p, row, &isnull);
+		int			any = 0;
+
+		if (isnull)
+			return GS_ROW_SKIPPED;	/* NULL never equals */
+		for (int pass = 0; pass < 2; pass++)
+			for (uint32_t ir = gs_join_first(p, jk); ir != 0; ir = p->join.next[ir - 1])
+			{
+				if (p->join.key[ir - 1] != jk)
+					continue;
+				rr.r[1] = ir - 1;
+				if (gs_eval_filter(p, rr) != GS_TRUE)
+					continue;
+				gs_row_key(p, rr, key, &nullmask);
+				slot = gs_find_slot(p, t, key, nullmask, &created);
+				if (slot < 0)
+					return GS_ROW_OVERFLOW;	/* only in pass 0: pass 1 finds what pass 0 made */
+				*ncreated += created;
+				if (pass == 1)
+					gs_accumulate(p, t, (uint32_t) slot, rr);
+				any = 1;
+			}
+		return any ? GS_ROW_DONE : GS_ROW_SKIPPED;
+	}
 }
 
 #endif							/* GS_LOGIC_H */

@@ -120,10 +120,10 @@ test_three_valued(void)
 					expect = (a == GS_FALSE || b == GS_FALSE) ? GS_FALSE : (a == GS_TRUE && b == GS_TRUE) ? GS_TRUE : GS_UNKNOWN;
 				else
 					expect = (a == GS_TRUE || b == GS_TRUE) ? GS_TRUE : (a == GS_FALSE && b == GS_FALSE) ? GS_FALSE : GS_UNKNOWN;
-				if (gs_eval_filter(&p, 0) != expect)
+				if (gs_eval_filter(&p, gs_row1(0)) != expect)
 					bad++;
 				emit(&p, GS_OP_NOT, 0, 0, 0, 0);
-				if (gs_eval_filter(&p, 0) != (expect == GS_UNKNOWN ? GS_UNKNOWN : expect == GS_TRUE ? GS_FALSE : GS_TRUE))
+				if (gs_eval_filter(&p, gs_row1(0)) != (expect == GS_UNKNOWN ? GS_UNKNOWN : expect == GS_TRUE ? GS_FALSE : GS_TRUE))
 					bad++;
 			}
 	CHECK(bad == 0, "AND, OR, NOT follow SQL's three-valued truth tables (36 cases)");
@@ -136,24 +136,24 @@ test_three_valued(void)
 		one_row(&p, val, valid, 1, 0);
 		emit(&p, GS_OP_COL, 0, 0, 0, 0);
 		emit(&p, GS_OP_ISNULL, 0, 0, 0, 0);
-		CHECK(gs_eval_filter(&p, 0) == GS_TRUE, "x IS NULL on a NULL row is true");
+		CHECK(gs_eval_filter(&p, gs_row1(0)) == GS_TRUE, "x IS NULL on a NULL row is true");
 		p.prog[1].op = GS_OP_ISNOTNULL;
-		CHECK(gs_eval_filter(&p, 0) == GS_FALSE, "x IS NOT NULL on a NULL row is false");
+		CHECK(gs_eval_filter(&p, gs_row1(0)) == GS_FALSE, "x IS NOT NULL on a NULL row is false");
 		one_row(&p, val, valid, 0, 7);
 		emit_pred(&p);
-		CHECK(gs_row_selected(&p, 0), "7 > 5 selects the row");
+		CHECK(gs_row_selected(&p, gs_row1(0)), "7 > 5 selects the row");
 		p.prog[2].a = GS_LE;
-		CHECK(!gs_row_selected(&p, 0), "7 <= 5 drops the row");
+		CHECK(!gs_row_selected(&p, gs_row1(0)), "7 <= 5 drops the row");
 		p.nprog = 0;
-		CHECK(gs_row_selected(&p, 0), "an empty program keeps the row");
+		CHECK(gs_row_selected(&p, gs_row1(0)), "an empty program keeps the row");
 		emit(&p, GS_OP_CMP, GS_LT, 0, 0, 0);
-		CHECK(gs_eval_filter(&p, 0) == GS_UNKNOWN, "a malformed program (stack underflow) keeps nothing");
+		CHECK(gs_eval_filter(&p, gs_row1(0)) == GS_UNKNOWN, "a malformed program (stack underflow) keeps nothing");
 		{
 			uint8_t		keep = 0;
 
 			p.nprog = 0;
 			p.keep = &keep;
-			CHECK(!gs_row_selected(&p, 0), "a row dropped by contribution bounding is not selected");
+			CHECK(!gs_row_selected(&p, gs_row1(0)), "a row dropped by contribution bounding is not selected");
 		}
 	}
 	{
@@ -167,7 +167,7 @@ test_three_valued(void)
 		emit(&p, GS_OP_COL, 0, 1, 0, 0);
 		emit(&p, GS_OP_CONST, 0, 1, 0, INFINITY);
 		emit(&p, GS_OP_CMP, GS_GT, 1, 0, 0);
-		CHECK(gs_row_selected(&p, 0), "NaN > Infinity, as in PostgreSQL");
+		CHECK(gs_row_selected(&p, gs_row1(0)), "NaN > Infinity, as in PostgreSQL");
 	}
 }
 
@@ -347,7 +347,7 @@ compare(const GsParams *p, const GsTable *t, const Ref *ref, int *ngroups, doubl
 		__int128	dpy,
 					dpf;
 
-		if (t->state[s] != GS_SLOT_READY)
+		if (t->state[s] != GS_SLOT_READY || t->rows[s] == 0)
 			continue;
 		(*ngroups)++;
 		if (t->nullmask[s] & 2u)
@@ -419,7 +419,8 @@ test_preagg(void)
 		gs_table_alloc(&dev, 64, p.naggs);
 		for (uint32_t row = 0; row < NROWS; row++)
 		{
-			int			r = gs_preagg_row(&p, &dev, row);
+			uint32_t	created = 0;
+			int			r = gs_preagg_row(&p, &dev, row, &created);
 
 			if (r == GS_ROW_OVERFLOW)
 			{
@@ -498,6 +499,174 @@ test_int128(void)
 	CHECK(bad == 0, "int128 accumulation (lo, hi words) matches __int128 over 200k mixed-sign adds");
 }
 
+/* ---- an inner equi-join --------------------------------------------------- */
+
+#define NOUT 20000
+#define NIN 3000
+
+typedef struct JRef
+{
+	int64_t		n,
+				sv,
+				sw,
+				maxw,
+				dpn;
+} JRef;
+
+static void
+test_join(void)
+{
+	static int64_t okey[NOUT];
+	static int32_t ov[NOUT];
+	static int16_t og[NOUT];
+	static uint8_t okeyv[NOUT / 8 + 1];
+	static int64_t ikey[NIN];
+	static int32_t iw[NIN];
+	static int16_t ig[NIN];
+	static uint8_t ikeyv[NIN / 8 + 1],
+				iwv[NIN / 8 + 1],
+				ikeep[NIN / 8 + 1];
+	JRef		ref[5][4];
+	GsParams	p;
+	GsJoinHash	jh;
+	GsHostTable h;
+	uint64_t	sd = 99;
+	int			bad = 0,
+				groups = 0,
+				refgroups = 0;
+
+	memset(ref, 0, sizeof(ref));
+	for (uint32_t i = 0; i < NOUT; i++)
+	{
+		sd = sd * 6364136223846793005ull + 1442695040888963407ull;
+		okey[i] = (int64_t) ((sd >> 33) % 1200);	/* some keys have no inner match */
+		setbit8(okeyv, i, i % 23 != 0);
+		ov[i] = (int32_t) ((sd >> 20) % 100);
+		og[i] = (int16_t) (i % 5);
+	}
+	for (uint32_t i = 0; i < NIN; i++)
+	{
+		ikey[i] = i % 1000;		/* three inner rows per key */
+		setbit8(ikeyv, i, i % 31 != 0);
+		iw[i] = (int32_t) ((i * 37) % 100);
+		setbit8(iwv, i, i % 11 != 0);
+		ig[i] = (int16_t) (i % 4);
+		setbit8(ikeep, i, i % 7 != 0);	/* contribution bounding dropped every 7th */
+	}
+	/* reference: nested loops, WHERE o.v > i.w (NULL w: unknown, dropped) */
+	for (uint32_t o = 0; o < NOUT; o++)
+		for (uint32_t i = 0; i < NIN; i++)
+		{
+			JRef	   *r = &ref[og[o]][ig[i]];
+
+			if (!bit8(okeyv, o) || !bit8(ikeyv, i) || !bit8(ikeep, i) || okey[o] != ikey[i] ||
+				!bit8(iwv, i) || !(ov[o] > iw[i]))
+				continue;
+			if (r->n == 0)
+				r->maxw = INT64_MIN;
+			r->n++;
+			r->sv += ov[o];
+			r->sw += iw[i];
+			r->maxw = iw[i] > r->maxw ? iw[i] : r->maxw;
+			r->dpn++;
+		}
+	memset(&p, 0, sizeof(p));
+	p.nrows = NOUT;
+	p.ncols = 5;
+	p.cols[0] = (GsColumn) {(const uint8_t *) okey, okeyv, GS_I64, 0};
+	p.cols[1] = (GsColumn) {(const uint8_t *) ov, NULL, GS_I32, 0};
+	p.cols[2] = (GsColumn) {(const uint8_t *) og, NULL, GS_I16, 0};
+	p.cols[3] = (GsColumn) {(const uint8_t *) iw, iwv, GS_I32, 1};
+	p.cols[4] = (GsColumn) {(const uint8_t *) ig, NULL, GS_I16, 1};
+	emit(&p, GS_OP_COL, 1, 0, 0, 0);
+	emit(&p, GS_OP_COL, 3, 0, 0, 0);
+	emit(&p, GS_OP_CMP, GS_GT, 0, 0, 0);
+	p.nkeys = 2;
+	p.keycol[0] = 2;
+	p.keycol[1] = 4;
+	p.naggs = 5;
+	p.aggs[0] = (GsAgg) {GS_AGG_COUNT_STAR, -1, 0, 0, 0, 0};
+	p.aggs[1] = (GsAgg) {GS_AGG_SUM_I64, 1, 0, 0, 0, 0};
+	p.aggs[2] = (GsAgg) {GS_AGG_SUM_I64, 3, 0, 0, 0, 0};
+	p.aggs[3] = (GsAgg) {GS_AGG_MAX_I64, 3, 0, 0, 0, 0};
+	p.aggs[4] = (GsAgg) {GS_AGG_DP_COUNT, 3, 0, 0, 0, 0};
+	{
+		GsColumn	kc = {(const uint8_t *) ikey, ikeyv, GS_I64, 1};
+
+		CHECK(gs_join_hash_build(&jh, &kc, ikeep, NIN), "inner hash built");
+	}
+	gs_join_attach(&p, &jh, 0);
+	for (int a = 0; a < 5; a++)
+		for (int b = 0; b < 4; b++)
+			refgroups += ref[a][b].n > 0;
+
+	for (int mode = 0; mode < 2; mode++)
+	{
+		GsTable		dev;
+		uint32_t   *ovf = calloc(gs_bitmap_words(NOUT), sizeof(uint32_t));
+		int64_t		over = 0;
+
+		gs_host_table_init(&h, 16, p.naggs);
+		if (mode == 0)
+			gs_host_preagg(&p, &h, NULL);
+		else
+		{
+			/* the device protocol with a table of 8 slots for 20 groups */
+			gs_table_alloc(&dev, 8, p.naggs);
+			for (uint32_t row = 0; row < NOUT; row++)
+			{
+				uint32_t	created = 0;
+
+				if (gs_preagg_row(&p, &dev, row, &created) == GS_ROW_OVERFLOW)
+				{
+					ovf[row >> 5] |= 1u << (row & 31);
+					over++;
+				}
+			}
+			gs_host_preagg(&p, &h, ovf);
+			gs_host_merge(&h, &p, &dev);
+			gs_table_free(&dev);
+		}
+		bad = 0;
+		groups = 0;
+		for (uint32_t sl = 0; sl < h.t.cap; sl++)
+		{
+			const int64_t *k = h.t.keys + (size_t) sl * GS_MAX_KEYS;
+			const uint64_t *w = h.t.acc + (size_t) sl * p.naggs * GS_ACC_WORDS;
+			const JRef *r;
+
+			if (h.t.state[sl] != GS_SLOT_READY || h.t.rows[sl] == 0)
+				continue;
+			groups++;
+			r = &ref[k[0]][k[1]];
+			if ((int64_t) w[0] != r->n || (int64_t) w[3] != r->sv || (int64_t) w[6] != r->sw ||
+				(int64_t) w[9] != r->maxw || (int64_t) w[12] != r->dpn || (int64_t) h.t.rows[sl] != r->n)
+				bad++;
+		}
+		if (mode == 0)
+			CHECK(bad == 0 && groups == refgroups,
+				  "join on the host: pairs, sums of both sides, max and dp_count equal nested loops");
+		else
+		{
+			CHECK(over > 0 && bad == 0 && groups == refgroups,
+				  "join, device protocol: 8-slot table, overflowing outer rows redone whole on the host, "
+				  "no empty groups");
+			printf("     %lld of %d outer rows overflowed; %d groups\n", (long long) over, NOUT, groups);
+		}
+		gs_table_free(&h.t);
+		free(ovf);
+	}
+	printf("     inner rows in the hash: %u of %d (NULL keys and bounded-out rows left out)\n", jh.inserted, NIN);
+	{
+		uint32_t	expect = 0;
+
+		for (uint32_t i = 0; i < NIN; i++)
+			expect += bit8(ikeyv, i) && bit8(ikeep, i);
+		CHECK(jh.inserted == expect, "NULL keys and rows dropped by bounding are not in the inner hash");
+	}
+	gs_join_hash_free(&jh);
+}
+
 int
 main(void)
 {
@@ -505,5 +674,6 @@ main(void)
 	test_three_valued();
 	test_preagg();
 	test_int128();
+	test_join();
 	UNIT_DONE();
 }
