@@ -19,6 +19,11 @@ install: all
 
 unitcheck:
 	$(MAKE) -C common check
+	$(MAKE) -C gpu_scan check
+
+# On a machine with a GPU: the suite on the GPU vs the host build, then bench/gpu.sh.
+gpucheck:
+	tools/gpucheck.sh
 
 # pg_regress against a running server; tools/regress.sh sets up everything it needs.
 installcheck:
@@ -26,8 +31,9 @@ installcheck:
 
 clean:
 	$(MAKE) -C common clean
+	$(MAKE) -C gpu_scan clean
 	for d in $(EXT_DIRS); do $(MAKE) -C $$d PG_CONFIG=$(PG_CONFIG) clean; done
 	for d in $(TOOL_DIRS); do $(MAKE) -C $$d clean; done
 	rm -rf results regression.diffs regression.out
 
-.PHONY: all common install unitcheck installcheck clean
+.PHONY: all common install unitcheck installcheck gpucheck clean

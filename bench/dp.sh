@@ -6,6 +6,7 @@
 #   - dstack_run() (guard, budget charge, receipt: GetKey, signature, quote,
 #     audit row) vs the same DP query run directly, on a 1000-row table:
 #     the difference is the receipt time
+# Both run on the foreign scan (gpu_scan.enabled = off): bench/gpu.sh measures GpuPreAgg.
 # Usage: bench/dp.sh [ROWS]   (default 1600000)
 # Targets: DP/plain <= 1.1x; receipt time <= 50 ms.
 set -euo pipefail
@@ -32,10 +33,10 @@ SQL
 PLAIN="SELECT count(patient_id), sum(egfr), avg(egfr) FROM s.cohort"
 DP="SELECT dp_count(patient_id, 0.0001), dp_sum(egfr, 0, 200, 0.0001), dp_avg(egfr, 0, 200, 0.0001) FROM s.cohort"
 DP_TINY="${DP/s.cohort/s.tiny}"
-plain=$(best_ms "SET dstack_fdw.output_guard = off; SET max_parallel_workers_per_gather = 0;" "$PLAIN")
-dp=$(best_ms "SET dstack_fdw.output_guard = off; SET max_parallel_workers_per_gather = 0;" "$DP")
-run=$(best_ms "SET max_parallel_workers_per_gather = 0;" "SELECT dstack_run(\$q\$$DP\$q\$) IS NOT NULL")
-tiny=$(best_ms "SET dstack_fdw.output_guard = off;" "$DP_TINY")
+plain=$(best_ms "SET dstack_fdw.output_guard = off; SET max_parallel_workers_per_gather = 0; SET gpu_scan.enabled = off;" "$PLAIN")
+dp=$(best_ms "SET dstack_fdw.output_guard = off; SET max_parallel_workers_per_gather = 0; SET gpu_scan.enabled = off;" "$DP")
+run=$(best_ms "SET max_parallel_workers_per_gather = 0; SET gpu_scan.enabled = off;" "SELECT dstack_run(\$q\$$DP\$q\$) IS NOT NULL")
+tiny=$(best_ms "SET dstack_fdw.output_guard = off; SET gpu_scan.enabled = off;" "$DP_TINY")
 tiny_run=$(best_ms "" "SELECT dstack_run(\$q\$$DP_TINY\$q\$) IS NOT NULL")
 echo "rows=$ROWS plain_ms=$plain dp_ms=$dp dstack_run_ms=$run; 1000 rows: dp_ms=$tiny dstack_run_ms=$tiny_run (best of $REPS)"
 awk -v p="$plain" -v d="$dp" -v r="$run" -v t="$tiny" -v tr="$tiny_run" 'BEGIN {

@@ -6,6 +6,7 @@
 # each serial and with 2 parallel workers.  The sealed scan includes the whole
 # mount rule (guest agent Info, chain read, GetKey, unwrap, keyless pre-check
 # of every needed chunk) because every statement pays it.
+# The foreign scan is measured: gpu_scan.enabled = off (bench/gpu.sh measures GpuPreAgg).
 # Usage: bench/scan.sh [ROWS]   (default 1600000)
 # Targets: sealed >= 0.7x heap throughput, >= 3x file_fdw.
 set -euo pipefail
@@ -45,7 +46,7 @@ b=$(q -c "SELECT count(*), sum(age), avg(creatinine) FROM cohort")
 [ "$a" = "$b" ] || { echo "sealed and heap answers differ: $a vs $b" >&2; exit 1; }
 
 for w in 0 2; do
-	setup="SET dstack_fdw.output_guard = off; SET max_parallel_workers_per_gather = $w;
+	setup="SET dstack_fdw.output_guard = off; SET gpu_scan.enabled = off; SET max_parallel_workers_per_gather = $w;
 	SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;"
 	heap=$(best_ms "$setup" "SELECT $AGG FROM cohort")
 	sealed=$(best_ms "$setup" "SELECT $AGG FROM s.cohort")

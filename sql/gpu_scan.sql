@@ -214,6 +214,7 @@ SET gpu_scan.enable_preagg = off;
 SELECT count(*) FROM g.tx WHERE branch = 1;
 RESET gpu_scan.enable_preagg;
 SET gpu_scan.host_path = off;
+SET gpu_scan.use_gpu TO off;  -- (tools/gpucheck.sh keeps this one off on a GPU machine)
 SELECT count(*) FROM g.tx WHERE branch = 1;
 RESET gpu_scan.debug_planner;
 

@@ -36,15 +36,18 @@ mkdir -p "$WORK/out"
 export DSTACK_TEST_OUT=$WORK/out
 export DSTACK_TEST_WORK=$WORK
 
+# REGRESS_INPUTDIR: suites from another directory (tools/gpucheck.sh runs a
+# variant of gpu_scan.sql there); \i paths stay relative to the repository
+INDIR=${REGRESS_INPUTDIR:-.}
 if [ $# -gt 0 ]; then tests=("$@"); else
-	tests=(); for f in sql/*.sql; do tests+=("$(basename "$f" .sql)"); done
+	tests=(); for f in "$INDIR"/sql/*.sql; do tests+=("$(basename "$f" .sql)"); done
 fi
 PG_REGRESS=$(dirname "$(pg_config --pgxs)")/../test/regress/pg_regress
-rm -rf results
+rm -rf "$INDIR/results"
 set +e
-"$PG_REGRESS" --host="$WORK/pg" --port="$PORT" --user=postgres --inputdir=. --outputdir=. \
+"$PG_REGRESS" --host="$WORK/pg" --port="$PORT" --user=postgres --inputdir="$INDIR" --outputdir="$INDIR" \
 	--bindir="$(pg_config --bindir)" --dbname=dstack_regress "${tests[@]}"
 rc=$?
 set -e
-[ $rc -ne 0 ] && [ -f regression.diffs ] && head -200 regression.diffs
+[ $rc -ne 0 ] && [ -f "$INDIR/regression.diffs" ] && head -200 "$INDIR/regression.diffs"
 exit $rc

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# tools/gpucheck.sh: the GPU checks of gpu_scan, for a machine with an NVIDIA
+# GPU (sm_90 or newer, or any GPU that can JIT the embedded compute_90 PTX).
+# `make gpucheck` runs it.
+#
+#   1. build with nvcc (the kernels are embedded in dstack_fdw.so) and install
+#   2. run the gpu_scan regression suite twice, kernels on the GPU and kernels'
+#      host build, and require every answer to be identical: the two outputs
+#      may differ only where they name the device or count bytes sent to it
+#      (and in the planner's cost notes); the GPU run must show Device: GPU
+#   3. bench/gpu.sh (ROWS, default 78000000): grouped aggregate and join,
+#      GPU vs host build vs PostgreSQL's own plan, speed-ups and GB/s
+#
+# Usage: tools/gpucheck.sh [ROWS]        GPUCHECK_SKIP_BENCH=1: steps 1-2 only
+# Exit status: 0 all good, 1 a check failed, 2 no usable GPU (nothing run).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROWS=${1:-78000000}
+cd "$ROOT"
+
+NVCC=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)
+[ -n "$NVCC" ] || { echo "gpucheck: nvcc not found; install the CUDA toolkit (the kernels are built with it)" >&2; exit 2; }
+if command -v nvidia-smi >/dev/null; then nvidia-smi -L || true; fi
+
+echo "== build with $NVCC"
+make -s >/dev/null
+make -s install >/dev/null
+grep -q "gs_fatbin_len = sizeof" gpu_scan/gs_fatbin.c ||
+	{ echo "gpucheck: the build has no kernels (gpu_scan/gs_fatbin.c is empty)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/gpucheck.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+run_suite() { # run_suite DIR on|off: the gpu_scan suite with gpu_scan.use_gpu set so
+	local dir=$1 use=$2
+	mkdir -p "$dir/sql" "$dir/expected"
+	sed "s/^SET gpu_scan.use_gpu = off;/SET gpu_scan.use_gpu = $use;/" sql/gpu_scan.sql >"$dir/sql/gpu_scan.sql"
+	cp expected/gpu_scan.out "$dir/expected/gpu_scan.out"
+	REGRESS_INPUTDIR="$dir" tools/regress.sh gpu_scan >"$dir/regress.log" 2>&1 || true
+	[ -f "$dir/results/gpu_scan.out" ] || { cat "$dir/regress.log" >&2; echo "gpucheck: the suite did not run" >&2; exit 1; }
+}
+# what may differ between the two runs: the device, bytes moved, kernel time, cost notes
+normalize() {
+	sed -e 's/Device: GPU.*/Device: <device>/' -e 's/Device: CPU (host build of the kernels).*/Device: <device>/' \
+		-e 's/offered on the GPU: \(.*\), cost [0-9.]*.*/offered: \1/' \
+		-e 's/offered on the CPU (host build): \(.*\), cost [0-9.]*.*/offered: \1/' \
+		-e 's/^ *SET gpu_scan.use_gpu = \(on\|off\);/SET gpu_scan.use_gpu = <x>;/' \
+		-e '/Bytes To GPU\|Bytes From GPU\|Rows Aggregated On Host\|Kernel Time/d' \
+		-e '/not offered: no usable GPU/d' "$1"
+}
+
+echo "== gpu_scan suite: kernels on the GPU vs their host build"
+run_suite "$work/gpu" on
+if ! grep -q "Device: GPU" "$work/gpu/results/gpu_scan.out"; then
+	grep -m1 "Device:" "$work/gpu/results/gpu_scan.out" >&2 || true
+	echo "gpucheck: no usable GPU in the backend (see the Device line above and the server log)" >&2
+	exit 2
+fi
+run_suite "$work/host" off
+if diff <(normalize "$work/host/results/gpu_scan.out") <(normalize "$work/gpu/results/gpu_scan.out") >"$work/diff"; then
+	n=$(grep -c "Device: GPU" "$work/gpu/results/gpu_scan.out")
+	echo "ok   every answer of the suite is the same on the GPU ($n GPU plans) and on the host build"
+else
+	cat "$work/diff" >&2
+	echo "FAIL the GPU's answers differ from the host build's (diff above)" >&2
+	exit 1
+fi
+
+if [ "${GPUCHECK_SKIP_BENCH:-0}" != 1 ]; then
+	echo "== bench/gpu.sh $ROWS"
+	bench/gpu.sh "$ROWS"
+fi
