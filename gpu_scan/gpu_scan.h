@@ -40,6 +40,7 @@ extern bool gs_guc_host_path;
 extern bool gs_guc_use_gpu;
 extern bool gs_guc_debug_planner;
 extern int	gs_guc_join_max_inner_rows;
+extern int	gs_guc_device_table_slots;
 extern char *gs_guc_libcuda;
 
 /* ---- gs_pg.c ---- */

@@ -459,21 +459,23 @@ gs_cuda_preagg_set_inner(GsCudaPreagg *s, const GsParams *p, char *err, size_t e
 {
 	Inner	   *in = &s->inner;
 	uint32_t	n = p->join.inner_nrows;
-	size_t		bytes = ALIGN256((size_t) p->join.nbuckets * 4) + ALIGN256((size_t) (n ? n : 1) * 4) +
-		ALIGN256((size_t) (n ? n : 1) * 8);
+	size_t		bytes = 0;
 	size_t		off = 0;
 
+	/* each piece gets its own 256-byte-aligned place, one byte longer so no piece is empty */
+#define PLACE(len) ALIGN256((size_t) (len) + 1)
+	bytes = PLACE((size_t) p->join.nbuckets * 4) + PLACE((size_t) n * 4) + PLACE((size_t) n * 8);
 	for (int c = 0; c < p->ncols; c++)
 		if (p->cols[c].side != 0)
-			bytes += ALIGN256((size_t) n * gs_kind_width(p->cols[c].kind) + 1) +
-				(p->cols[c].valid ? ALIGN256(((size_t) n + 7) / 8) : 0);
+			bytes += PLACE((size_t) n * gs_kind_width(p->cols[c].kind)) +
+				(p->cols[c].valid ? PLACE(((size_t) n + 7) / 8) : 0);
 	CU_TRY(cu.MemAlloc(&in->mem, bytes), "cuMemAlloc (the join's inner table)");
 #define UPLOAD(src, len, field) \
 	do { \
 		if ((len) > 0) \
 			CU_TRY(cu.MemcpyHtoD(in->mem + off, (src), (len)), "cuMemcpyHtoD (inner table)"); \
 		field = (__typeof__(field)) (uintptr_t) (in->mem + off); \
-		off += ALIGN256((len) + 1); \
+		off += PLACE(len); \
 	} while (0)
 	in->join = p->join;
 	UPLOAD(p->join.head, (size_t) p->join.nbuckets * 4, in->join.head);
@@ -489,6 +491,7 @@ gs_cuda_preagg_set_inner(GsCudaPreagg *s, const GsParams *p, char *err, size_t e
 				in->valid[c] = NULL;
 		}
 #undef UPLOAD
+#undef PLACE
 	s->stats.bytes_h2d += off;
 	in->loaded = true;
 	return true;

@@ -516,6 +516,12 @@ preagg_run(GsPreAggState *s)
 
 		while (dcap < (uint32) Min((int64) s->est_groups * 2, 1 << 24))
 			dcap <<= 1;
+		if (gs_guc_device_table_slots > 0)
+		{
+			dcap = 2;
+			while (dcap < (uint32) gs_guc_device_table_slots)
+				dcap <<= 1;
+		}
 		s->res->dev = gs_cuda_preagg_begin(dcap, s->gc.naggs, DSEAL_DEFAULT_ROWS_PER_GROUP, err, sizeof(err));
 		if (s->res->dev == NULL)
 			device_error(err);

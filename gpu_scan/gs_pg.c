@@ -21,6 +21,7 @@ bool		gs_guc_host_path = true;
 bool		gs_guc_use_gpu = true;
 bool		gs_guc_debug_planner = false;
 int			gs_guc_join_max_inner_rows = 50000000;
+int			gs_guc_device_table_slots = 0;
 char	   *gs_guc_libcuda = NULL;
 
 static int	probed = 0;			/* 0 not yet, 1 GPU, -1 none */
@@ -57,6 +58,11 @@ gpu_scan_init(void)
 							"Largest smaller table GpuPreAgg joins (it is loaded whole into memory, and the GPU's).",
 							NULL, &gs_guc_join_max_inner_rows, 50000000, 0, INT_MAX, PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("gpu_scan.device_table_slots",
+							"Slots of GpuPreAgg's group table on the GPU; 0: twice the planner's estimate, 64k to 16M.",
+							"Groups that find no slot are aggregated on the host (EXPLAIN ANALYZE counts those rows). "
+							"A small table is a test aid for that path.",
+							&gs_guc_device_table_slots, 0, 0, 1 << 24, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("gpu_scan.libcuda",
 							   "The CUDA driver library gpu_scan loads with dlopen() on first use.",
 							   "Takes effect before the first query over a sealed table in a session.",

@@ -23,6 +23,13 @@ stage "no symbol clashes with the postgres executable" tools/check-symbols.sh
 [ -x tools/chaintest/run.sh ] && stage "chain + guest agent from C" tools/chaintest/run.sh
 [ -x tools/dstack-verify/test.sh ] && stage "receipt verifier (tampered receipts)" tools/dstack-verify/test.sh
 stage "pg_regress" tools/regress.sh
+# gpu_scan's GPU path (gs_cuda.c) end to end on the libcuda simulator: needs nvcc for the fatbin
+if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
+	stage "gpu_scan GPU path on the simulated libcuda (suite: GPU == host build)" \
+		env GPUCHECK_LIBCUDA="$ROOT/tools/libcuda-sim/libcuda-sim.so" GPUCHECK_SKIP_BENCH=1 tools/gpucheck.sh
+else
+	echo "skip  gpu_scan GPU path on the simulated libcuda: nvcc not found, this build has no kernels"
+fi
 [ -x tools/demo.sh ] && stage "end-to-end demo" tools/demo.sh --test
 
 printf '\n=== summary\n'

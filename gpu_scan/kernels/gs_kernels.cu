@@ -11,37 +11,18 @@
 
 #include "gs_logic.h"
 
-/* Counters a launch reports back (in device memory, zeroed by the host). */
-struct GsCounters
-{
-	unsigned long long selected;
-	unsigned long long overflow;
-};
-
 /*
  * Pre-aggregate rows [0, nrows) (joined with the inner table when p.join
- * has one): rows whose groups find no slot are marked in overflow_bits (LSB
- * first) for the host to aggregate, whole.  "selected" counts outer rows
- * that contributed.
+ * has one); see gs_preagg_kernel_row.  "selected" counts outer rows that
+ * contributed, summed per thread first.
  */
 extern "C" __global__ void
 gs_preagg(GsParams p, GsTable t, uint32_t *overflow_bits, GsCounters *ctr)
 {
 	unsigned long long selected = 0;
-	uint32_t	created = 0;
 
 	for (uint32_t row = blockIdx.x * blockDim.x + threadIdx.x; row < p.nrows; row += gridDim.x * blockDim.x)
-	{
-		int			r = gs_preagg_row(&p, &t, row, &created);
-
-		if (r == GS_ROW_OVERFLOW)
-		{
-			atomicOr(&overflow_bits[row >> 5], 1u << (row & 31));
-			atomicAdd(&ctr->overflow, 1ull);
-		}
-		if (r != GS_ROW_SKIPPED)
-			selected++;
-	}
+		selected += gs_preagg_kernel_row(&p, &t, overflow_bits, ctr, row);
 	if (selected)
 		atomicAdd(&ctr->selected, selected);
 }
@@ -53,11 +34,7 @@ gs_filter(GsParams p, uint32_t *sel_bits, GsCounters *ctr)
 	unsigned long long selected = 0;
 
 	for (uint32_t row = blockIdx.x * blockDim.x + threadIdx.x; row < p.nrows; row += gridDim.x * blockDim.x)
-		if (gs_row_selected(&p, gs_row1(row)))
-		{
-			atomicOr(&sel_bits[row >> 5], 1u << (row & 31));
-			selected++;
-		}
+		selected += gs_filter_kernel_row(&p, sel_bits, row);
 	if (selected)
 		atomicAdd(&ctr->selected, selected);
 }

@@ -181,6 +181,7 @@ typedef struct GsTable
 #define GS_ATOMIC_MAX_U64(p, v)	atomicMax((unsigned long long *) (p), (unsigned long long) (v))
 #define GS_ATOMIC_ADD_F64(p, v)	atomicAdd((double *) (p), (v))
 #define GS_ATOMIC_CAS_U32(p, o, n) atomicCAS((unsigned int *) (p), (o), (n))
+#define GS_ATOMIC_OR_U32(p, v)	atomicOr((unsigned int *) (p), (v))
 #define GS_FENCE()				__threadfence()
 #define GS_VOLATILE_LOAD_U32(p)	(*(volatile uint32_t *) (p))
 #else
@@ -198,6 +199,7 @@ GS_FN uint32_t gs_cas_u32(uint32_t *p, uint32_t o, uint32_t n) { uint32_t c = *p
 #define GS_ATOMIC_MAX_U64(p, v)	gs_max_u64((uint64_t *) (p), (v))
 #define GS_ATOMIC_ADD_F64(p, v)	gs_add_f64((double *) (p), (v))
 #define GS_ATOMIC_CAS_U32(p, o, n) gs_cas_u32((uint32_t *) (p), (o), (n))
+#define GS_ATOMIC_OR_U32(p, v)	(*(uint32_t *) (p) |= (v))
 #define GS_FENCE()				((void) 0)
 #define GS_VOLATILE_LOAD_U32(p)	(*(p))
 #endif
@@ -785,6 +787,45 @@ gs_preagg_row(const GsParams *p, GsTable *t, uint32_t row, uint32_t *ncreated)
 			}
 		return any ? GS_ROW_DONE : GS_ROW_SKIPPED;
 	}
+}
+
+/* ---- the kernels' bodies ---------------------------------------------------- */
+
+/* What a launch reports back (device memory, zeroed by the host before it). */
+typedef struct GsCounters
+{
+	unsigned long long selected;
+	unsigned long long overflow;
+} GsCounters;
+
+/*
+ * One row of the gs_preagg kernel (gs_kernels.cu runs it in a grid-stride
+ * loop; the libcuda simulator in tools/ runs it in a plain loop): rows whose
+ * groups find no slot are flagged in overflow_bits (LSB first) for the host.
+ * Returns 1 when the row contributed (the caller sums these into selected).
+ */
+GS_FN int
+gs_preagg_kernel_row(const GsParams *p, GsTable *t, uint32_t *overflow_bits, GsCounters *ctr, uint32_t row)
+{
+	uint32_t	created = 0;
+	int			r = gs_preagg_row(p, t, row, &created);
+
+	if (r == GS_ROW_OVERFLOW)
+	{
+		GS_ATOMIC_OR_U32(&overflow_bits[row >> 5], 1u << (row & 31));
+		GS_ATOMIC_ADD_U64(&ctr->overflow, 1);
+	}
+	return r != GS_ROW_SKIPPED;
+}
+
+/* One row of the gs_filter kernel: set its bit in sel_bits when selected. */
+GS_FN int
+gs_filter_kernel_row(const GsParams *p, uint32_t *sel_bits, uint32_t row)
+{
+	if (!gs_row_selected(p, gs_row1(row)))
+		return 0;
+	GS_ATOMIC_OR_U32(&sel_bits[row >> 5], 1u << (row & 31));
+	return 1;
 }
 
 #endif							/* GS_LOGIC_H */
