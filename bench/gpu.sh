@@ -54,7 +54,9 @@ FLOOR_JOIN=$((ROWS * (8 + 4) + ACCOUNTS * (8 + 8 + 2)))
 BASE="SET dstack_fdw.output_guard = off; SET max_parallel_workers_per_gather = 0; SET work_mem = '1GB';"
 CPU="$BASE SET gpu_scan.enabled = off;"
 HOST="$BASE SET gpu_scan.enabled = on; SET gpu_scan.host_path = on; SET gpu_scan.use_gpu = off;"
-GPU="$BASE SET gpu_scan.enabled = on; SET gpu_scan.host_path = off; SET gpu_scan.use_gpu = on;"
+# test data: a test machine's GPU need not be in confidential-computing mode (BENCH_REQUIRE_CC=on to require it)
+GPU="$BASE SET gpu_scan.enabled = on; SET gpu_scan.host_path = off; SET gpu_scan.use_gpu = on;
+SET gpu_scan.require_confidential_gpu = ${BENCH_REQUIRE_CC:-off};"
 
 # is there a GPU?  (the plan says where GpuPreAgg would run)
 plan=$(q -c "$GPU" -c "EXPLAIN (COSTS OFF) $GROUPED" 2>&1 || true)

@@ -42,6 +42,8 @@ extern bool gs_guc_debug_planner;
 extern int	gs_guc_join_max_inner_rows;
 extern int	gs_guc_device_table_slots;
 extern char *gs_guc_libcuda;
+extern bool gs_guc_require_cc;
+extern char *gs_guc_libnvml;
 
 /* ---- gs_pg.c ---- */
 extern void gpu_scan_init(void);

@@ -136,9 +136,69 @@ load_symbols(char *err, size_t errlen)
 	return true;
 }
 
+/*
+ * Is the GPU in confidential-computing mode?  Decrypted columns cross PCIe to
+ * the GPU: only with CC on (H100/H200 with the CVM's TDX) is that link
+ * encrypted and the GPU's memory protected, so that plaintext stays inside
+ * the trust boundary the receipts attest.  Asked through NVML
+ * (nvmlSystemGetConfComputeState), loaded like libcuda with dlopen().
+ */
+static bool
+confidential(const char *nvml_path, char *err, size_t errlen)
+{
+	typedef struct
+	{
+		unsigned int environment;
+		unsigned int ccFeature;		/* 1: NVML_CC_SYSTEM_FEATURE_ENABLED */
+		unsigned int devToolsMode;	/* 1: CC with debugging, which weakens it */
+	} CcState;
+	void	   *lib = dlopen(nvml_path, RTLD_NOW | RTLD_LOCAL);
+	int			(*init) (void);
+	int			(*state) (CcState *);
+	int			(*shutdown) (void);
+	CcState		st = {0, 0, 0};
+	int			r;
+
+	if (lib == NULL)
+	{
+		snprintf(err, errlen, "cannot check the GPU's confidential-computing mode: cannot load %s: %s",
+				 nvml_path, dlerror());
+		return false;
+	}
+	init = (int (*) (void)) dlsym(lib, "nvmlInit_v2");
+	state = (int (*) (CcState *)) dlsym(lib, "nvmlSystemGetConfComputeState");
+	shutdown = (int (*) (void)) dlsym(lib, "nvmlShutdown");
+	if (init == NULL || state == NULL || shutdown == NULL)
+	{
+		snprintf(err, errlen, "cannot check the GPU's confidential-computing mode: %s has no "
+				 "nvmlSystemGetConfComputeState (driver older than r535?)", nvml_path);
+		dlclose(lib);
+		return false;
+	}
+	if ((r = init()) != 0)
+	{
+		snprintf(err, errlen, "cannot check the GPU's confidential-computing mode: nvmlInit_v2 failed (NVML error %d)", r);
+		dlclose(lib);
+		return false;
+	}
+	r = state(&st);
+	shutdown();
+	dlclose(lib);
+	if (r != 0)
+		snprintf(err, errlen, "cannot check the GPU's confidential-computing mode: "
+				 "nvmlSystemGetConfComputeState failed (NVML error %d)", r);
+	else if (st.ccFeature != 1)
+		snprintf(err, errlen, "%s is not in confidential-computing mode, so decrypted columns would cross PCIe "
+				 "in the clear", device_name);
+	else if (st.devToolsMode != 0)
+		snprintf(err, errlen, "%s is in confidential-computing devtools mode, which lets a debugger read its memory",
+				 device_name);
+	return r == 0 && st.ccFeature == 1 && st.devToolsMode == 0;
+}
+
 /* The probe proper: library, driver, device, context, module, kernels. */
 static bool
-probe(const char *path, char *err, size_t errlen)
+probe(const char *path, const char *nvml_path, char *err, size_t errlen)
 {
 	int			n = 0,
 				major = 0,
@@ -175,6 +235,8 @@ probe(const char *path, char *err, size_t errlen)
 		snprintf(device_name, sizeof(device_name), "%s (sm_%d%d, %d SMs, driver %d.%d)",
 				 name, major, minor, sm_count, ver / 1000, (ver % 1000) / 10);
 	}
+	if (nvml_path != NULL && !confidential(nvml_path, err, errlen))
+		return false;
 	if (gs_fatbin_len == 0)
 	{
 		snprintf(err, errlen, "found %s, but this build has no GPU kernels (nvcc was not found when "
@@ -190,11 +252,11 @@ probe(const char *path, char *err, size_t errlen)
 }
 
 bool
-gs_cuda_probe(const char *libcuda_path, char *why, size_t whylen)
+gs_cuda_probe(const char *libcuda_path, const char *nvml_path, char *why, size_t whylen)
 {
 	if (probe_state == 0)
 	{
-		probe_state = probe(libcuda_path, probe_why, sizeof(probe_why)) ? 1 : -1;
+		probe_state = probe(libcuda_path, nvml_path, probe_why, sizeof(probe_why)) ? 1 : -1;
 		if (probe_state < 0 && cu.lib != NULL)
 		{
 			dlclose(cu.lib);

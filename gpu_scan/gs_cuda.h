@@ -20,8 +20,11 @@
 extern const unsigned char gs_fatbin[];
 extern const size_t gs_fatbin_len;
 
-/* Is there a usable GPU?  libcuda_path: the library to dlopen. */
-extern bool gs_cuda_probe(const char *libcuda_path, char *why, size_t whylen);
+/*
+ * Is there a usable GPU?  libcuda_path: the driver library to dlopen;
+ * nvml_path: NVML, to require confidential-computing mode (NULL: not required).
+ */
+extern bool gs_cuda_probe(const char *libcuda_path, const char *nvml_path, char *why, size_t whylen);
 /* "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)" after a successful probe. */
 extern const char *gs_cuda_device_name(void);
 

@@ -23,6 +23,8 @@ bool		gs_guc_debug_planner = false;
 int			gs_guc_join_max_inner_rows = 50000000;
 int			gs_guc_device_table_slots = 0;
 char	   *gs_guc_libcuda = NULL;
+bool		gs_guc_require_cc = true;
+char	   *gs_guc_libnvml = NULL;
 
 static int	probed = 0;			/* 0 not yet, 1 GPU, -1 none */
 static char why_not[600];
@@ -67,6 +69,14 @@ gpu_scan_init(void)
 							   "The CUDA driver library gpu_scan loads with dlopen() on first use.",
 							   "Takes effect before the first query over a sealed table in a session.",
 							   &gs_guc_libcuda, "libcuda.so.1", PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("gpu_scan.require_confidential_gpu",
+							 "Use a GPU only in confidential-computing mode (checked through NVML).",
+							 "Decrypted columns are copied to the GPU; outside CC mode they cross PCIe in the "
+							 "clear and sit in unprotected GPU memory. Off only on test machines with test data.",
+							 &gs_guc_require_cc, true, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("gpu_scan.libnvidia_ml",
+							   "The NVML library gpu_scan asks for the GPU's confidential-computing mode.",
+							   NULL, &gs_guc_libnvml, "libnvidia-ml.so.1", PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("gpu_scan");
 	gs_plan_init();
 	gs_exec_init();
@@ -80,7 +90,7 @@ gs_device_available(void)
 		return false;
 	if (probed == 0)
 	{
-		if (gs_cuda_probe(gs_guc_libcuda, why_not, sizeof(why_not)))
+		if (gs_cuda_probe(gs_guc_libcuda, gs_guc_require_cc ? gs_guc_libnvml : NULL, why_not, sizeof(why_not)))
 		{
 			probed = 1;
 			ereport(LOG, (errmsg("gpu_scan: using GPU %s", gs_cuda_device_name())));

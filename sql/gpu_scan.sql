@@ -225,10 +225,22 @@ SET gpu_scan.enabled = on;
 SET gpu_scan.host_path = on;
 SET gpu_scan.libcuda = '/nonexistent/libcuda.so.1';
 SET dstack_fdw.explain_stable = off;
-CREATE FUNCTION pg_temp.plan_lines(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+CREATE FUNCTION gs_plan_lines(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
 DECLARE l text;
 BEGIN
   FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP RETURN NEXT l; END LOOP;
 END $$;
-SELECT trim(l) AS line FROM pg_temp.plan_lines('SELECT count(*) FROM g.tx') l WHERE l LIKE '%Device%';
+SELECT trim(l) AS line FROM gs_plan_lines('SELECT count(*) FROM g.tx') l WHERE l LIKE '%Device%';
 SELECT count(*) FROM g.tx;
+-- a GPU outside confidential-computing mode is not used: decrypted columns
+-- would cross PCIe in the clear (tools/libcuda-sim simulates the driver and NVML)
+\c
+\i sql/include/fdw_env.psql
+\getenv tools DSTACK_TEST_TOOLS
+\set simcuda :tools '/libcuda-sim/libcuda-sim.so'
+\set simnvml :tools '/libcuda-sim/libnvml-sim-cc-off.so'
+SET gpu_scan.enabled = on;
+SET dstack_fdw.explain_stable = off;
+SET gpu_scan.libcuda = :'simcuda';
+SET gpu_scan.libnvidia_ml = :'simnvml';
+SELECT trim(l) AS line FROM gs_plan_lines('SELECT count(*) FROM g.tx') l WHERE l LIKE '%Device%';

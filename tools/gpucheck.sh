@@ -14,6 +14,10 @@
 # Usage: tools/gpucheck.sh [ROWS]        GPUCHECK_SKIP_BENCH=1: steps 1-2 only
 #   GPUCHECK_LIBCUDA=path   the driver library to load (default libcuda.so.1);
 #                           tools/libcuda-sim/libcuda-sim.so runs step 2 without a GPU
+#   GPUCHECK_LIBNVML=path   NVML (default libnvidia-ml.so.1; the simulator answers it too)
+#   GPUCHECK_REQUIRE_CC=on  require confidential-computing mode (gpu_scan's default);
+#                           off by default here: a test machine's GPU often runs without it,
+#                           and the suite's data are test data
 # Step 2 runs the GPU suite twice: with the planner's device table size, and
 # with a 4-slot one (gpu_scan.device_table_slots), so rows overflow to the host.
 # Exit status: 0 all good, 1 a check failed, 2 no usable GPU (nothing run).
@@ -39,7 +43,9 @@ run_suite() { # run_suite DIR on|off [SLOTS]: the gpu_scan suite with gpu_scan.u
 	mkdir -p "$dir/sql" "$dir/expected"
 	sed "s/^SET gpu_scan.use_gpu = off;/SET gpu_scan.use_gpu = $use;/" sql/gpu_scan.sql >"$dir/sql/gpu_scan.sql"
 	cp expected/gpu_scan.out "$dir/expected/gpu_scan.out"
-	PGOPTIONS="-c gpu_scan.libcuda=${GPUCHECK_LIBCUDA:-libcuda.so.1} -c gpu_scan.device_table_slots=$slots" \
+	PGOPTIONS="-c gpu_scan.libcuda=${GPUCHECK_LIBCUDA:-libcuda.so.1} -c gpu_scan.device_table_slots=$slots
+		-c gpu_scan.libnvidia_ml=${GPUCHECK_LIBNVML:-libnvidia-ml.so.1}
+		-c gpu_scan.require_confidential_gpu=${GPUCHECK_REQUIRE_CC:-off}" \
 		REGRESS_INPUTDIR="$dir" tools/regress.sh gpu_scan >"$dir/regress.log" 2>&1 || true
 	[ -f "$dir/results/gpu_scan.out" ] || { cat "$dir/regress.log" >&2; echo "gpucheck: the suite did not run" >&2; exit 1; }
 }

@@ -26,7 +26,8 @@ stage "pg_regress" tools/regress.sh
 # gpu_scan's GPU path (gs_cuda.c) end to end on the libcuda simulator: needs nvcc for the fatbin
 if command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ]; then
 	stage "gpu_scan GPU path on the simulated libcuda (suite: GPU == host build)" \
-		env GPUCHECK_LIBCUDA="$ROOT/tools/libcuda-sim/libcuda-sim.so" GPUCHECK_SKIP_BENCH=1 tools/gpucheck.sh
+		env GPUCHECK_LIBCUDA="$ROOT/tools/libcuda-sim/libcuda-sim.so" GPUCHECK_LIBNVML="$ROOT/tools/libcuda-sim/libcuda-sim.so" \
+		GPUCHECK_REQUIRE_CC=on GPUCHECK_SKIP_BENCH=1 tools/gpucheck.sh
 else
 	echo "skip  gpu_scan GPU path on the simulated libcuda: nvcc not found, this build has no kernels"
 fi

@@ -22,8 +22,14 @@
  *
  * The device it reports is "libcuda simulator", compute capability 9.0.
  * Point gpu_scan at it with gpu_scan.libcuda = '<path>/libcuda-sim.so'.
+ *
+ * It also answers the three NVML calls gpu_scan makes to check the GPU's
+ * confidential-computing mode (point gpu_scan.libnvidia_ml at it): CC on,
+ * or, when loaded from a copy whose file name contains "cc-off" or
+ * "devtools", CC off or CC in devtools mode (the Makefile makes both copies).
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -523,4 +529,41 @@ cuGetErrorString(CUresult r, const char **s)
 			return CUDA_ERROR_INVALID_VALUE;
 	}
 	return CUDA_SUCCESS;
+}
+
+/* ---- NVML: confidential-computing state ------------------------------------------ */
+
+int
+nvmlInit_v2(void)
+{
+	return 0;
+}
+
+int
+nvmlShutdown(void)
+{
+	return 0;
+}
+
+typedef struct
+{
+	unsigned int environment;
+	unsigned int ccFeature;
+	unsigned int devToolsMode;
+} SimCcState;
+
+int
+nvmlSystemGetConfComputeState(SimCcState *st)
+{
+	Dl_info		info;
+	const char *name = "";
+
+	if (st == NULL)
+		return 2;				/* NVML_ERROR_INVALID_ARGUMENT */
+	if (dladdr((void *) nvmlSystemGetConfComputeState, &info) && info.dli_fname)
+		name = info.dli_fname;
+	st->environment = 2;		/* NVML_CC_SYSTEM_ENVIRONMENT_PROD */
+	st->ccFeature = strstr(name, "cc-off") ? 0 : 1;
+	st->devToolsMode = strstr(name, "devtools") ? 1 : 0;
+	return 0;
 }
