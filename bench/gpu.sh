@@ -35,6 +35,7 @@ CREATE UNLOGGED TABLE accounts AS
          (g % 4)::int2 AS tier
   FROM generate_series(1, $ACCOUNTS) g;
 $RECIPE
+SET client_min_messages = warning;
 SELECT dstack_seal('transactions') IS NOT NULL;
 SELECT dstack_seal('accounts') IS NOT NULL;
 DROP TABLE transactions; DROP TABLE accounts;

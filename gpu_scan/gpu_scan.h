@@ -41,6 +41,7 @@ extern bool gs_guc_use_gpu;
 extern bool gs_guc_debug_planner;
 extern int	gs_guc_join_max_inner_rows;
 extern int	gs_guc_device_table_slots;
+extern int	gs_guc_max_groups;
 extern char *gs_guc_libcuda;
 extern bool gs_guc_require_cc;
 extern char *gs_guc_libnvml;

@@ -277,18 +277,7 @@ gs_cuda_device_name(void)
 size_t
 gs_kind_width(int32_t kind)
 {
-	switch (kind)
-	{
-		case GS_BOOL:
-			return 1;
-		case GS_I16:
-			return 2;
-		case GS_I32:
-		case GS_F32:
-			return 4;
-		default:
-			return 8;
-	}
+	return gs_width(kind);
 }
 
 /* ---- staging ------------------------------------------------------------ */
@@ -686,7 +675,8 @@ gs_cuda_preagg_stats(const GsCudaPreagg *s, GsCudaStats *st)
 
 /* ---- filter ------------------------------------------------------------- */
 
-static Stage filter_stage;		/* reused across calls; freed with the process */
+/* GpuScan's staging buffers: reused by every call of this backend, freed when it exits */
+static Stage filter_stage;
 
 bool
 gs_cuda_filter(const GsParams *p, uint32_t *sel_bits, uint32_t *selected, uint64_t *bytes_h2d,
@@ -700,6 +690,9 @@ gs_cuda_filter(const GsParams *p, uint32_t *sel_bits, uint32_t *selected, uint64
 	void	   *args[3];
 	uint64_t	c[2];
 
+	/* a call that failed half-way may have left work queued on the buffers */
+	if (st->stream != NULL)
+		CU_TRY(cu.StreamSynchronize(st->stream), "cuStreamSynchronize (filter staging)");
 	if (!stage_batch(st, p, NULL, &devp, bytes_h2d, err, errlen))
 		return false;
 	sel = st->dev_out;

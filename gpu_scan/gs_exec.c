@@ -494,6 +494,20 @@ load_inner(GsPreAggState *s)
 	s->st.inner_rows = in->n;
 }
 
+/* The host table does not spill: stop, with advice, before it eats the backend's memory. */
+static void
+check_group_limit(GsPreAggState *s)
+{
+	if (s->res->host.used <= (uint32) gs_guc_max_groups)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("GpuPreAgg over \"%s\" has more than %d groups", get_rel_name(s->gc.relid), gs_guc_max_groups),
+			 errdetail("Its group table is in memory and does not spill to disk."),
+			 errhint("SET gpu_scan.enable_preagg = off for this query (HashAggregate spills), or raise "
+					 "gpu_scan.max_groups.")));
+}
+
 /* Read every row group through the kernels into the host table. */
 static void
 preagg_run(GsPreAggState *s)
@@ -560,6 +574,7 @@ preagg_run(GsPreAggState *s)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory in the gpu_scan group table")));
 			s->st.rows_selected += n;
 		}
+		check_group_limit(s);
 	}
 	if (s->gpu)
 	{
@@ -567,6 +582,7 @@ preagg_run(GsPreAggState *s)
 
 		if (!gs_cuda_preagg_finish(s->res->dev, &s->res->host, err, sizeof(err)))
 			device_error(err);
+		check_group_limit(s);	/* the device's groups are in the host table now */
 		gs_cuda_preagg_stats(s->res->dev, &cs);
 		s->st.rows_selected = cs.rows_selected;
 		s->st.bytes_h2d = cs.bytes_h2d;

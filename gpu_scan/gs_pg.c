@@ -22,6 +22,7 @@ bool		gs_guc_use_gpu = true;
 bool		gs_guc_debug_planner = false;
 int			gs_guc_join_max_inner_rows = 50000000;
 int			gs_guc_device_table_slots = 0;
+int			gs_guc_max_groups = 10000000;
 char	   *gs_guc_libcuda = NULL;
 bool		gs_guc_require_cc = true;
 char	   *gs_guc_libnvml = NULL;
@@ -65,6 +66,10 @@ gpu_scan_init(void)
 							"Groups that find no slot are aggregated on the host (EXPLAIN ANALYZE counts those rows). "
 							"A small table is a test aid for that path.",
 							&gs_guc_device_table_slots, 0, 0, 1 << 24, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("gpu_scan.max_groups",
+							"Most groups one GpuPreAgg keeps in memory before it stops with an error.",
+							"Its group table does not spill to disk as HashAggregate does.",
+							&gs_guc_max_groups, 10000000, 1000, INT_MAX, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("gpu_scan.libcuda",
 							   "The CUDA driver library gpu_scan loads with dlopen() on first use.",
 							   "Takes effect before the first query over a sealed table in a session.",

@@ -217,6 +217,12 @@ SET gpu_scan.host_path = off;
 SET gpu_scan.use_gpu TO off;  -- (tools/gpucheck.sh keeps this one off on a GPU machine)
 SELECT count(*) FROM g.tx WHERE branch = 1;
 RESET gpu_scan.debug_planner;
+RESET gpu_scan.host_path;
+RESET gpu_scan.use_gpu;
+-- the in-memory group table stops, with advice, where HashAggregate would spill
+SET gpu_scan.max_groups = 1000;
+SELECT id, count(*) FROM g.tx GROUP BY id;
+RESET gpu_scan.max_groups;
 
 -- no GPU is never an error: a library that is not there is a reason in EXPLAIN
 \c

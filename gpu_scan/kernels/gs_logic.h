@@ -225,6 +225,13 @@ gs_kind_is_float(int32_t kind)
 	return kind == GS_F32 || kind == GS_F64;
 }
 
+/* Bytes per value of a kind. */
+GS_FN size_t
+gs_width(int32_t kind)
+{
+	return kind == GS_BOOL ? 1 : kind == GS_I16 ? 2 : (kind == GS_I32 || kind == GS_F32) ? 4 : 8;
+}
+
 /* Little-endian loads through memcpy: chunk buffers carry no alignment promise. */
 GS_FN int64_t
 gs_load_i(const GsColumn *c, uint32_t row)

@@ -435,8 +435,7 @@ params_on_device(const GsParams *p)
 	for (int c = 0; c < p->ncols; c++)
 	{
 		size_t		n = p->cols[c].side ? p->join.inner_nrows : p->nrows;
-		size_t		w = p->cols[c].kind == GS_BOOL ? 1 : p->cols[c].kind == GS_I16 ? 2 :
-			(p->cols[c].kind == GS_I32 || p->cols[c].kind == GS_F32) ? 4 : 8;
+		size_t		w = gs_width(p->cols[c].kind);
 
 		if (n > 0 && !find_alloc(p->cols[c].data, n * w, 1))
 			return 0;
