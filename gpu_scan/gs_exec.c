@@ -248,6 +248,25 @@ dict_code(GsDict *d, const uint8 *p, uint32 len)
 	return (int32) (d->n - 1);
 }
 
+/* The codes of a text column's rows (0 for NULL rows: the validity bitmap says which). */
+static void
+dict_encode(GsDict *d, const DsealColBuf *cb, int32 *codes)
+{
+	for (uint32 r = 0; r < cb->nrows; r++)
+	{
+		uint32		len;
+		const uint8 *v;
+
+		if (colbuf_is_null(cb, r))
+		{
+			codes[r] = 0;
+			continue;
+		}
+		v = colbuf_var_at(cb, r, &len);	/* sets len: not in the same call as its use */
+		codes[r] = dict_code(d, v, len);
+	}
+}
+
 /*
  * The kernel parameters of one batch: the compiled program, keys and
  * aggregates, and column arrays pointing into the decrypted chunks (codes
@@ -299,16 +318,9 @@ batch_params(GsCompiled *gc, const int *colbatch, GsDict *dicts, const DfdwBatch
 				break;
 			case GS_COL_DICT:
 				{
-					int32	   *codes = MemoryContextAllocZero(bcxt, sizeof(int32) * Max(b->nrows, 1));
+					int32	   *codes = MemoryContextAlloc(bcxt, sizeof(int32) * Max(b->nrows, 1));
 
-					for (uint32 r = 0; r < b->nrows; r++)
-						if (!colbuf_is_null(cb, r))
-						{
-							uint32		len;
-							const uint8 *v = colbuf_var_at(cb, r, &len);
-
-							codes[r] = dict_code(&dicts[i], v, len);
-						}
+					dict_encode(&dicts[i], cb, codes);
 					c->data = (const uint8_t *) codes;
 					break;
 				}
@@ -452,23 +464,7 @@ load_inner(GsPreAggState *s)
 			if (s->gc.cols[i].mode == GS_COL_VALUE)
 				memcpy(in->data[i] + (size_t) off * w, cb->fixed, (size_t) b.nrows * w);
 			else if (s->gc.cols[i].mode == GS_COL_DICT)
-			{
-				int32	   *codes = (int32 *) in->data[i] + off;
-
-				for (uint32 r = 0; r < b.nrows; r++)
-				{
-					uint32		len;
-					const uint8 *v;
-
-					if (colbuf_is_null(cb, r))
-					{
-						codes[r] = 0;
-						continue;
-					}
-					v = colbuf_var_at(cb, r, &len);	/* sets len: not in the same call as its use */
-					codes[r] = dict_code(&s->dict[i], v, len);
-				}
-			}
+				dict_encode(&s->dict[i], cb, (int32 *) in->data[i] + off);
 			if (cb->any_null)
 				for (uint32 r = 0; r < b.nrows; r++)
 					if (colbuf_is_null(cb, r))
