@@ -581,21 +581,13 @@ dfdwIterateForeignScan(ForeignScanState *node)
 void
 dfdwReScanForeignScan(ForeignScanState *node)
 {
-	DfdwScan   *s = node->fdw_state;
-
-	s->have_rg = false;
-	s->next_serial_rg = 0;
-	if (s->unit_counts)
-		unitmap_reset(s->unit_counts);
+	dfdw_batch_rescan(node->fdw_state);
 }
 
 void
 dfdwEndForeignScan(ForeignScanState *node)
 {
-	DfdwScan   *s = node->fdw_state;
-
-	if (s != NULL)
-		MemoryContextDelete(s->scan_cxt);	/* closes the reader, scrubs the key */
+	dfdw_batch_end(node->fdw_state);	/* closes the reader, scrubs the key */
 	node->fdw_state = NULL;
 }
 
@@ -673,6 +665,7 @@ dfdw_batch_memory(DfdwScan *s)
 	return s->batch_cxt;
 }
 
+/* Start again from the first row group, with fresh contribution counts. */
 void
 dfdw_batch_rescan(DfdwScan *s)
 {

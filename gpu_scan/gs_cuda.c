@@ -470,13 +470,12 @@ struct GsCudaPreagg
 };
 
 GsCudaPreagg *
-gs_cuda_preagg_begin(uint32_t table_cap, int naggs, uint32_t max_rows, char *err, size_t errlen)
+gs_cuda_preagg_begin(uint32_t table_cap, int naggs, char *err, size_t errlen)
 {
 	GsCudaPreagg *s = calloc(1, sizeof(GsCudaPreagg));
 	size_t		accw = (size_t) table_cap * (naggs > 0 ? naggs : 1) * GS_ACC_WORDS;
 	CUresult	r;
 
-	(void) max_rows;
 	if (s == NULL)
 	{
 		snprintf(err, errlen, "out of memory");

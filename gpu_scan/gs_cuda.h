@@ -36,8 +36,7 @@ extern const char *gs_cuda_device_name(void);
  */
 typedef struct GsCudaPreagg GsCudaPreagg;
 
-extern GsCudaPreagg *gs_cuda_preagg_begin(uint32_t table_cap, int naggs, uint32_t max_rows,
-										  char *err, size_t errlen);
+extern GsCudaPreagg *gs_cuda_preagg_begin(uint32_t table_cap, int naggs, char *err, size_t errlen);
 /*
  * Upload a join's inner table once, before the first batch: p's side-1
  * columns (join.inner_nrows rows) and its hash (host pointers).

@@ -17,8 +17,6 @@
  */
 #include "postgres.h"
 
-#include <time.h>
-
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -58,7 +56,6 @@ typedef struct GsStats
 	uint64		bytes_d2h;
 	uint64		rows_overflow;
 	double		kernel_ms;
-	double		wall_ms;
 	uint64		inner_rows;		/* a join's inner table */
 } GsStats;
 
@@ -123,15 +120,6 @@ typedef struct GsFilterState
 	bool		have;
 	GsStats		st;
 } GsFilterState;
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
-}
 
 /* ---- shared set-up ---------------------------------------------------------- */
 
@@ -511,7 +499,6 @@ preagg_run(GsPreAggState *s)
 	DfdwBatch	b;
 	char		err[512];
 	uint32		cap = (uint32) Min(Max((int64) s->est_groups * 2, 1024), 1 << 22);
-	double		t0 = now_ms();
 
 	check_dp_args(s);
 	if (OidIsValid(s->gc.inner_relid))
@@ -532,7 +519,7 @@ preagg_run(GsPreAggState *s)
 			while (dcap < (uint32) gs_guc_device_table_slots)
 				dcap <<= 1;
 		}
-		s->res->dev = gs_cuda_preagg_begin(dcap, s->gc.naggs, DSEAL_DEFAULT_ROWS_PER_GROUP, err, sizeof(err));
+		s->res->dev = gs_cuda_preagg_begin(dcap, s->gc.naggs, err, sizeof(err));
 		if (s->res->dev == NULL)
 			device_error(err);
 		if (OidIsValid(s->gc.inner_relid))
@@ -591,7 +578,6 @@ preagg_run(GsPreAggState *s)
 	s->groups = 0;
 	for (uint32 i = 0; i < s->res->host.t.cap; i++)
 		s->groups += s->res->host.t.state[i] == GS_SLOT_READY && s->res->host.t.rows[i] > 0;
-	s->st.wall_ms = now_ms() - t0;
 	s->done = true;
 	s->emit_slot = 0;
 }
@@ -853,7 +839,6 @@ filter_batch(GsFilterState *s)
 	GsParams	p;
 	char		err[512];
 	uint32		n;
-	double		t0 = now_ms();
 
 	if (!dfdw_batch_next(s->scan, &b))
 		return false;
@@ -875,7 +860,6 @@ filter_batch(GsFilterState *s)
 	s->st.batches++;
 	s->st.rows_in += b.nrows;
 	s->st.rows_selected += n;
-	s->st.wall_ms += now_ms() - t0;
 	s->nrows = b.nrows;
 	s->pos = 0;
 	s->have = true;

@@ -118,11 +118,12 @@ collect_aggrefs(PathTarget *target, Node *having)
 /*
  * The input of a GpuPreAgg: one sealed table, or an inner join of two whose
  * clauses include an integer equality to hash on.  Fills gc's tables and
- * join (the smaller table is the inner one, loaded whole) and returns the
- * conditions the kernel must evaluate; NULL, with *why, when it cannot.
+ * join (the smaller table is the inner one, loaded whole) and *quals with
+ * the conditions the kernel must evaluate; false, with *why, when it cannot.
  */
-static List *
-preagg_input(PlannerInfo *root, RelOptInfo *input_rel, GsCompiled *gc, char **table, const char **why)
+static bool
+preagg_input(PlannerInfo *root, RelOptInfo *input_rel, GsCompiled *gc, char **table, List **quals,
+			 const char **why)
 {
 	Oid			relid = sealed_relid(root, input_rel);
 	int			r1,
@@ -130,23 +131,23 @@ preagg_input(PlannerInfo *root, RelOptInfo *input_rel, GsCompiled *gc, char **ta
 	RelOptInfo *outer,
 			   *inner;
 	List	   *clauses;
-	List	   *quals = NIL;
 	ListCell   *lc;
 	bool		have_hash = false;
 
+	gs_compiled_init(gc, InvalidOid, 0);	/* the caller reads gc->relid on failure too */
 	if (OidIsValid(relid))
 	{
 		gs_compiled_init(gc, relid, input_rel->relid);
 		*table = get_rel_name(relid);
 		foreach(lc, input_rel->baserestrictinfo)
-			quals = lappend(quals, ((RestrictInfo *) lfirst(lc))->clause);
-		return quals ? quals : list_make1(NULL);	/* non-NIL: no conditions is fine */
+			*quals = lappend(*quals, ((RestrictInfo *) lfirst(lc))->clause);
+		return true;
 	}
 	*table = "a join";
 	if (input_rel->reloptkind != RELOPT_JOINREL || bms_num_members(input_rel->relids) != 2)
 	{
 		*why = "the input is not one sealed table or a join of two";
-		return NIL;
+		return false;
 	}
 	r1 = bms_next_member(input_rel->relids, -1);
 	r2 = bms_next_member(input_rel->relids, r1);
@@ -155,12 +156,12 @@ preagg_input(PlannerInfo *root, RelOptInfo *input_rel, GsCompiled *gc, char **ta
 	if (!OidIsValid(sealed_relid(root, outer)) || !OidIsValid(sealed_relid(root, inner)))
 	{
 		*why = "a joined relation is not a sealed table";
-		return NIL;
+		return false;
 	}
 	if (root->join_info_list != NIL)
 	{
 		*why = "the query has an outer, semi or anti join (GpuPreAgg joins are inner joins)";
-		return NIL;
+		return false;
 	}
 	if (inner->tuples > outer->tuples)
 	{
@@ -177,7 +178,7 @@ preagg_input(PlannerInfo *root, RelOptInfo *input_rel, GsCompiled *gc, char **ta
 	{
 		*why = psprintf("the smaller table has %.0f rows, more than gpu_scan.join_max_inner_rows (%d)",
 						inner->tuples, gs_guc_join_max_inner_rows);
-		return NIL;
+		return false;
 	}
 	/* the join clauses: implied by equivalence classes, and the others */
 	clauses = generate_join_implied_equalities(root, input_rel->relids, outer->relids, inner);
@@ -196,18 +197,18 @@ preagg_input(PlannerInfo *root, RelOptInfo *input_rel, GsCompiled *gc, char **ta
 		if (!have_hash && gs_compile_join(gc, gc->inner_relid, gc->inner_scanrelid, c, &jwhy))
 			have_hash = true;
 		else
-			quals = lappend(quals, c);
+			*quals = lappend(*quals, c);
 	}
 	if (!have_hash)
 	{
 		*why = "no join clause is an integer equality between the two tables";
-		return NIL;
+		return false;
 	}
 	foreach(lc, outer->baserestrictinfo)
-		quals = lappend(quals, ((RestrictInfo *) lfirst(lc))->clause);
+		*quals = lappend(*quals, ((RestrictInfo *) lfirst(lc))->clause);
 	foreach(lc, inner->baserestrictinfo)
-		quals = lappend(quals, ((RestrictInfo *) lfirst(lc))->clause);
-	return quals ? quals : list_make1(NULL);
+		*quals = lappend(*quals, ((RestrictInfo *) lfirst(lc))->clause);
+	return true;
 }
 
 static void
@@ -219,7 +220,7 @@ offer_preagg(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *output_rel, G
 	const char *why = NULL;
 	PathTarget *target = root->upper_targets[UPPERREL_GROUP_AGG];
 	PathTarget *partial;
-	List	   *quals;
+	List	   *quals = NIL;
 	List	   *aggs;
 	List	   *group_exprs = NIL;
 	ListCell   *lc;
@@ -231,8 +232,7 @@ offer_preagg(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *output_rel, G
 	bool		gpu;
 	int			x = -1;
 
-	quals = preagg_input(root, input_rel, &gc, &table, &why);
-	if (quals == NIL)
+	if (!preagg_input(root, input_rel, &gc, &table, &quals, &why))
 	{
 		if (input_rel->reloptkind == RELOPT_JOINREL || OidIsValid(gc.relid))
 			gs_debug("GpuPreAgg over %s not offered: %s", table ? table : "a join", why);
@@ -252,7 +252,7 @@ offer_preagg(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *output_rel, G
 	if (!target_device("GpuPreAgg", table, &gpu))
 		return;
 	foreach(lc, quals)
-		if (lfirst(lc) != NULL && !gs_compile_qual(&gc, lfirst(lc), &why))
+		if (!gs_compile_qual(&gc, lfirst(lc), &why))
 		{
 			gs_debug("GpuPreAgg over %s not offered: a condition has no kernel: %s", table, why);
 			return;
