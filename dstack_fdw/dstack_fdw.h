@@ -91,9 +91,15 @@ typedef struct DfdwChainFacts
 	uint8		block_hash[32];
 	uint64		approvals;
 	uint64		threshold;
-	uint64		epsilon_milli;	/* policy: total privacy budget */
-	uint32		min_group_size; /* policy */
-	char		privacy_unit[64];	/* policy */
+	/* the analysis policy (see DfdwPolicy) */
+	uint64		epsilon_milli;	/* policy: total privacy budget, in thousandths */
+	uint32		min_group_size; /* policy: floor of the partition-selection threshold */
+	char		privacy_unit[64];	/* policy: column that identifies one person / account */
+	int64		epsilon_select_micro;	/* policy: epsilon of DP partition selection per grouped query */
+	double		delta;			/* policy: delta of DP partition selection per grouped query */
+	char		delta_text[32]; /* the same, as the policy writes it (for receipts) */
+	int			max_rows_per_unit;	/* policy: rows one unit may contribute per sealed table */
+	bool		policy_from_compose;	/* read from the measured app-compose (else: contract only) */
 } DfdwChainFacts;
 extern bool dfdw_statement_chain_facts(Oid serverid, DfdwChainFacts *facts);
 

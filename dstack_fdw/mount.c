@@ -159,6 +159,12 @@ load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts 
 	f->chain.min_group_size = st.policy.min_group_size;
 	strlcpy(f->chain.privacy_unit, st.policy.privacy_unit ? st.policy.privacy_unit : "",
 			sizeof(f->chain.privacy_unit));
+	/* not in the contract: defaults until the measured compose supplies them */
+	f->chain.epsilon_select_micro = 100000;
+	f->chain.delta = 1e-6;
+	strlcpy(f->chain.delta_text, "1e-6", sizeof(f->chain.delta_text));
+	f->chain.max_rows_per_unit = dfdw_guc_max_rows_per_unit;
+	f->chain.policy_from_compose = false;
 	f->revoked = st.revoked;
 	memcpy(f->revoked_by, st.revoked_by, DC_ADDR_LEN);
 	f->n_approvers = (int) Min(st.n_approvers, lengthof(f->approvers));
