@@ -4,8 +4,9 @@
  * These are the only aggregates the output guard lets a query over sealed
  * tables compute (DESIGN.md section 5).  Each keeps an exact integer state
  * (true count, clamped sum in fixed-point units), adds integer-exact discrete
- * Laplace noise once, in the final function (../common/dp.c), and returns
- * NULL for a group whose true count is below dstack_fdw.dp_min_group_size.
+ * Laplace noise once, in the final function (../common/dp.c).  A group
+ * without rows gets noise too, never NULL: the aggregate reads its constant
+ * epsilon and bounds from its Aggref when no row brought them.
  *
  * Units and sensitivities
  *   dp_count(x, eps)              count of non-NULL x; Laplace scale 1/eps.
@@ -28,9 +29,9 @@
  * above are per row, so with k rows per unit the effective epsilon of each
  * aggregate is k * eps and the caller must charge it that way.
  *
- * Suppression compares the *true* count with the minimum; that decision is
- * itself not covered by epsilon (the usual "minimum cell size" rule of
- * statistical agencies, which the design asks for on top of the noise).
+ * Which groups are released at all is decided by dstack_run() (run.c), by DP
+ * partition selection on a noisy count: the aggregates never suppress.
+ * Their error messages never print a value they were given.
  *
  * Randomness is the CSPRNG, except when the superuser-only test GUC
  * dstack_fdw.dp_test_seed is set (regression tests); see dp.h.
@@ -39,7 +40,10 @@
 
 #include <math.h>
 
+#include "catalog/dependency.h"
 #include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "fmgr.h"
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
@@ -69,7 +73,6 @@ bool		dfdw_dp_is_dp_aggregate(Oid aggfnoid);
 /* ---- GUCs --------------------------------------------------------------- */
 
 static char *dp_test_seed_guc = NULL;
-int			dp_min_group_size = 10;
 static bool dp_seed_dirty = false;	/* the GUC changed since we last applied it */
 
 /* The test seed must be empty or exactly 32 bytes of hex. */
@@ -114,12 +117,14 @@ dfdw_dp_init_gucs(void)
 							   "to get reproducible results.",
 							   &dp_test_seed_guc, "", PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   check_test_seed, assign_test_seed, NULL);
-	DefineCustomIntVariable("dstack_fdw.dp_min_group_size",
-							"Groups with fewer true rows than this get NULL from every DP aggregate.",
-							"Small groups are suppressed (their key is not released by dstack_run()). "
-							"0 disables suppression.",
-							&dp_min_group_size, 10, 0, INT_MAX, PGC_SUSET, 0, NULL, NULL, NULL);
 	CacheRegisterSyscacheCallback(PROCOID, dp_agg_cache_inval, (Datum) 0);
+}
+
+/* Is the noise drawn from the test seed (a receipt must say so)? */
+bool
+dfdw_dp_seeded(void)
+{
+	return dp_test_seed_guc != NULL && dp_test_seed_guc[0] != '\0';
 }
 
 /* Key or un-key the sampler stream if the seed GUC changed; called before any draw. */
@@ -153,7 +158,7 @@ dfdw_dp_apply_seed(void)
 typedef struct DpAggCacheEntry
 {
 	Oid			fn;
-	bool		is_dp;
+	DfdwDpKind	kind;
 } DpAggCacheEntry;
 
 static DpAggCacheEntry dp_agg_cache[DP_AGG_CACHE];
@@ -167,38 +172,78 @@ dp_agg_cache_inval(Datum arg, int cacheid, uint32 hashvalue)
 }
 
 /*
- * Is aggfnoid one of dp_count, dp_sum, dp_avg of this extension?  The guard
- * asks for every Aggref of every query, so answers are cached (by OID,
- * flushed on any pg_proc invalidation, e.g. DROP EXTENSION).  Looked up by
- * name in the extension's schema so a user's own "dp_count" never passes.
+ * Which DP aggregate of this extension aggfnoid is (DFDW_DP_NONE: none).
+ * Membership is read from pg_depend (the function belongs to the extension),
+ * never from a name: an analyst's own "dp_count", in whatever schema, is
+ * not one.  The answer is cached by OID and flushed on any pg_proc change.
  */
-bool
-dfdw_dp_is_dp_aggregate(Oid aggfnoid)
+DfdwDpKind
+dfdw_dp_kind(Oid aggfnoid)
 {
-	static const char *const names[] = {"dp_count", "dp_sum", "dp_avg", "dp_quantile"};
-	char	   *name;
-	bool		is_dp = false;
+	static Oid	ext_cached = InvalidOid;
+	DfdwDpKind	kind = DFDW_DP_NONE;
+	Oid			ext;
 
 	for (int i = 0; i < dp_agg_cache_n; i++)
 		if (dp_agg_cache[i].fn == aggfnoid)
-			return dp_agg_cache[i].is_dp;
-	name = get_func_name(aggfnoid);
-	if (name != NULL)
+			return dp_agg_cache[i].kind;
+	ext = get_extension_oid("dstack_fdw", true);
+	if (ext != ext_cached)
+		ext_cached = ext;
+	if (OidIsValid(ext) && get_func_prokind(aggfnoid) == PROKIND_AGGREGATE &&
+		getExtensionOfObject(ProcedureRelationId, aggfnoid) == ext)
 	{
-		for (int i = 0; i < (int) lengthof(names); i++)
-			if (strcmp(name, names[i]) == 0)
-				is_dp = true;
-		is_dp = is_dp && get_func_prokind(aggfnoid) == PROKIND_AGGREGATE &&
-			OidIsValid(dfdw_extension_schema()) &&
-			get_func_namespace(aggfnoid) == dfdw_extension_schema();
+		char	   *name = get_func_name(aggfnoid);
+		Oid			rettype = get_func_rettype(aggfnoid);
+		int			nargs = get_func_nargs(aggfnoid);
+
+		if (strcmp(name, "dp_count") == 0 && nargs == 2)
+			kind = DFDW_DP_COUNT;
+		else if (strcmp(name, "dp_sum") == 0 && nargs == 4)
+			kind = rettype == NUMERICOID ? DFDW_DP_SUM_INT8 : DFDW_DP_SUM_FLOAT8;
+		else if (strcmp(name, "dp_avg") == 0 && nargs == 4)
+			kind = DFDW_DP_AVG;
+		else if (strcmp(name, "dp_quantile") == 0 && nargs == 5)
+			kind = DFDW_DP_QUANTILE;
 		pfree(name);
 	}
 	if (dp_agg_cache_n == DP_AGG_CACHE)
 		dp_agg_cache_n = 0;
 	dp_agg_cache[dp_agg_cache_n].fn = aggfnoid;
-	dp_agg_cache[dp_agg_cache_n].is_dp = is_dp;
+	dp_agg_cache[dp_agg_cache_n].kind = kind;
 	dp_agg_cache_n++;
-	return is_dp;
+	return kind;
+}
+
+/* Is aggfnoid one of this extension's DP aggregates? */
+bool
+dfdw_dp_is_dp_aggregate(Oid aggfnoid)
+{
+	return dfdw_dp_kind(aggfnoid) != DFDW_DP_NONE;
+}
+
+/*
+ * The constant arguments 1..n of the DP aggregate being finalised, from its
+ * Aggref (for a group no row reached, whose state is empty).  False when
+ * they are not all constants (then the group cannot be noised here).
+ */
+bool
+dfdw_dp_const_args(FunctionCallInfo fcinfo, Datum *vals, bool *nulls, int n)
+{
+	Aggref	   *a = AggGetAggref(fcinfo);
+
+	if (a == NULL || list_length(a->args) != n + 1)
+		return false;
+	for (int i = 0; i < n; i++)
+	{
+		TargetEntry *tle = list_nth(a->args, i + 1);
+
+		if (!IsA(tle->expr, Const))
+			return false;
+		vals[i] = ((Const *) tle->expr)->constvalue;
+		nulls[i] = ((Const *) tle->expr)->constisnull;
+	}
+	return true;
 }
 
 /* ---- state ---------------------------------------------------------------- */
@@ -273,14 +318,13 @@ dfdw_dp_epsilon_micro(double eps)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("epsilon must be greater than 0 and at most %g", DP_EPS_MAX),
-				 errdetail("Got %g.", eps),
 				 errhint("Use a small positive epsilon such as 0.1 to 1.")));
 	micro = (int64) (eps * DP_EPS_DEN + 0.5);
 	if (micro < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("epsilon must be at least 0.000001"),
-				 errdetail("Epsilon is used rounded to millionths; %g rounds to 0.", eps),
+				 errdetail("Epsilon is used rounded to millionths; this one rounds to 0."),
 				 errhint("Use a larger epsilon.")));
 	return micro;
 }
@@ -310,7 +354,7 @@ note_epsilon(DpAggState *s, FunctionCallInfo fcinfo, int argno)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("epsilon must be the same for every row of a group"),
-				 errdetail("Got %g after %g.", PG_GETARG_FLOAT8(argno), (double) s->eps_micro / DP_EPS_DEN),
+				 errdetail("The privacy budget is charged by one epsilon per aggregate."),
 				 errhint("Pass epsilon as a constant, not a column or expression.")));
 }
 
@@ -360,15 +404,17 @@ check_bounds_present(FunctionCallInfo fcinfo)
 		bounds_null_error(agg_name(fcinfo));
 }
 
-/* Raise the lower >= upper error with the values. */
+/*
+ * Raise the lower >= upper error.  Never with the values: a bound taken
+ * from a column would otherwise be printed.
+ */
 static void
-bounds_order_error(const char *fn, const char *lo, const char *hi)
+bounds_order_error(const char *fn)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("lower bound of %s must be less than its upper bound", fn),
-			 errdetail("Got lower %s and upper %s.", lo, hi),
-			 errhint("Swap the bounds or widen the range.")));
+			 errhint("Swap the bounds or widen the range; pass them as constants.")));
 }
 
 /* ---- transition functions ------------------------------------------------- */
@@ -410,7 +456,7 @@ dfdw_dp_sum_int8_trans(PG_FUNCTION_ARGS)
 	lo = PG_GETARG_INT64(2);
 	hi = PG_GETARG_INT64(3);
 	if (lo >= hi)
-		bounds_order_error(agg_name(fcinfo), psprintf(INT64_FORMAT, lo), psprintf(INT64_FORMAT, hi));
+		bounds_order_error(agg_name(fcinfo));
 	note_bounds(s, lo, hi);
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(s);
@@ -429,7 +475,7 @@ float_bound_units(const char *fn, double b)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bounds of %s must be finite and at most 1e12 in absolute value", fn),
-				 errdetail("Got %g; float8 values are summed exactly in units of 1e-6.", b),
+				 errdetail("float8 values are summed exactly in units of 1e-6."),
 				 errhint("Rescale the column or use the int8 form of dp_sum.")));
 	return (int64) rint(b * DP_FLOAT_SCALE);
 }
@@ -456,7 +502,7 @@ dfdw_dp_sum_float8_trans(PG_FUNCTION_ARGS)
 	lo_u = float_bound_units(agg_name(fcinfo), lo);
 	hi_u = float_bound_units(agg_name(fcinfo), hi);
 	if (!(lo < hi) || lo_u >= hi_u)
-		bounds_order_error(agg_name(fcinfo), psprintf("%g", lo), psprintf("%g", hi));
+		bounds_order_error(agg_name(fcinfo));
 	note_bounds(s, lo_u, hi_u);
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(s);
@@ -495,7 +541,7 @@ dfdw_dp_check_args(const char *fn, char kind, bool eps_null, double eps, bool lo
 		out->lower = DatumGetInt64(lo);
 		out->upper = DatumGetInt64(hi);
 		if (out->lower >= out->upper)
-			bounds_order_error(fn, psprintf(INT64_FORMAT, out->lower), psprintf(INT64_FORMAT, out->upper));
+			bounds_order_error(fn);
 		return;
 	}
 	out->lower_f = DatumGetFloat8(lo);
@@ -503,7 +549,7 @@ dfdw_dp_check_args(const char *fn, char kind, bool eps_null, double eps, bool lo
 	out->lower = float_bound_units(fn, out->lower_f);
 	out->upper = float_bound_units(fn, out->upper_f);
 	if (!(out->lower_f < out->upper_f) || out->lower >= out->upper)
-		bounds_order_error(fn, psprintf("%g", out->lower_f), psprintf("%g", out->upper_f));
+		bounds_order_error(fn);
 }
 
 /*
@@ -554,8 +600,7 @@ dfdw_dp_combine(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("epsilon must be the same for every row of a group"),
-				 errdetail("Parallel workers saw %g and %g.",
-						   (double) a->eps_micro / DP_EPS_DEN, (double) b->eps_micro / DP_EPS_DEN),
+				 errdetail("Parallel workers saw different values."),
 				 errhint("Pass epsilon as a constant, not a column or expression.")));
 	if (b->has_bounds)
 		note_bounds(a, b->lower, b->upper);
@@ -608,14 +653,49 @@ dfdw_dp_deserialize(PG_FUNCTION_ARGS)
 
 /* ---- final functions (noise, once) ---------------------------------------- */
 
-/* The state if the group is large enough to release, else NULL (suppressed). */
+/*
+ * The state to noise.  A group no row reached (an empty input without
+ * GROUP BY) has no state: it is built from the Aggref's constant epsilon and
+ * bounds with a zero count and sum, so the answer is noise, never NULL
+ * (NULL would say "no rows" exactly).  NULL only when the arguments are not
+ * constants, which dstack_run() never lets through.
+ */
 static DpAggState *
 releasable(FunctionCallInfo fcinfo)
 {
 	DpAggState *s = PG_ARGISNULL(0) ? NULL : (DpAggState *) PG_GETARG_POINTER(0);
+	Datum		v[3];
+	bool		n[3];
+	DfdwDpArgs	args;
+	Aggref	   *a;
+	DfdwDpKind	kind;
 
-	if (s == NULL || s->count < dp_min_group_size || s->count == 0 || s->eps_micro == 0)
+	if (s != NULL && s->eps_micro != 0)
+		return s;
+	a = AggGetAggref(fcinfo);
+	if (a == NULL)
 		return NULL;
+	kind = dfdw_dp_kind(a->aggfnoid);
+	if (kind == DFDW_DP_COUNT)
+	{
+		if (!dfdw_dp_const_args(fcinfo, v, n, 1))
+			return NULL;
+		dfdw_dp_check_args("dp_count", 'c', n[0], n[0] ? 0 : DatumGetFloat8(v[0]), true, 0, true, 0, &args);
+	}
+	else if (kind == DFDW_DP_SUM_INT8 || kind == DFDW_DP_SUM_FLOAT8 || kind == DFDW_DP_AVG)
+	{
+		if (!dfdw_dp_const_args(fcinfo, v, n, 3))
+			return NULL;
+		dfdw_dp_check_args(kind == DFDW_DP_AVG ? "dp_avg" : "dp_sum", kind == DFDW_DP_SUM_INT8 ? 'i' : 'f',
+						   n[2], n[2] ? 0 : DatumGetFloat8(v[2]), n[0], v[0], n[1], v[1], &args);
+	}
+	else
+		return NULL;
+	s = palloc0(sizeof(DpAggState));
+	s->eps_micro = args.eps_micro;
+	s->lower = args.lower;
+	s->upper = args.upper;
+	s->has_bounds = kind != DFDW_DP_COUNT;
 	return s;
 }
 
@@ -636,6 +716,16 @@ laplace_noise(dp_u128 delta, int64 eps_micro, uint64 eps_den)
 		!dp_discrete_laplace_wide(t_num, t_den, &noise, &err))
 		derr_ereport(&err, ERRCODE_INTERNAL_ERROR, "Narrow the bounds or raise epsilon.");
 	return noise;
+}
+
+/*
+ * Discrete Laplace noise of scale sensitivity / (eps_micro / 1e6), for
+ * dstack_run()'s partition selection (the same sampler as the aggregates).
+ */
+dp_i128
+dfdw_dp_laplace(dp_u128 sensitivity, int64 eps_micro)
+{
+	return laplace_noise(sensitivity, eps_micro, DP_EPS_DEN);
 }
 
 /* Sensitivity of a clamped sum: the larger absolute bound (never 0 as lower < upper). */

@@ -181,7 +181,7 @@ dfdw_dp_quantile_deserialize(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(s);
 }
 
-/* Report Noisy Max over the buckets; NULL for a suppressed or empty group. */
+/* Report Noisy Max over the buckets (an empty group too). */
 Datum
 dfdw_dp_quantile_final(PG_FUNCTION_ARGS)
 {
@@ -191,8 +191,25 @@ dfdw_dp_quantile_final(PG_FUNCTION_ARGS)
 	int			best = 0;
 	DErr		err = {0};
 
-	if (s == NULL || s->eps_micro == 0 || s->n == 0 || s->n < dp_min_group_size)
-		PG_RETURN_NULL();
+	if (s == NULL || s->eps_micro == 0)
+	{
+		/*
+		 * No row reached this group: noise over an empty histogram, with the
+		 * constant parameters of the Aggref (NULL would reveal "no rows").
+		 */
+		Datum		v[4];
+		bool		n[4];
+
+		if (!dfdw_dp_const_args(fcinfo, v, n, 4) || n[0] || n[1] || n[2] || n[3])
+			PG_RETURN_NULL();
+		s = palloc0(sizeof(DpqState));
+		s->q_milli = (int64) llround(DatumGetFloat8(v[0]) * 1000);
+		s->lower = DatumGetFloat8(v[1]);
+		s->upper = DatumGetFloat8(v[2]);
+		s->eps_micro = dfdw_dp_epsilon_micro(DatumGetFloat8(v[3]));
+		if (!(s->q_milli >= 0 && s->q_milli <= 1000) || !isfinite(s->upper - s->lower) || !(s->lower < s->upper))
+			PG_RETURN_NULL();
+	}
 	dfdw_dp_apply_seed();
 	for (int b = 0; b < DPQ_BUCKETS; b++)
 	{

@@ -51,13 +51,36 @@ COMMENT ON TABLE dstack_receipts IS
 'Every receipt dstack_run() released, in order; prev_hash is the previous receipt''s body hash.';
 SELECT pg_catalog.pg_extension_config_dump('dstack_receipts', '');
 
-REVOKE ALL ON dstack_budget, dstack_receipts FROM PUBLIC;
-GRANT SELECT ON dstack_budget, dstack_receipts TO PUBLIC;
+-- Every dstack_run(), charged or refused, in order: written by a background
+-- worker in its own transaction before the query reads a row, so no rollback
+-- of the caller's can undo a charge.  status: charged (running, or ended
+-- without an answer), answered, failed (the charge stays), refused (budget).
+CREATE TABLE dstack_runs (
+    id             bigserial PRIMARY KEY,
+    app_id         text NOT NULL,
+    query          text NOT NULL,
+    epsilon_micro  bigint NOT NULL CHECK (epsilon_micro >= 0),
+    delta          text NOT NULL,
+    datasets       jsonb NOT NULL,
+    status         text NOT NULL CHECK (status IN ('charged', 'answered', 'failed', 'refused')),
+    error_class    text,
+    receipt_seq    bigint,
+    started_at     timestamptz NOT NULL DEFAULT now(),
+    finished_at    timestamptz
+);
+COMMENT ON TABLE dstack_runs IS
+'Audit of every dstack_run(): its charge is committed here before any sealed row is read; failed runs keep theirs.';
+SELECT pg_catalog.pg_extension_config_dump('dstack_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('dstack_runs_id_seq', '');
+
+REVOKE ALL ON dstack_budget, dstack_receipts, dstack_runs FROM PUBLIC;
+GRANT SELECT ON dstack_budget, dstack_receipts, dstack_runs TO PUBLIC;
 
 CREATE FUNCTION dstack_run(query text)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'dstack_run'
-LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, @extschema@, pg_temp;
 
 COMMENT ON FUNCTION dstack_run(text) IS
 'Run a query of DP aggregates over sealed tables: charges the privacy budget and returns the signed receipt '
@@ -78,9 +101,9 @@ CREATE VIEW dstack_consortia AS SELECT * FROM dstack_consortia();
 COMMENT ON VIEW dstack_consortia IS
 'On-chain state of each consortium against its criteria: approval, revocation, recipe (compose-hash), owners of mounted tables.';
 -- dp_agg.sql: differentially private aggregates (C in dp_agg.c).
--- To be pasted into dstack_fdw--0.1.0.sql.  All noise is integer-exact
--- discrete Laplace, added once in the final function; groups whose true
--- count is below dstack_fdw.dp_min_group_size return NULL.
+-- All noise is integer-exact discrete Laplace, added once in the final
+-- function; a group without rows gets noise too.  Which groups dstack_run()
+-- releases is decided there, by DP partition selection.
 
 -- support functions (internal state; parallel-safe, combinable) --------------
 
@@ -131,7 +154,7 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'dfdw_dp_count_final'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION dp_count_final(internal) IS
-  'final function of dp_count: true count plus discrete Laplace noise of scale 1/epsilon, NULL for small groups';
+  'final function of dp_count: true count plus discrete Laplace noise of scale 1/epsilon';
 
 CREATE FUNCTION dp_sum_int8_final(internal)
 RETURNS numeric
@@ -166,7 +189,7 @@ CREATE AGGREGATE dp_count(anyelement, float8) (
   PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE dp_count(anyelement, float8) IS
-  'differentially private count of non-NULL values: dp_count(value, epsilon); discrete Laplace noise of scale 1/epsilon; NULL for groups below dstack_fdw.dp_min_group_size';
+  'differentially private count of non-NULL values: dp_count(value, epsilon); discrete Laplace noise of scale 1/epsilon';
 
 CREATE AGGREGATE dp_sum(int8, int8, int8, float8) (
   SFUNC = dp_sum_int8_trans,

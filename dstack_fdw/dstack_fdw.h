@@ -8,8 +8,20 @@
  *   plan.c        relation size from the signed manifest, paths (serial and
  *                 partial), the plan (columns to decrypt), EXPLAIN
  *   exec.c        the columnar scan, serial and parallel (row groups handed
- *                 out through shared memory), released on abort
+ *                 out through shared memory), released on abort; the batch
+ *                 interface for gpu_scan; contribution bounding
  *   import.c      IMPORT FOREIGN SCHEMA from a directory of manifests
+ *   consortia.c   the dstack_consortia view
+ *
+ * The output boundary (docs/output-guard.md):
+ *   run.c         dstack_run(): the only way out; checks, charge, plan,
+ *                 sealed execution, partition selection, receipt
+ *   validate.c    the allow-list the analysed query must pass, by OID
+ *   guard.c       the early refusal in the planner hook; statement nesting;
+ *                 messages withheld while sealed rows flow
+ *   ledger.c      the budget ledger and audit rows, committed by a
+ *                 background worker in their own transactions
+ *   dp_agg.c      dp_count, dp_sum, dp_avg; dp_quantile.c: dp_quantile
  *
  * gpu_scan (../gpu_scan, built into this library) adds CustomScans over
  * sealed tables; it reads them through the batch interface of exec.c.
@@ -27,6 +39,7 @@
 #include "foreign/foreign.h"
 #include "nodes/pathnodes.h"
 
+#include "dp.h"
 #include "dseal.h"
 
 /* ---- GUCs (dstack_fdw.c) ---- */
@@ -114,11 +127,21 @@ typedef struct DfdwConsortiumStatus
 } DfdwConsortiumStatus;
 extern void dfdw_consortium_status(Oid serverid, DfdwConsortiumStatus *st);
 
-/* ---- guard.c ---- */
+/* ---- guard.c: the early, friendly refusal and the statement's nesting ---- */
 extern bool dfdw_guc_output_guard;
 extern int	dfdw_guc_max_rows_per_unit;
 
-/* A dataset read by the current dstack_run() (for the receipt). */
+extern void dfdw_guard_init(void);
+extern void dfdw_guard_check_planned(void);
+extern bool dfdw_is_sealed_rel(Oid relid);
+/* executor, utility and planner nesting of the current top-level statement */
+extern int	dfdw_exec_depth(void);
+extern int	dfdw_utility_depth(void);
+extern int	dfdw_planner_depth(void);
+
+/* ---- run.c: the one dstack_run() in progress ---- */
+
+/* A dataset read by the current dstack_run() (for the ledger and the receipt). */
 typedef struct DfdwDatasetRef
 {
 	Oid			relid;
@@ -129,35 +152,98 @@ typedef struct DfdwDatasetRef
 	uint8		manifest_hash[DC_SHA256_LEN];
 } DfdwDatasetRef;
 
-/* State of the dstack_run() in progress; NULL when none. */
+typedef enum DfdwRunPhase
+{
+	DFDW_RUN_CHECKING,			/* parsing, validating, mounting, charging */
+	DFDW_RUN_PLANNING,			/* planning the validated query */
+	DFDW_RUN_EXECUTING,			/* running the validated plan: sealed rows flow */
+	DFDW_RUN_RELEASING			/* building the receipt */
+} DfdwRunPhase;
+
+/*
+ * State of the dstack_run() in progress (NULL when none).  Written by run.c
+ * only; the scans read it to know whether they are part of the validated
+ * plan and how to bound contributions.
+ */
 typedef struct DfdwRun
 {
-	int64		epsilon_micro;	/* sum of the DP aggregates' epsilons */
-	List	   *sealed_relids;
-	List	   *datasets;		/* DfdwDatasetRef *, one per mounted table */
+	DfdwRunPhase phase;
+	PlannedStmt *plan;			/* the one plan whose sealed scans may run */
 	MemoryContext cxt;
-	/* contribution bounding (R7): each scan keeps <= rows_per_unit rows per unit */
-	char	   *privacy_unit;	/* column name from the contract's policy; NULL: none */
-	int			rows_per_unit;
-	int			sealed_scans;	/* sealed table references in the query */
-	int64		sensitivity;	/* rows_per_unit ^ sealed_scans: multiplies the charge */
-	uint32		min_group_size; /* policy: groups whose noisy count is lower are dropped */
+	List	   *datasets;		/* DfdwDatasetRef *, one per sealed table */
+	char	   *privacy_unit;	/* policy: the unit column */
+	int			rows_per_unit;	/* policy: rows a unit keeps per sealed table */
 } DfdwRun;
 extern DfdwRun *dfdw_run;
 
-extern void dfdw_guard_init(void);
-extern void dfdw_guard_check_planned(void);
-extern bool dfdw_is_dp_aggregate(Oid fn);
-extern bool dfdw_is_sealed_rel(Oid relid);
+/*
+ * The execution-time boundary: may a sealed scan of rel start in the plan
+ * being executed by estate?  Only inside the plan dstack_run() validated and
+ * planned in this call; raises otherwise.
+ */
+extern void dfdw_check_sealed_scan(EState *estate, Relation rel);
+/* During a validated plan's execution messages below ERROR are not sent (guard.c). */
+extern bool dfdw_sealed_execution(void);
+
+/* ---- validate.c: the allow-list of dstack_run() ---- */
+typedef struct DfdwValidated
+{
+	Oid			serverid;		/* the one consortium (server) the query reads */
+	List	   *sealed_relids;	/* distinct sealed tables, range-table order */
+	List	   *sealed_rtis;	/* range-table indexes of sealed tables */
+	int			sealed_scans;	/* sealed range-table entries (a self-join counts twice) */
+	int64		epsilon_micro;	/* sum of the DP aggregates' epsilons */
+	int			n_dp;			/* DP aggregates */
+	bool		grouped;		/* GROUP BY present: keys need partition selection */
+	int			n_out;			/* output columns the analyst asked for */
+} DfdwValidated;
+
+extern void dfdw_validate_query(Query *q, DfdwValidated *v);
+extern void dfdw_validate_units(Query *q, const char *unit, DfdwValidated *v);
+extern void dfdw_add_selection_count(Query *q, const char *unit, DfdwValidated *v);
+
+/* ---- ledger.c: the durable ledger, written by a background worker ---- */
+typedef struct DfdwCharge
+{
+	/* in */
+	const char *app_id;			/* 0x hex */
+	int64		total_micro;	/* the policy's total, for the first charge */
+	int64		epsilon_micro;	/* this run's charge */
+	const char *delta;			/* this run's delta, as text ("0" when none) */
+	const char *query;
+	const char *datasets_json;
+	/* out */
+	int64		run_id;
+	int64		spent_micro;	/* after the charge */
+	int64		total_micro_out;
+} DfdwCharge;
+extern void dfdw_ledger_charge(DfdwCharge *c);
+extern void dfdw_ledger_record(int64 run_id, int64 seq, const char *body_sha256, const char *prev_hash,
+							   int64 epsilon_micro, const char *receipt_json);
+extern void dfdw_ledger_fail(int64 run_id, const char *sqlstate_class);
+extern Oid	dfdw_ledger_owner(void);
+extern PGDLLEXPORT void dfdw_ledger_worker_main(Datum arg);
 
 /* ---- dp_agg.c ---- */
+typedef enum DfdwDpKind
+{
+	DFDW_DP_NONE = 0,
+	DFDW_DP_COUNT,
+	DFDW_DP_SUM_INT8,
+	DFDW_DP_SUM_FLOAT8,
+	DFDW_DP_AVG,
+	DFDW_DP_QUANTILE
+} DfdwDpKind;
 extern void dfdw_dp_init_gucs(void);
+extern DfdwDpKind dfdw_dp_kind(Oid aggfnoid);
 extern bool dfdw_dp_is_dp_aggregate(Oid aggfnoid);
+extern bool dfdw_dp_const_args(FunctionCallInfo fcinfo, Datum *vals, bool *nulls, int n);
 extern void dfdw_dp_apply_seed(void);
-extern int	dp_min_group_size;
+extern bool dfdw_dp_seeded(void);
 extern int64 dfdw_dp_epsilon_micro(double eps);
+extern dp_i128 dfdw_dp_laplace(dp_u128 sensitivity, int64 eps_micro);
 
-/* A DP aggregate's constant arguments in state units (gpu_scan). */
+/* A DP aggregate's constant arguments in state units (gpu_scan, validate.c). */
 typedef struct DfdwDpArgs
 {
 	int64		eps_micro;
@@ -195,6 +281,8 @@ extern bool dfdwAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *fu
 
 /* Open a dataset so that it is closed when cxt is reset or deleted (abort too). */
 extern DsealReader *dfdw_open_dataset(const char *path, MemoryContext cxt);
+/* Every column of rel is declared with exactly the type its dataset was sealed as. */
+extern void dfdw_check_declared_types(Relation rel, const DsealManifest *m, const char *path);
 
 /*
  * The columnar batch interface (exec.c), for gpu_scan: the same mount rule,
@@ -209,7 +297,7 @@ typedef struct DfdwBatch
 	const DsealColBuf *cols;	/* one per attno given to dfdw_batch_begin, in order */
 	const uint8 *keep;			/* rows kept by contribution bounding (LSB first), or NULL: all */
 } DfdwBatch;
-extern DfdwScan *dfdw_batch_begin(Relation rel, List *attnos, MemoryContext parent);
+extern DfdwScan *dfdw_batch_begin(EState *estate, Relation rel, List *attnos, MemoryContext parent);
 extern bool dfdw_batch_next(DfdwScan *s, DfdwBatch *b);
 extern void dfdw_batch_fill_slot(DfdwScan *s, TupleTableSlot *slot, uint32 row);
 extern MemoryContext dfdw_batch_memory(DfdwScan *s);

@@ -21,6 +21,7 @@
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
+#include "parser/parse_type.h"
 #include "port/atomics.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -240,6 +241,8 @@ scan_open(Relation rel, const char *path, List *attnos, MemoryContext parent)
 	MemoryContextRegisterResetCallback(cxt, cb);
 	s->reader = dfdw_open_dataset(path, cxt);
 	s->m = dseal_reader_manifest(s->reader);
+	if (dfdw_guc_output_guard)
+		dfdw_check_declared_types(rel, s->m, path);
 	map_columns(s, attnos);
 	MemoryContextSwitchTo(old);
 	return s;
@@ -256,44 +259,43 @@ install_key(DfdwScan *s, const uint8 key[DSEAL_DATA_KEY_LEN])
 	s->key_installed = true;
 }
 
-/* Remember what dstack_run() read, for its receipt (once per table). */
-static void
-record_dataset(DfdwScan *s)
+/*
+ * The execution boundary's type rule: every column of rel is declared with
+ * exactly the type its dataset was sealed as (no domain, no other type whose
+ * input function could fail on a value and quote it).  Only foreign-table
+ * owners declare columns, but the rule holds whoever they are.
+ */
+void
+dfdw_check_declared_types(Relation rel, const DsealManifest *m, const char *path)
 {
-	MemoryContext old;
-	DfdwDatasetRef *d;
-	ListCell   *lc;
-	Oid			relid = RelationGetRelid(s->rel);
+	TupleDesc	desc = RelationGetDescr(rel);
 
-	foreach(lc, dfdw_run->datasets)
-		if (((DfdwDatasetRef *) lfirst(lc))->relid == relid)
-			return;
-	/*
-	 * Inside dstack_run() small groups are dropped by their *noisy* count
-	 * (run.c), against the consortium's policy; the aggregates' own
-	 * suppression by the true count, which is not differentially private,
-	 * is switched off for this statement's transaction.
-	 */
-	if (dfdw_run->datasets == NIL)
+	for (int a = 0; a < desc->natts; a++)
 	{
-		DfdwChainFacts f;
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		Oid			typid = InvalidOid;
+		int32		typmod = -1;
+		int			c;
 
-		if (dfdw_statement_chain_facts(GetForeignTable(relid)->serverid, &f))
-			dfdw_run->min_group_size = f.min_group_size;
-		(void) set_config_option("dstack_fdw.dp_min_group_size", "0",
-								 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+		if (att->attisdropped)
+			continue;
+		for (c = 0; c < m->ncols; c++)
+			if (strcmp(m->cols[c].name, NameStr(att->attname)) == 0)
+				break;
+		if (c == m->ncols)
+			continue;			/* reported by map_columns if the query needs it */
+		(void) parseTypeString(m->cols[c].type, &typid, &typmod, true);
+		if (typid != att->atttypid)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("column \"%s\" of foreign table \"%s\" has type %s, but it was sealed as %s",
+							NameStr(att->attname), RelationGetRelationName(rel),
+							format_type_with_typemod(att->atttypid, att->atttypmod), m->cols[c].type),
+					 errdetail("Under the output guard a sealed column must be declared with exactly its sealed "
+							   "type: another type or a domain could fail on a value and quote it (file \"%s\").",
+							   path),
+					 errhint("Ask the operator to recreate the table with IMPORT FOREIGN SCHEMA.")));
 	}
-	old = MemoryContextSwitchTo(dfdw_run->cxt);
-	d = palloc0(sizeof(DfdwDatasetRef));
-	d->relid = relid;
-	d->serverid = GetForeignTable(relid)->serverid;
-	d->table = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(s->rel)),
-										  RelationGetRelationName(s->rel));
-	memcpy(d->owner, s->m->owner_id, DC_ADDR_LEN);
-	memcpy(d->dataset_id, s->m->dataset_id, DSEAL_DATASET_ID_LEN);
-	memcpy(d->manifest_hash, s->m->manifest_hash, DC_SHA256_LEN);
-	dfdw_run->datasets = lappend(dfdw_run->datasets, d);
-	MemoryContextSwitchTo(old);
 }
 
 /* Leader or serial scan: the mount rule, the key, the keyless pre-check. */
@@ -305,8 +307,6 @@ scan_mount(DfdwScan *s)
 	install_key(s, s->mount.data_key);
 	if (dfdw_guc_verify_before_scan)
 		verify_needed_chunks(s);
-	if (dfdw_run != NULL)
-		record_dataset(s);
 }
 
 void
@@ -317,6 +317,7 @@ dfdwBeginForeignScan(ForeignScanState *node, int eflags)
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
+	dfdw_check_sealed_scan(node->ss.ps.state, node->ss.ss_currentRelation);
 	s = scan_open(node->ss.ss_currentRelation, strVal(linitial(plan->fdw_private)),
 				  lthird(plan->fdw_private), node->ss.ps.state->es_query_cxt);
 	node->fdw_state = s;
@@ -372,7 +373,7 @@ static void
 setup_bounding(DfdwScan *s)
 {
 	s->unit_mcol = -1;
-	if (dfdw_run == NULL || dfdw_run->privacy_unit == NULL)
+	if (dfdw_run == NULL || dfdw_run->phase != DFDW_RUN_EXECUTING || dfdw_run->privacy_unit == NULL)
 		return;
 	for (int c = 0; c < s->m->ncols; c++)
 		if (strcmp(s->m->cols[c].name, dfdw_run->privacy_unit) == 0)
@@ -602,11 +603,12 @@ dfdwEndForeignScan(ForeignScanState *node)
  * serial; a CustomScan here is not parallel-aware).
  */
 DfdwScan *
-dfdw_batch_begin(Relation rel, List *attnos, MemoryContext parent)
+dfdw_batch_begin(EState *estate, Relation rel, List *attnos, MemoryContext parent)
 {
 	DfdwTableOptions topts;
 	DfdwScan   *s;
 
+	dfdw_check_sealed_scan(estate, rel);
 	dfdw_table_options(RelationGetRelid(rel), &topts);
 	s = scan_open(rel, topts.path, attnos, parent);
 	scan_mount(s);

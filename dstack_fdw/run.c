@@ -1,43 +1,52 @@
 /*
  * run.c: dstack_run(query) -- the only way an answer over sealed data leaves
- * the CVM (DESIGN.md section 5, docs/receipts.md).
+ * the CVM (docs/output-guard.md, docs/receipts.md).
  *
- *   1. plan the query; the output guard (guard.c) refuses anything but DP
- *      aggregates and group keys and adds up the query's epsilon
- *   2. run it; the scans apply the mount rule and record each dataset
- *   3. charge the consortium's budget (total epsilon from the contract's
- *      policy) before anything is released; refuse when it is spent
- *   4. drop groups whose noisy dp_count is below the policy's minimum
- *      group size
- *   5. build the receipt body, sign its hash with the guest agent's receipt
- *      key, attach a TDX quote over it, append it to the hash-chained audit
- *      table, return it
- * dstack_run() must be its own top-level transaction, so that the charge, the
- * audit row and the answer commit together.
+ *   1. it is the top-level statement: not in a transaction block, function,
+ *      DO, pipeline or another statement's planning; once per statement
+ *   2. parse the text (exactly one SELECT) and analyse it under the pinned
+ *      search_path; validate it against the allow-list (validate.c)
+ *   3. read the consortium's policy and chain state; check the unit joins;
+ *      mount every dataset (approval, keys) before anything is charged
+ *   4. plan it; charge the whole run -- every DP aggregate times the
+ *      contribution bound, plus partition selection -- and commit the charge
+ *      and an audit row in their own transaction (ledger.c); a spent budget
+ *      refuses here, before any row is read
+ *   5. execute the validated plan: only this plan's sealed scans may start
+ *      (guard.c); any error becomes one fixed error, messages are withheld,
+ *      and the run is marked failed (its charge stays)
+ *   6. release groups by DP partition selection on their noisy row count
+ *   7. build the receipt body, sign it, attach a quote, commit it with the
+ *      run's audit row (ledger.c), return it
  */
 #include "postgres.h"
 
+#include <math.h>
+
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "commands/extension.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
+#include "executor/tstoreReceiver.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "pgtime.h"
+#include "storage/lmgr.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/plancache.h"
-#include "utils/syscache.h"
-#include "access/htup_details.h"
-#include "catalog/pg_class.h"
-#include "pgtime.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "dp.h"
 #include "dstack_fdw.h"
 #include "guest_agent.h"
 #include "hex.h"
@@ -71,207 +80,6 @@ static char *
 eps_text(int64 micro)
 {
 	return psprintf("%lld.%06lld", (long long) (micro / 1000000), (long long) (micro % 1000000));
-}
-
-/*
- * The output column of the first dp_count (-1: none): its noisy value decides
- * whether a group is released.
- */
-static int
-count_column(SPIPlanPtr plan)
-{
-	CachedPlanSource *src = linitial(SPI_plan_get_plan_sources(plan));
-	Query	   *q = linitial_node(Query, src->query_list);
-	ListCell   *lc;
-	int			i = 0;
-
-	foreach(lc, q->targetList)
-	{
-		TargetEntry *tle = lfirst(lc);
-
-		if (tle->resjunk)
-			continue;
-		if (IsA(tle->expr, Aggref) && dfdw_is_dp_aggregate(((Aggref *) tle->expr)->aggfnoid) &&
-			strcmp(get_func_name(((Aggref *) tle->expr)->aggfnoid), "dp_count") == 0)
-			return i;
-		i++;
-	}
-	return -1;
-}
-
-/* The extension's schema, quoted, for the ledger statements. */
-static const char *
-ext_schema(void)
-{
-	return quote_identifier(get_namespace_name(dfdw_extension_schema()));
-}
-
-/* Owner of the ledger tables: the role that created the extension. */
-static Oid
-ledger_owner(void)
-{
-	Oid			nsp = dfdw_extension_schema();
-	Oid			relid = get_relname_relid("dstack_budget", nsp);
-	HeapTuple	tp;
-	Oid			owner;
-
-	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tp))
-		elog(ERROR, "ledger table dstack_budget is missing");
-	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
-	ReleaseSysCache(tp);
-	return owner;
-}
-
-/*
- * Run SQL on the extension's own tables with the rights of their owner: the
- * analyst may read them but never write them.  "@S@" stands for the schema.
- */
-static void
-ledger_exec(const char *sql_tmpl, int nargs, Oid *types, Datum *values, int expect)
-{
-	Oid			saved_user;
-	int			saved_sec;
-	Oid			owner = ledger_owner();
-	int			rc;
-	StringInfoData sql;
-	const char *p;
-
-	initStringInfo(&sql);
-	for (p = sql_tmpl; *p; p++)
-	{
-		if (strncmp(p, "@S@", 3) == 0)
-		{
-			appendStringInfoString(&sql, ext_schema());
-			p += 2;
-		}
-		else
-			appendStringInfoChar(&sql, *p);
-	}
-
-	GetUserIdAndSecContext(&saved_user, &saved_sec);
-	SetUserIdAndSecContext(owner, saved_sec | SECURITY_LOCAL_USERID_CHANGE);
-	PG_TRY();
-	{
-		rc = SPI_execute_with_args(sql.data, nargs, types, values, NULL, false, 0);
-		if (rc != expect)
-			elog(ERROR, "ledger statement failed: %s", SPI_result_code_string(rc));
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(saved_user, saved_sec);
-	}
-	PG_END_TRY();
-}
-
-/*
- * Charge epsilon to the consortium's budget.  The row is created on first use
- * with the contract's total; an UPDATE that would overspend matches nothing.
- */
-static void
-charge_budget(const DfdwChainFacts *f, int64 micro, int64 *spent, int64 *total)
-{
-	char	   *app = hex0x(f->app_id, DC_ADDR_LEN);
-	int64		contract_total = (int64) f->epsilon_milli * 1000;
-	Oid			types[3] = {TEXTOID, INT8OID, INT8OID};
-	Datum		vals[3] = {CStringGetTextDatum(app), Int64GetDatum(contract_total), Int64GetDatum(micro)};
-	bool		isnull;
-
-	ledger_exec("INSERT INTO @S@.dstack_budget (app_id, total_micro, spent_micro) "
-				"VALUES ($1, $2, 0) ON CONFLICT (app_id) DO NOTHING", 2, types, vals, SPI_OK_INSERT);
-	types[1] = INT8OID;
-	vals[1] = Int64GetDatum(micro);
-	ledger_exec("UPDATE @S@.dstack_budget SET spent_micro = spent_micro + $2, updated_at = now() "
-				"WHERE app_id = $1 AND spent_micro + $2 <= total_micro RETURNING spent_micro, total_micro",
-				2, types, vals, SPI_OK_UPDATE_RETURNING);
-	if (SPI_processed == 0)
-	{
-		ledger_exec("SELECT spent_micro, total_micro FROM @S@.dstack_budget WHERE app_id = $1",
-					1, types, vals, SPI_OK_SELECT);
-		*spent = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		*total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("privacy budget of consortium %s is spent", app),
-				 errdetail("The query needs epsilon %s; %s of %s is left.", eps_text(micro),
-						   eps_text(*total - *spent), eps_text(*total)),
-				 errhint("Ask with a smaller epsilon, or have the owners approve a new consortium with a new budget.")));
-	}
-	*spent = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	*total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-}
-
-/*
- * The answer rows as JSON (every value as text), minus suppressed groups: a
- * group is released only when its noisy dp_count reaches the policy's
- * minimum group size (thresholding a noisy value keeps the decision inside
- * the differential-privacy accounting).
- */
-static void
-result_json(StringInfo buf, int count_col, uint32 min_group, int *suppressed)
-{
-	TupleDesc	desc = SPI_tuptable->tupdesc;
-
-	appendStringInfoString(buf, "{\"columns\":[");
-	for (int c = 0; c < desc->natts; c++)
-	{
-		if (c)
-			appendStringInfoChar(buf, ',');
-		escape_json(buf, NameStr(TupleDescAttr(desc, c)->attname));
-	}
-	appendStringInfoString(buf, "],\"rows\":[");
-	*suppressed = 0;
-	for (uint64 r = 0, emitted = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[r];
-
-		if (count_col >= 0)
-		{
-			bool		isnull;
-			Datum		n = SPI_getbinval(tup, desc, count_col + 1, &isnull);
-
-			if (isnull || DatumGetInt64(n) < (int64) min_group)
-			{
-				(*suppressed)++;	/* the group and its key do not leave */
-				continue;
-			}
-		}
-		appendStringInfoString(buf, emitted++ ? ",[" : "[");
-		for (int c = 0; c < desc->natts; c++)
-		{
-			char	   *v = SPI_getvalue(tup, desc, c + 1);
-
-			if (c)
-				appendStringInfoChar(buf, ',');
-			if (v == NULL)
-				appendStringInfoString(buf, "null");
-			else
-				escape_json(buf, v);
-		}
-		appendStringInfoChar(buf, ']');
-	}
-	appendStringInfoString(buf, "]}");
-}
-
-/* Previous receipt of this database: sequence and body hash (zeros when none). */
-static void
-previous_receipt(int64 *seq, char **prev_hash)
-{
-	ledger_exec("LOCK TABLE @S@.dstack_receipts IN EXCLUSIVE MODE", 0, NULL, NULL, SPI_OK_UTILITY);
-	ledger_exec("SELECT seq, body_sha256 FROM @S@.dstack_receipts ORDER BY seq DESC LIMIT 1",
-				0, NULL, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 0)
-	{
-		*seq = 0;
-		*prev_hash = pstrdup("0000000000000000000000000000000000000000000000000000000000000000");
-	}
-	else
-	{
-		bool		isnull;
-
-		*seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		*prev_hash = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	}
 }
 
 /* Sign the body hash with the guest agent's receipt key and get a quote over it. */
@@ -328,175 +136,516 @@ sign_and_quote(const DfdwServerOptions *sopts, const DfdwChainFacts *f, const ch
 	return result;
 }
 
+
+static void
+refuse_a1(const char *msg, const char *detail, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("%s", msg),
+			 errdetail("Rule A1 of dstack_run(): %s", detail),
+			 errhint("%s", hint)));
+}
+
+/*
+ * Rule A1: dstack_run() is the top-level statement, once.  Its charge is
+ * committed on its own whatever happens around it, but a call inside a
+ * function, DO block or another statement's planning would hand the answer
+ * to code that can act on it before the client sees anything, and two
+ * calls in one statement would be two releases under one request.
+ */
+static void
+check_top_level(void)
+{
+	static LocalTransactionId last_lxid = InvalidLocalTransactionId;
+	static TimestampTz last_stmt = 0;
+
+	if (dfdw_run != NULL)
+		refuse_a1("dstack_run() cannot be nested", "a dstack_run() query cannot call dstack_run().",
+				  "Call dstack_run() once, from the top-level statement.");
+	if (IsTransactionBlock() || IsSubTransaction())
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("dstack_run() cannot run inside a transaction block"),
+				 errdetail("Rule A1 of dstack_run(): its answer leaves with its own committed charge; inside "
+						   "BEGIN ... COMMIT, a savepoint or an exception block the caller could act on the "
+						   "answer before anything is final."),
+				 errhint("Call it as a statement of its own, outside BEGIN ... COMMIT: SELECT dstack_run($$...$$);")));
+	if (dfdw_exec_depth() != 1 || dfdw_utility_depth() != 0 || dfdw_planner_depth() != 0)
+		refuse_a1("dstack_run() must be called by the top-level statement",
+				  "called from a function, a DO block, EXPLAIN, COPY, CREATE TABLE AS or while another "
+				  "statement is planned, its answer would reach code before it reaches the client.",
+				  "Call it directly: SELECT dstack_run($$...$$);");
+	if (last_lxid == MyProc->lxid && last_stmt == GetCurrentStatementStartTimestamp())
+		refuse_a1("dstack_run() may be called once per statement",
+				  "each call is a release of its own, with its own charge and receipt.",
+				  "Send one statement per query: SELECT dstack_run($$...$$);");
+	last_lxid = MyProc->lxid;
+	last_stmt = GetCurrentStatementStartTimestamp();
+	/* not in a pipeline, and committed right after this statement */
+	PreventInTransactionBlock(true, "dstack_run()");
+}
+
+/* Parse and analyse the text: exactly one SELECT (rule A1). */
+static Query *
+analyse(const char *query)
+{
+	List	   *raw = pg_parse_query(query);
+	RawStmt    *rs;
+	List	   *qs;
+	Query	   *q;
+
+	if (list_length(raw) != 1)
+		refuse_a1("dstack_run() runs exactly one statement",
+				  psprintf("the text holds %d statements.", list_length(raw)),
+				  "Pass one SELECT; run further queries in further dstack_run() calls.");
+	rs = linitial_node(RawStmt, raw);
+	if (!IsA(rs->stmt, SelectStmt))
+		refuse_a1("dstack_run() runs one SELECT", "nothing else reads sealed data.",
+				  "Pass one SELECT of DP aggregates over sealed tables.");
+	qs = pg_analyze_and_rewrite_fixedparams(rs, query, NULL, 0, NULL);
+	if (list_length(qs) != 1)
+		refuse_a1("dstack_run() runs one SELECT", "the query was rewritten into several.",
+				  "Pass one SELECT of DP aggregates over sealed tables.");
+	q = linitial_node(Query, qs);
+	q->queryId = UINT64CONST(0);	/* no statistics extension counts its rows */
+	return q;
+}
+
+/* Mount every dataset before anything is charged: approval, keys, types. */
+static void
+premount(DfdwRun *run, const DfdwValidated *v)
+{
+	ListCell   *lc;
+
+	foreach(lc, v->sealed_relids)
+	{
+		Oid			relid = lfirst_oid(lc);
+		Relation	rel = table_open(relid, AccessShareLock);
+		MemoryContext mc = AllocSetContextCreate(CurrentMemoryContext, "dstack_run mount", ALLOCSET_SMALL_SIZES);
+		DfdwTableOptions topts;
+		DsealReader *reader;
+		const DsealManifest *m;
+		DfdwMount	mount;
+		DfdwDatasetRef *d;
+		MemoryContext old;
+
+		dfdw_table_options(relid, &topts);
+		reader = dfdw_open_dataset(topts.path, mc);
+		m = dseal_reader_manifest(reader);
+		dfdw_check_declared_types(rel, m, topts.path);
+		dfdw_mount(v->serverid, relid, reader, &mount);
+		dfdw_mount_scrub(&mount);
+		old = MemoryContextSwitchTo(run->cxt);
+		d = palloc0(sizeof(DfdwDatasetRef));
+		d->relid = relid;
+		d->serverid = v->serverid;
+		d->table = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+											  RelationGetRelationName(rel));
+		memcpy(d->owner, m->owner_id, DC_ADDR_LEN);
+		memcpy(d->dataset_id, m->dataset_id, DSEAL_DATASET_ID_LEN);
+		memcpy(d->manifest_hash, m->manifest_hash, DC_SHA256_LEN);
+		run->datasets = lappend(run->datasets, d);
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(mc);
+		table_close(rel, NoLock);
+	}
+}
+
+/* The datasets as a JSON array (ledger row and receipt). */
+static char *
+datasets_json(const DfdwRun *run)
+{
+	StringInfoData b;
+	ListCell   *lc;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '[');
+	foreach(lc, run->datasets)
+	{
+		DfdwDatasetRef *d = lfirst(lc);
+
+		appendStringInfoString(&b, foreach_current_index(lc) ? ",{\"table\":" : "{\"table\":");
+		escape_json(&b, d->table);
+		appendStringInfo(&b, ",\"owner\":\"%s\",\"dataset_id\":\"%s\",\"manifest_hash\":\"%s\"}",
+						 hex0x(d->owner, DC_ADDR_LEN), hexs(d->dataset_id, DSEAL_DATASET_ID_LEN),
+						 hexs(d->manifest_hash, DC_SHA256_LEN));
+	}
+	appendStringInfoChar(&b, ']');
+	return b.data;
+}
+
+/*
+ * Partition selection (docs/output-guard.md): a unit adds at most k rows to
+ * the answer, across all groups.  A group's row count c gets discrete
+ * Laplace noise of scale k / eps_sel and the group is released only if
+ * c + noise >= tau, with
+ *     tau = max(k + (k/eps) ln(1/delta), 1 + (k/eps) ln(k/delta)),
+ * so a group that exists only because of one unit (at most k such groups,
+ * their counts adding up to at most k) is released with probability at most
+ * delta; the policy's minimum group size raises tau further.
+ */
+typedef struct Selection
+{
+	bool		on;
+	int64		k;
+	int64		eps_micro;
+	double		tau;
+	int64		tau_int;		/* ceil(tau) */
+} Selection;
+
+static void
+selection_init(Selection *sel, const DfdwChainFacts *f, int64 k, bool grouped)
+{
+	double		eps = (double) f->epsilon_select_micro / 1e6;
+
+	memset(sel, 0, sizeof(*sel));
+	sel->on = grouped;
+	sel->k = k;
+	sel->eps_micro = f->epsilon_select_micro;
+	if (!grouped)
+		return;
+	if (!(f->delta > 0 && f->delta < 1) || f->epsilon_select_micro <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the consortium's policy has no usable delta and epsilon_select for grouped queries"),
+				 errdetail("Group keys are released by DP partition selection, which needs 0 < delta < 1 "
+						   "and epsilon_select > 0."),
+				 errhint("Ask without GROUP BY, or have the owners fix the policy in the recipe.")));
+	sel->tau = Max((double) k + ((double) k / eps) * log(1.0 / f->delta),
+				   1.0 + ((double) k / eps) * log((double) k / f->delta));
+	sel->tau = Max(sel->tau, (double) f->min_group_size);
+	sel->tau_int = (int64) ceil(sel->tau);
+}
+
+static bool
+selection_release(const Selection *sel, int64 count)
+{
+	dp_i128		noisy = (dp_i128) count + dfdw_dp_laplace((dp_u128) sel->k, sel->eps_micro);
+
+	return noisy >= (dp_i128) sel->tau_int;
+}
+
+/* The released rows as JSON (every value as text): the analyst's columns only. */
+static void
+result_json(StringInfo buf, Tuplestorestate *ts, TupleDesc desc, int n_out, const Selection *sel)
+{
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	bool		first = true;
+
+	appendStringInfoString(buf, "{\"columns\":[");
+	for (int c = 0; c < n_out; c++)
+	{
+		if (c)
+			appendStringInfoChar(buf, ',');
+		escape_json(buf, NameStr(TupleDescAttr(desc, c)->attname));
+	}
+	appendStringInfoString(buf, "],\"rows\":[");
+	while (tuplestore_gettupleslot(ts, true, false, slot))
+	{
+		slot_getallattrs(slot);
+		if (sel->on && (slot->tts_isnull[n_out] ||
+						!selection_release(sel, DatumGetInt64(slot->tts_values[n_out]))))
+			continue;
+		appendStringInfoString(buf, first ? "[" : ",[");
+		first = false;
+		for (int c = 0; c < n_out; c++)
+		{
+			Oid			typout;
+			bool		isvarlena;
+
+			if (c)
+				appendStringInfoChar(buf, ',');
+			if (slot->tts_isnull[c])
+			{
+				appendStringInfoString(buf, "null");
+				continue;
+			}
+			getTypeOutputInfo(TupleDescAttr(desc, c)->atttypid, &typout, &isvarlena);
+			escape_json(buf, OidOutputFunctionCall(typout, slot->tts_values[c]));
+		}
+		appendStringInfoChar(buf, ']');
+	}
+	appendStringInfoString(buf, "]}");
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
+ * Run the validated plan and build the released rows.  Everything that can
+ * see a sealed value happens here, inside a subtransaction: any error is
+ * rolled back cleanly, recorded as the run's failure, and replaced by one
+ * fixed error that keeps only the SQLSTATE class.
+ */
+static char *
+execute_sealed(DfdwRun *run, PlannedStmt *plan, const char *query, int n_out, const Selection *sel,
+			   int64 run_id)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	Tuplestorestate *ts = tuplestore_begin_heap(false, false, work_mem);
+	StringInfoData res;
+	ErrorData  *edata = NULL;
+
+	initStringInfo(&res);
+	run->plan = plan;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	run->phase = DFDW_RUN_EXECUTING;
+	PG_TRY();
+	{
+		DestReceiver *dest = CreateDestReceiver(DestTuplestore);
+		QueryDesc  *qd;
+
+		SetTuplestoreDestReceiverParams(dest, ts, cxt, false, NULL, NULL);
+		qd = CreateQueryDesc(plan, query, GetActiveSnapshot(), InvalidSnapshot, dest, NULL, NULL, 0);
+		ExecutorStart(qd, 0);
+		ExecutorRun(qd, ForwardScanDirection, 0, true);
+		ExecutorFinish(qd);
+		MemoryContextSwitchTo(cxt);
+		result_json(&res, ts, qd->tupDesc, n_out, sel);
+		ExecutorEnd(qd);
+		FreeQueryDesc(qd);
+		dest->rDestroy(dest);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	run->phase = DFDW_RUN_RELEASING;
+	run->plan = NULL;
+	tuplestore_end(ts);
+	if (edata != NULL)
+	{
+		int			cls = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+		char	   *cls_text = pstrdup(unpack_sql_state(cls));
+
+		dfdw_ledger_fail(run_id, cls_text);
+		ereport(ERROR,
+				(errcode(cls),
+				 errmsg("query over sealed data failed"),
+				 errdetail("Its error is withheld, because it could describe sealed values; only its class "
+						   "%s is given. The run's charge stands (run %lld, marked failed).",
+						   cls_text, (long long) run_id),
+				 errhint("Check the query's constants and types; a query that passes dstack_run()'s rules "
+						 "fails only on resource limits, cancellation or damaged datasets.")));
+	}
+	return res.data;
+}
+
+/* Previous receipt of this database: sequence and body hash (zeros when none). */
+static void
+previous_receipt(int64 *seq, char **prev_hash)
+{
+	Oid			nsp = dfdw_extension_schema();
+	const char *schema = quote_identifier(get_namespace_name(nsp));
+	MemoryContext cxt = CurrentMemoryContext;
+
+	/* one release at a time appends to the chain; analysts cannot take this lock */
+	LockRelationOid(get_relname_relid("dstack_receipts", nsp), ShareUpdateExclusiveLock);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute(psprintf("SELECT seq, body_sha256 FROM %s.dstack_receipts ORDER BY seq DESC LIMIT 1", schema),
+					false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the last receipt");
+	if (SPI_processed == 0)
+	{
+		*seq = 0;
+		*prev_hash = MemoryContextStrdup(cxt, "0000000000000000000000000000000000000000000000000000000000000000");
+	}
+	else
+	{
+		bool		isnull;
+
+		*seq = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		*prev_hash = MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	}
+	SPI_finish();
+}
+
+/* What the receipt needs besides the answer. */
+typedef struct RunFacts
+{
+	const char *query;
+	const char *result;
+	const char *datasets;
+	const DfdwChainFacts *f;
+	const Selection *sel;
+	int64		charged;
+	int64		aggregates;
+	int64		spent;
+	int64		total;
+	int64		k;
+	int			rows_per_unit;
+	const char *privacy_unit;
+	int64		run_id;
+	int64		seq;
+	const char *prev_hash;
+} RunFacts;
+
+static char *
+receipt_body(const RunFacts *r)
+{
+	const DfdwChainFacts *f = r->f;
+	StringInfoData body;
+	pg_time_t	t = timestamptz_to_time_t(GetCurrentTransactionStartTimestamp());
+	char		iso[32];
+
+	initStringInfo(&body);
+	appendStringInfo(&body, "{\"format\":\"%s\",\"query\":", DRECEIPT_FORMAT);
+	escape_json(&body, r->query);
+	appendStringInfo(&body, ",\"result\":%s,\"datasets\":%s", r->result, r->datasets);
+	appendStringInfo(&body, ",\"epsilon\":{\"charged\":\"%s\",\"aggregates\":\"%s\",\"selection\":\"%s\","
+					 "\"spent\":\"%s\",\"left\":\"%s\",\"total\":\"%s\"}",
+					 eps_text(r->charged), eps_text(r->aggregates), eps_text(r->sel->on ? r->sel->eps_micro : 0),
+					 eps_text(r->spent), eps_text(r->total - r->spent), eps_text(r->total));
+	appendStringInfoString(&body, ",\"delta\":");
+	escape_json(&body, r->sel->on ? f->delta_text : "0");
+	if (r->sel->on)
+		appendStringInfo(&body, ",\"selection\":{\"mechanism\":\"laplace-threshold\",\"rows_per_unit_bound\":%lld,"
+						 "\"threshold\":%lld}", (long long) r->k, (long long) r->sel->tau_int);
+	appendStringInfoString(&body, ",\"policy\":{\"epsilon_total\":");
+	escape_json(&body, eps_text((int64) f->epsilon_milli * 1000));
+	appendStringInfoString(&body, ",\"delta\":");
+	escape_json(&body, f->delta_text);
+	appendStringInfo(&body, ",\"epsilon_select\":\"%s\",\"min_group_size\":%u,\"privacy_unit\":",
+					 eps_text(f->epsilon_select_micro), f->min_group_size);
+	escape_json(&body, f->privacy_unit);
+	appendStringInfo(&body, ",\"max_rows_per_unit\":%d}", f->max_rows_per_unit);
+	appendStringInfoString(&body, ",\"contribution\":{\"privacy_unit\":");
+	escape_json(&body, r->privacy_unit);
+	appendStringInfo(&body, ",\"rows_per_unit\":%d,\"sensitivity\":%lld}", r->rows_per_unit, (long long) r->k);
+	appendStringInfo(&body, ",\"noise\":\"%s\",\"run_id\":%lld",
+					 dfdw_dp_seeded() ? "test-seed" : "csprng", (long long) r->run_id);
+	appendStringInfo(&body, ",\"app_id\":\"%s\",\"compose_hash\":\"%s\",\"instance_id\":\"%s\"",
+					 hex0x(f->app_id, DC_ADDR_LEN), hexs(f->compose_hash, 32), f->instance_id);
+	appendStringInfo(&body, ",\"chain\":{\"chain_id\":%llu,\"block_number\":%llu,\"block_hash\":\"%s\","
+					 "\"approvals\":%llu,\"threshold\":%llu}",
+					 (unsigned long long) f->chain_id, (unsigned long long) f->block_number,
+					 hex0x(f->block_hash, 32), (unsigned long long) f->approvals,
+					 (unsigned long long) f->threshold);
+	pg_strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", pg_gmtime(&t));
+	appendStringInfo(&body, ",\"issued_at\":\"%s\",\"sequence\":%lld,\"prev_receipt_hash\":\"%s\"}",
+					 iso, (long long) r->seq, r->prev_hash);
+	return body.data;
+}
+
+static Datum
+run_query(DfdwRun *run, const char *query)
+{
+	Query	   *q;
+	DfdwValidated v;
+	DfdwConsortiumStatus st;
+	DfdwServerOptions sopts;
+	PlannedStmt *plan;
+	Selection	sel;
+	DfdwCharge	charge;
+	RunFacts	rf;
+	int64		k = 1;
+	char	   *canon;
+	uint8		body_hash[DC_SHA256_LEN];
+	char	   *receipt;
+	DErr		err;
+
+	/* 2. the query, by the allow-list */
+	q = analyse(query);
+	dfdw_validate_query(q, &v);
+	(void) ExecCheckRTPerms(q->rtable, true);
+
+	/* 3. policy and chain; unit joins; every dataset mounted */
+	dfdw_consortium_status(v.serverid, &st);
+	dfdw_server_options(GetForeignServer(v.serverid), &sopts);
+	dfdw_validate_units(q, st.facts.privacy_unit, &v);
+	run->privacy_unit = pstrdup(st.facts.privacy_unit);
+	run->rows_per_unit = Max(st.facts.max_rows_per_unit, 1);
+	premount(run, &v);
+	for (int i = 0; i < v.sealed_scans; i++)
+	{
+		k *= run->rows_per_unit;
+		if (k > 1000)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("a unit could contribute more than 1000 rows to this answer"),
+					 errdetail("Each of the %d sealed table references keeps up to %d rows per unit.",
+							   v.sealed_scans, run->rows_per_unit),
+					 errhint("Join fewer sealed tables.")));
+	}
+	selection_init(&sel, &st.facts, k, v.grouped);
+	if (v.grouped)
+		dfdw_add_selection_count(q, run->privacy_unit, &v);
+
+	/* 4. plan, then charge durably before any row is read */
+	run->phase = DFDW_RUN_PLANNING;
+	plan = pg_plan_query(q, query, 0, NULL);
+	run->phase = DFDW_RUN_CHECKING;
+	plan->queryId = UINT64CONST(0);
+	memset(&charge, 0, sizeof(charge));
+	charge.app_id = hex0x(st.facts.app_id, DC_ADDR_LEN);
+	charge.total_micro = (int64) st.facts.epsilon_milli * 1000;
+	charge.epsilon_micro = v.epsilon_micro * k + (sel.on ? sel.eps_micro : 0);
+	charge.delta = sel.on ? st.facts.delta_text : "0";
+	charge.query = query;
+	charge.datasets_json = datasets_json(run);
+	dfdw_ledger_charge(&charge);
+
+	/* 5, 6. the sealed part */
+	memset(&rf, 0, sizeof(rf));
+	rf.result = execute_sealed(run, plan, query, v.n_out, &sel, charge.run_id);
+
+	/* 7. the receipt */
+	rf.query = query;
+	rf.datasets = charge.datasets_json;
+	rf.f = &st.facts;
+	rf.sel = &sel;
+	rf.charged = charge.epsilon_micro;
+	rf.aggregates = v.epsilon_micro * k;
+	rf.spent = charge.spent_micro;
+	rf.total = charge.total_micro_out;
+	rf.k = k;
+	rf.rows_per_unit = run->rows_per_unit;
+	rf.privacy_unit = run->privacy_unit;
+	rf.run_id = charge.run_id;
+	previous_receipt(&rf.seq, (char **) &rf.prev_hash);
+	rf.seq++;
+	derr_clear(&err);
+	if (!dreceipt_canonical(receipt_body(&rf), &canon, body_hash, &err))
+		derr_ereport(&err, ERRCODE_INTERNAL_ERROR, NULL);
+	{
+		char	   *canon_p = pstrdup(canon);	/* palloc'd: freed on error too */
+
+		free(canon);
+		receipt = sign_and_quote(&sopts, &st.facts, canon_p, body_hash);
+	}
+	dfdw_ledger_record(charge.run_id, rf.seq, hexs(body_hash, 32), rf.prev_hash, charge.epsilon_micro, receipt);
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(receipt));
+}
+
 Datum
 dstack_run(PG_FUNCTION_ARGS)
 {
 	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	DfdwRun		run;
-	SPIPlanPtr	plan;
-	DfdwChainFacts facts;
-	DfdwServerOptions sopts;
-	DfdwDatasetRef *first;
-	StringInfoData body;
-	StringInfoData resbuf;
-	ListCell   *lc;
-	int64		spent = 0,
-				total = 0,
-				seq;
-	char	   *prev_hash;
-	char	   *canon;
-	uint8		body_hash[DC_SHA256_LEN];
-	char	   *receipt;
-	int			suppressed;
-	int			count_col;
-	DErr		err;
-	int			rc;
-	MemoryContext outer;
 	Datum		result;
 
-	if (IsTransactionBlock() || GetCurrentTransactionNestLevel() > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("dstack_run() must run as its own transaction"),
-				 errdetail("The budget charge, the audit record and the answer must commit together; "
-						   "inside a transaction block or a subtransaction they could be rolled back "
-						   "after the answer was seen."),
-				 errhint("Call it outside BEGIN ... COMMIT and outside exception blocks: "
-						 "SELECT dstack_run($$...$$);")));
-	if (dfdw_run != NULL)
-		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("dstack_run() cannot be nested")));
-
+	check_top_level();
 	memset(&run, 0, sizeof(run));
+	run.phase = DFDW_RUN_CHECKING;
 	run.cxt = CurrentMemoryContext;
-	outer = CurrentMemoryContext;
 	dfdw_run = &run;
 	PG_TRY();
 	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		plan = SPI_prepare(query, 0, NULL);	/* the guard runs here */
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the query: %s", SPI_result_code_string(SPI_result));
-		/* planned (and guarded) here, then run */
-		rc = SPI_execute_plan(plan, NULL, NULL, true, 0);
-		if (rc != SPI_OK_SELECT)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("dstack_run() runs one SELECT"),
-					 errhint("Pass a single SELECT of DP aggregates over sealed tables.")));
-		if (run.sealed_relids == NIL || run.datasets == NIL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("dstack_run() answers only queries over sealed tables"),
-					 errhint("Query the dstack_fdw foreign tables of a consortium.")));
-		count_col = count_column(plan);
-		initStringInfo(&resbuf);
-		result_json(&resbuf, count_col, run.min_group_size, &suppressed);
+		result = run_query(&run, query);
 	}
 	PG_FINALLY();
 	{
 		dfdw_run = NULL;
 	}
 	PG_END_TRY();
-
-	/* one consortium per answer: all datasets on one server */
-	first = linitial(run.datasets);
-	foreach(lc, run.datasets)
-		if (((DfdwDatasetRef *) lfirst(lc))->serverid != first->serverid)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("a dstack_run() query may read datasets of one consortium only"),
-					 errhint("Put tables of different consortia in different queries.")));
-	if (!dfdw_statement_chain_facts(first->serverid, &facts))
-		elog(ERROR, "chain facts of the statement are missing");
-	dfdw_server_options(GetForeignServer(first->serverid), &sopts);
-
-	/*
-	 * Each unit contributes at most rows_per_unit rows per sealed table and
-	 * the tables are joined on the unit, so at most rows_per_unit^tables rows
-	 * of the answer: the privacy loss is epsilon times that.
-	 */
-	run.sensitivity = 1;
-	if (run.privacy_unit)
-		for (int i = 0; i < run.sealed_scans; i++)
-			run.sensitivity *= run.rows_per_unit;
-	if (run.sensitivity > 1000)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("a unit could contribute %lld rows to this answer", (long long) run.sensitivity),
-				 errhint("Lower dstack_fdw.max_rows_per_unit or join fewer sealed tables.")));
-	run.epsilon_micro *= run.sensitivity;
-
-	/* charged before anything is released */
-	charge_budget(&facts, run.epsilon_micro, &spent, &total);
-	previous_receipt(&seq, &prev_hash);
-
-	initStringInfo(&body);
-	appendStringInfo(&body, "{\"format\":\"%s\",\"query\":", DRECEIPT_FORMAT);
-	escape_json(&body, query);
-	appendStringInfo(&body, ",\"result\":%s,\"min_group_size\":%u,\"suppressed_groups\":%d,\"datasets\":[",
-					 resbuf.data, run.min_group_size, suppressed);
-	foreach(lc, run.datasets)
-	{
-		DfdwDatasetRef *d = lfirst(lc);
-
-		appendStringInfoString(&body, foreach_current_index(lc) ? ",{\"table\":" : "{\"table\":");
-		escape_json(&body, d->table);
-		appendStringInfo(&body, ",\"owner\":\"%s\",\"dataset_id\":\"%s\",\"manifest_hash\":\"%s\"}",
-						 hex0x(d->owner, DC_ADDR_LEN), hexs(d->dataset_id, DSEAL_DATASET_ID_LEN),
-						 hexs(d->manifest_hash, DC_SHA256_LEN));
-	}
-	appendStringInfo(&body, "],\"epsilon\":{\"charged\":\"%s\",\"spent\":\"%s\",\"left\":\"%s\",\"total\":\"%s\"}",
-					 eps_text(run.epsilon_micro), eps_text(spent), eps_text(total - spent), eps_text(total));
-	appendStringInfoString(&body, ",\"contribution\":{\"privacy_unit\":");
-	if (run.privacy_unit)
-		escape_json(&body, run.privacy_unit);
-	else
-		appendStringInfoString(&body, "null");
-	appendStringInfo(&body, ",\"rows_per_unit\":%d,\"sensitivity\":%lld}",
-					 run.rows_per_unit, (long long) run.sensitivity);
-	appendStringInfo(&body, ",\"app_id\":\"%s\",\"compose_hash\":\"%s\",\"instance_id\":\"%s\"",
-					 hex0x(facts.app_id, DC_ADDR_LEN), hexs(facts.compose_hash, 32), facts.instance_id);
-	appendStringInfo(&body, ",\"chain\":{\"chain_id\":%llu,\"block_number\":%llu,\"block_hash\":\"%s\","
-					 "\"approvals\":%llu,\"threshold\":%llu}",
-					 (unsigned long long) facts.chain_id, (unsigned long long) facts.block_number,
-					 hex0x(facts.block_hash, 32), (unsigned long long) facts.approvals,
-					 (unsigned long long) facts.threshold);
-	{
-		pg_time_t	t = timestamptz_to_time_t(GetCurrentTransactionStartTimestamp());
-		char		iso[32];
-
-		pg_strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", pg_gmtime(&t));
-		appendStringInfo(&body, ",\"issued_at\":\"%s\",\"sequence\":%lld,\"prev_receipt_hash\":\"%s\"}",
-						 iso, (long long) (seq + 1), prev_hash);
-	}
-
-	derr_clear(&err);
-	if (!dreceipt_canonical(body.data, &canon, body_hash, &err))
-		derr_ereport(&err, ERRCODE_INTERNAL_ERROR, NULL);
-	{
-		char	   *canon_p = pstrdup(canon);	/* palloc'd: freed on error too */
-
-		free(canon);
-		receipt = sign_and_quote(&sopts, &facts, canon_p, body_hash);
-	}
-
-	{
-		Oid			types[5] = {INT8OID, TEXTOID, TEXTOID, INT8OID, JSONBOID};
-		Datum		vals[5];
-		MemoryContext old = MemoryContextSwitchTo(outer);
-
-		/* the answer outlives SPI_finish(): build it in the caller's context */
-		result = DirectFunctionCall1(jsonb_in, CStringGetDatum(receipt));
-		MemoryContextSwitchTo(old);
-		vals[0] = Int64GetDatum(seq + 1);
-		vals[1] = CStringGetTextDatum(hexs(body_hash, 32));
-		vals[2] = CStringGetTextDatum(prev_hash);
-		vals[3] = Int64GetDatum(run.epsilon_micro);
-		vals[4] = result;
-		ledger_exec("INSERT INTO @S@.dstack_receipts (seq, body_sha256, prev_hash, epsilon_micro, receipt) "
-					"VALUES ($1, $2, $3, $4, $5)", 5, types, vals, SPI_OK_INSERT);
-	}
-	SPI_finish();
 	PG_RETURN_DATUM(result);
 }

@@ -349,7 +349,7 @@ preagg_begin(CustomScanState *node, EState *estate, int eflags)
 	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
 	{
 		s->rel = table_open(s->gc.relid, AccessShareLock);
-		s->scan = dfdw_batch_begin(s->rel, s->attnos, estate->es_query_cxt);
+		s->scan = dfdw_batch_begin(estate, s->rel, s->attnos, estate->es_query_cxt);
 		if (OidIsValid(s->gc.inner_relid))
 			s->inner_rel = table_open(s->gc.inner_relid, AccessShareLock);
 	}
@@ -408,7 +408,7 @@ device_error(const char *err)
 static void
 load_inner(GsPreAggState *s)
 {
-	DfdwScan   *scan = dfdw_batch_begin(s->inner_rel, s->inner_attnos, s->cxt);
+	DfdwScan   *scan = dfdw_batch_begin(s->css.ss.ps.state, s->inner_rel, s->inner_attnos, s->cxt);
 	uint64		total = dfdw_batch_row_count(scan);
 	GsInner    *in = &s->inner;
 	DfdwBatch	b;
@@ -828,7 +828,7 @@ filter_begin(CustomScanState *node, EState *estate, int eflags)
 	s->cxt = estate->es_query_cxt;
 	s->gpu = gs_device_available();
 	if (!(eflags & EXEC_FLAG_EXPLAIN_ONLY))
-		s->scan = dfdw_batch_begin(node->ss.ss_currentRelation, s->attnos, estate->es_query_cxt);
+		s->scan = dfdw_batch_begin(estate, node->ss.ss_currentRelation, s->attnos, estate->es_query_cxt);
 }
 
 /* Filter the next row group (GPU or host) into s->sel; false at the end. */
