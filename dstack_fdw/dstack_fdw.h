@@ -138,6 +138,7 @@ extern bool dfdw_is_sealed_rel(Oid relid);
 extern int	dfdw_exec_depth(void);
 extern int	dfdw_utility_depth(void);
 extern int	dfdw_planner_depth(void);
+extern bool dfdw_called_by_top_level_select(Node *fn_expr);
 
 /* ---- run.c: the one dstack_run() in progress ---- */
 

@@ -48,6 +48,8 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 static int	planner_depth = 0;
 static int	utility_depth = 0;
 static int	exec_depth = 0;
+/* The plan of the top-level statement being executed (exec_depth >= 1). */
+static PlannedStmt *top_plan = NULL;
 /* Set during a plain EXPLAIN (no ANALYZE): it plans, shows, and runs nothing. */
 static bool explaining = false;
 
@@ -231,9 +233,81 @@ guard_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	PG_END_TRY();
 }
 
+/* Is target (a node pointer) somewhere in an expression tree? */
+static bool
+contains_node_walker(Node *node, Node *target)
+{
+	if (node == NULL)
+		return false;
+	if (node == target)
+		return true;
+	return expression_tree_walker(node, contains_node_walker, target);
+}
+
+/* Is target in the expressions of plan p or of any plan below it? */
+static bool
+plan_contains(Plan *p, Node *target)
+{
+	ListCell   *lc;
+
+	if (p == NULL)
+		return false;
+	if (contains_node_walker((Node *) p->targetlist, target) || contains_node_walker((Node *) p->qual, target))
+		return true;
+	switch (nodeTag(p))
+	{
+		case T_Result:
+			if (contains_node_walker(((Result *) p)->resconstantqual, target))
+				return true;
+			break;
+		case T_FunctionScan:
+			if (contains_node_walker((Node *) ((FunctionScan *) p)->functions, target))
+				return true;
+			break;
+		case T_SubqueryScan:
+			if (plan_contains(((SubqueryScan *) p)->subplan, target))
+				return true;
+			break;
+		case T_Append:
+			foreach(lc, ((Append *) p)->appendplans)
+				if (plan_contains(lfirst(lc), target))
+					return true;
+			break;
+		default:
+			break;
+	}
+	return plan_contains(p->lefttree, target) || plan_contains(p->righttree, target);
+}
+
+/*
+ * Is fn_expr (a function call's expression node) part of the plan of the
+ * top-level statement being executed, a SELECT?  A call made by PL/pgSQL,
+ * a SQL function that was not inlined, a trigger or a DO block evaluates an
+ * expression of its own, which is not in that plan.
+ */
+bool
+dfdw_called_by_top_level_select(Node *fn_expr)
+{
+	ListCell   *lc;
+
+	if (top_plan == NULL || fn_expr == NULL || exec_depth != 1 || top_plan->commandType != CMD_SELECT ||
+		top_plan->hasModifyingCTE)
+		return false;
+	if (plan_contains(top_plan->planTree, fn_expr))
+		return true;
+	foreach(lc, top_plan->subplans)
+		if (plan_contains(lfirst(lc), fn_expr))
+			return true;
+	return false;
+}
+
 static void
 guard_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count, bool execute_once)
 {
+	PlannedStmt *saved_top = top_plan;
+
+	if (exec_depth == 0)
+		top_plan = queryDesc->plannedstmt;
 	exec_depth++;
 	PG_TRY();
 	{
@@ -245,6 +319,7 @@ guard_executor_run(QueryDesc *queryDesc, ScanDirection direction, uint64 count, 
 	PG_FINALLY();
 	{
 		exec_depth--;
+		top_plan = saved_top;
 	}
 	PG_END_TRY();
 }

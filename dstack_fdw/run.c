@@ -155,7 +155,7 @@ refuse_a1(const char *msg, const char *detail, const char *hint)
  * calls in one statement would be two releases under one request.
  */
 static void
-check_top_level(void)
+check_top_level(FunctionCallInfo fcinfo)
 {
 	static LocalTransactionId last_lxid = InvalidLocalTransactionId;
 	static TimestampTz last_stmt = 0;
@@ -171,10 +171,12 @@ check_top_level(void)
 						   "BEGIN ... COMMIT, a savepoint or an exception block the caller could act on the "
 						   "answer before anything is final."),
 				 errhint("Call it as a statement of its own, outside BEGIN ... COMMIT: SELECT dstack_run($$...$$);")));
-	if (dfdw_exec_depth() != 1 || dfdw_utility_depth() != 0 || dfdw_planner_depth() != 0)
+	if (dfdw_exec_depth() != 1 || dfdw_utility_depth() != 0 || dfdw_planner_depth() != 0 ||
+		!dfdw_called_by_top_level_select(fcinfo->flinfo->fn_expr))
 		refuse_a1("dstack_run() must be called by the top-level statement",
-				  "called from a function, a DO block, EXPLAIN, COPY, CREATE TABLE AS or while another "
-				  "statement is planned, its answer would reach code before it reaches the client.",
+				  "called from a function, a DO block, EXPLAIN, COPY, CREATE TABLE AS, a data-modifying "
+				  "statement or while another statement is planned, its answer would reach code before it "
+				  "reaches the client.",
 				  "Call it directly: SELECT dstack_run($$...$$);");
 	if (last_lxid == MyProc->lxid && last_stmt == GetCurrentStatementStartTimestamp())
 		refuse_a1("dstack_run() may be called once per statement",
@@ -186,14 +188,32 @@ check_top_level(void)
 	PreventInTransactionBlock(true, "dstack_run()");
 }
 
+/* A parse or analysis error points into the dstack_run() text, not the caller's statement. */
+static void
+analyse_error_callback(void *arg)
+{
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery((const char *) arg);
+	}
+}
+
 /* Parse and analyse the text: exactly one SELECT (rule A1). */
 static Query *
 analyse(const char *query)
 {
-	List	   *raw = pg_parse_query(query);
+	ErrorContextCallback cb = {error_context_stack, analyse_error_callback, unconstify(char *, query)};
+	List	   *raw;
 	RawStmt    *rs;
 	List	   *qs;
 	Query	   *q;
+
+	error_context_stack = &cb;
+	raw = pg_parse_query(query);
 
 	if (list_length(raw) != 1)
 		refuse_a1("dstack_run() runs exactly one statement",
@@ -209,6 +229,7 @@ analyse(const char *query)
 				  "Pass one SELECT of DP aggregates over sealed tables.");
 	q = linitial_node(Query, qs);
 	q->queryId = UINT64CONST(0);	/* no statistics extension counts its rows */
+	error_context_stack = cb.previous;
 	return q;
 }
 
@@ -633,7 +654,7 @@ dstack_run(PG_FUNCTION_ARGS)
 	DfdwRun		run;
 	Datum		result;
 
-	check_top_level();
+	check_top_level(fcinfo);
 	memset(&run, 0, sizeof(run));
 	run.phase = DFDW_RUN_CHECKING;
 	run.cxt = CurrentMemoryContext;

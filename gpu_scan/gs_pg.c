@@ -69,7 +69,7 @@ gpu_scan_init(void)
 	DefineCustomIntVariable("gpu_scan.max_groups",
 							"Most groups one GpuPreAgg keeps in memory before it stops with an error.",
 							"Its group table does not spill to disk as HashAggregate does.",
-							&gs_guc_max_groups, 10000000, 1000, INT_MAX, PGC_USERSET, 0, NULL, NULL, NULL);
+							&gs_guc_max_groups, 10000000, 1000, INT_MAX, PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("gpu_scan.libcuda",
 							   "The CUDA driver library gpu_scan loads with dlopen() on first use.",
 							   "Takes effect before the first query over a sealed table in a session.",

@@ -129,7 +129,6 @@ SELECT count(*), sum(t.amount) FROM tx t JOIN people p ON p.patient_id = t.patie
 
 -- DP aggregates: the partial states are the ones the DP transition functions
 -- build, so under one test seed the noisy answers are identical
-SET dstack_fdw.dp_min_group_size = 0;
 SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
 SELECT dp_count(id, 0.5) AS n, dp_count(category, 0.5) AS n_cat, dp_sum(big, 0, 50000000000, 0.5) AS big_sum,
        dp_sum(score, -500, 1500, 0.5) AS score_sum, dp_avg(amount, -500, 500, 0.5) AS amount_avg
@@ -146,47 +145,53 @@ SELECT branch, dp_count(id, 100) AS n, count(*) FROM g.tx GROUP BY branch ORDER 
 SELECT dp_sum(big, 10, 5, 0.5) FROM g.tx;
 SELECT dp_count(id, 0) FROM g.tx;
 RESET dstack_fdw.dp_test_seed;
-RESET dstack_fdw.dp_min_group_size;
 
 -- dstack_run() through GpuPreAgg: the same contribution bounding (one row per
 -- patient_id, the policy's privacy unit), the same receipt, the same answer.
 -- This suite leaves the ledger and the run history as it found them.
 CREATE TEMP TABLE saved_budget AS SELECT * FROM dstack_budget;
 CREATE TEMP TABLE saved_receipts AS SELECT * FROM dstack_receipts;
+CREATE TEMP TABLE saved_runs AS SELECT * FROM dstack_runs;
+-- noise is drawn in the order groups are finalised: sorted grouping pins it on both paths
+SET enable_hashagg = off;
 SET dstack_fdw.output_guard = on;
 SET gpu_scan.debug_planner = on;
 SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
 SELECT r #> '{body,result,rows}' AS gpu_rows, r #> '{body,epsilon,charged}' AS gpu_epsilon
   FROM dstack_run($$SELECT category, dp_count(patient_id, 0.1) AS n, dp_avg(score, -1000, 2000, 0.1) AS s
-                    FROM g.tx WHERE branch <> 2 GROUP BY category ORDER BY category$$) r \gset
+                    FROM g.tx WHERE branch <> 2 GROUP BY category$$) r \gset
 RESET gpu_scan.debug_planner;
 SET gpu_scan.enabled = off;
 SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
 SELECT r #> '{body,result,rows}' = :'gpu_rows'::jsonb AS same_rows, r #> '{body,epsilon,charged}' = :'gpu_epsilon'::jsonb AS same_charge,
        jsonb_array_length(r #> '{body,result,rows}') AS groups, r #>> '{body,datasets,0,table}' AS dataset
   FROM dstack_run($$SELECT category, dp_count(patient_id, 0.1) AS n, dp_avg(score, -1000, 2000, 0.1) AS s
-                    FROM g.tx WHERE branch <> 2 GROUP BY category ORDER BY category$$) r;
+                    FROM g.tx WHERE branch <> 2 GROUP BY category$$) r;
 -- and a join: each sealed table bounded on its own, as the foreign scans do
 SET dstack_fdw.output_guard = on;
 SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
 SET gpu_scan.enabled = on;
 SELECT r #> '{body,result,rows}' AS join_rows FROM dstack_run($$SELECT p.region, dp_count(patient_id, 0.1)
-  FROM g.tx t JOIN g.people p USING (patient_id) WHERE t.amount > 0 GROUP BY p.region ORDER BY 1$$) r \gset
+  FROM g.tx t JOIN g.people p USING (patient_id) WHERE t.amount > 0 GROUP BY p.region$$) r \gset
 SET gpu_scan.enabled = off;
 SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
 SELECT r #> '{body,result,rows}' = :'join_rows'::jsonb AS same_join_rows,
        jsonb_array_length(r #> '{body,datasets}') AS datasets
   FROM dstack_run($$SELECT p.region, dp_count(patient_id, 0.1)
-  FROM g.tx t JOIN g.people p USING (patient_id) WHERE t.amount > 0 GROUP BY p.region ORDER BY 1$$) r;
+  FROM g.tx t JOIN g.people p USING (patient_id) WHERE t.amount > 0 GROUP BY p.region$$) r;
 -- bounded: 3000 patients, at most one row each (a true count near 3000 * 6/7 * 8/9, not 9000 * 6/7 * 8/9)
 SELECT bool_and((row->>1)::int < 700) AS counts_bounded FROM jsonb_array_elements(:'gpu_rows'::jsonb) row;
 SET gpu_scan.enabled = on;
 RESET dstack_fdw.dp_test_seed;
 SET dstack_fdw.output_guard = off;
+RESET enable_hashagg;
 DELETE FROM dstack_receipts;
 DELETE FROM dstack_budget;
+DELETE FROM dstack_runs;
 INSERT INTO dstack_budget SELECT * FROM saved_budget;
 INSERT INTO dstack_receipts SELECT * FROM saved_receipts;
+INSERT INTO dstack_runs SELECT * FROM saved_runs;
+SELECT setval('dstack_runs_id_seq', coalesce(max(id), 0) + 1, false) > 0 AS run_ids_rewound FROM dstack_runs;
 
 -- GpuScan: the kernel filters, the rest stays a CPU filter, rows equal the heap's
 EXPLAIN (COSTS OFF)
