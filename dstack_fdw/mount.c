@@ -160,7 +160,7 @@ load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts 
 	strlcpy(f->chain.privacy_unit, st.policy.privacy_unit ? st.policy.privacy_unit : "",
 			sizeof(f->chain.privacy_unit));
 	/* not in the contract: defaults until the measured compose supplies them */
-	f->chain.epsilon_select_micro = 100000;
+	f->chain.epsilon_select_micro = 500000;
 	f->chain.delta = 1e-6;
 	strlcpy(f->chain.delta_text, "1e-6", sizeof(f->chain.delta_text));
 	f->chain.max_rows_per_unit = dfdw_guc_max_rows_per_unit;
