@@ -467,16 +467,24 @@ dfdw_dp_sum_int8_trans(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(s);
 }
 
-/* A float bound in 1e-6 units, after checking it is finite and not too large. */
+/*
+ * A float bound in 1e-6 units, after checking it is finite and not too
+ * large.  fn is the aggregate's name, or NULL to look it up from fcinfo
+ * (only when the bound is refused: a per-row catalog lookup is expensive).
+ */
 static int64
-float_bound_units(const char *fn, double b)
+float_bound_units(const char *fn, FunctionCallInfo fcinfo, double b)
 {
 	if (isnan(b) || isinf(b) || fabs(b) > DP_FLOAT_MAX_BOUND)
+	{
+		if (fn == NULL)
+			fn = agg_name(fcinfo);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("bounds of %s must be finite and at most 1e12 in absolute value", fn),
 				 errdetail("float8 values are summed exactly in units of 1e-6."),
 				 errhint("Rescale the column or use the int8 form of dp_sum.")));
+	}
 	return (int64) rint(b * DP_FLOAT_SCALE);
 }
 
@@ -499,8 +507,8 @@ dfdw_dp_sum_float8_trans(PG_FUNCTION_ARGS)
 	check_bounds_present(fcinfo);
 	lo = PG_GETARG_FLOAT8(2);
 	hi = PG_GETARG_FLOAT8(3);
-	lo_u = float_bound_units(agg_name(fcinfo), lo);
-	hi_u = float_bound_units(agg_name(fcinfo), hi);
+	lo_u = float_bound_units(NULL, fcinfo, lo);
+	hi_u = float_bound_units(NULL, fcinfo, hi);
 	if (!(lo < hi) || lo_u >= hi_u)
 		bounds_order_error(agg_name(fcinfo));
 	note_bounds(s, lo_u, hi_u);
@@ -546,8 +554,8 @@ dfdw_dp_check_args(const char *fn, char kind, bool eps_null, double eps, bool lo
 	}
 	out->lower_f = DatumGetFloat8(lo);
 	out->upper_f = DatumGetFloat8(hi);
-	out->lower = float_bound_units(fn, out->lower_f);
-	out->upper = float_bound_units(fn, out->upper_f);
+	out->lower = float_bound_units(fn, NULL, out->lower_f);
+	out->upper = float_bound_units(fn, NULL, out->upper_f);
 	if (!(out->lower_f < out->upper_f) || out->lower >= out->upper)
 		bounds_order_error(fn);
 }
