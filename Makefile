@@ -5,7 +5,7 @@
 
 PG_CONFIG ?= pg_config
 EXT_DIRS   = dstack_seal dstack_fdw
-TOOL_DIRS  = tools/dseal-dump $(wildcard tools/chaintest) $(wildcard tools/dstack-verify) $(wildcard tools/libcuda-sim)
+TOOL_DIRS  = tools/dseal-dump tools/boundary-libpq $(wildcard tools/chaintest) $(wildcard tools/dstack-verify) $(wildcard tools/libcuda-sim)
 
 all: common
 	for d in $(EXT_DIRS); do $(MAKE) -C $$d PG_CONFIG=$(PG_CONFIG) || exit 1; done
