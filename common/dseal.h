@@ -120,7 +120,7 @@ typedef struct DsealWriter DsealWriter;
 
 typedef struct DsealWriterOptions
 {
-	const char *path;			/* final path; written as path.tmp.<pid> then renamed */
+	const char *path;			/* final path; written as path.tmp.<pid>.<n>, then linked to it exclusively */
 	const char *table;
 	int			ncols;
 	const DsealColumnDef *cols;
@@ -142,7 +142,7 @@ extern DsealWriter *dseal_writer_open(const DsealWriterOptions *opts,
 									  const uint8_t owner_sk[DC_SECKEY_LEN], DErr *err);
 /* Seal one row group: cols[i] holds column i's values; all have the same nrows. */
 extern bool dseal_writer_add_row_group(DsealWriter *w, DsealColBuf *cols, DErr *err);
-/* Write manifest and trailer, fsync, rename into place.  *manifest_out stays valid until free. */
+/* Write manifest and trailer, fsync, publish (EEXIST if path exists).  *manifest_out stays valid until free. */
 extern bool dseal_writer_finish(DsealWriter *w, const DsealManifest **manifest_out, DErr *err);
 /* Release everything; unlinks the temporary file if not finished.  NULL-safe. */
 extern void dseal_writer_free(DsealWriter *w);

@@ -14,6 +14,7 @@
  */
 #include "postgres.h"
 
+#include <errno.h>
 #include <sys/stat.h>
 
 #include "access/htup_details.h"
@@ -200,7 +201,11 @@ build_query(Oid relid, ArrayType *cols, const char **table_out)
 	return q.data;
 }
 
-/* Output path: the argument, else <output_dir>/<table>.dseal; never overwrite. */
+/*
+ * Output path: the argument, else <output_dir>/<table>.dseal; never overwrite a dataset or its .json (the writer
+ * creates the final name exclusively as well, so a seal that starts after
+ * this check still cannot replace one).
+ */
 static char *
 resolve_path(const SealRecipe *r, Oid relid, text *path_arg)
 {
@@ -223,11 +228,18 @@ resolve_path(const SealRecipe *r, Oid relid, text *path_arg)
 				(errcode(ERRCODE_INVALID_NAME),
 				 errmsg("output path \"%s\" is not absolute", path),
 				 errhint("Give an absolute path, or set dstack_seal.output_dir to an absolute directory.")));
-	if (stat(path, &sb) == 0)
+	/* lstat: a dangling symlink under the name counts as existing */
+	if (lstat(path, &sb) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_FILE),
 				 errmsg("sealed dataset \"%s\" already exists", path),
 				 errhint("Remove or move the old dataset (and its .json manifest), or pass another path.")));
+	if (lstat(psprintf("%s.json", path), &sb) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_FILE),
+				 errmsg("manifest \"%s.json\" of sealed dataset \"%s\" already exists", path, path),
+				 errdetail("No dataset has that name, but a detached manifest does."),
+				 errhint("Remove or move the old manifest, or pass another path.")));
 	return path;
 }
 
@@ -345,7 +357,9 @@ dstack_seal(PG_FUNCTION_ARGS)
 		seal_flush(st);
 		seal_progress(st);
 		if (!dseal_writer_finish(st->writer, &m, &err))
-			derr_ereport(&err, 0, "Check free space and permissions in the output directory.");
+			derr_ereport(&err, 0, err.code == DERR_IO && err.sys_errno == EEXIST
+						 ? "Remove or move the other dataset (and its .json manifest) and seal again, or pass another path."
+						 : "Check free space and permissions in the output directory.");
 		{
 			MemoryContext spicxt = MemoryContextSwitchTo(fcxt);
 

@@ -1,0 +1,63 @@
+-- dstack_seal holes, each closed with its test: an existing dataset is never
+-- replaced, not even by a seal that was already running (two sessions).
+\i sql/include/seal_env.psql
+\set VERBOSITY default
+\! mkdir -p "$DSTACK_TEST_OUT/holes/inner" && chown -R postgres: "$DSTACK_TEST_OUT/holes" 2>/dev/null; true
+\set hdir :out '/holes'
+SET dstack_seal.output_dir = :'hdir';
+SET dstack_seal.compression_level = 0;
+SET dstack_seal.rows_per_group = 20;
+CREATE TABLE h_rows AS SELECT g AS id, 'v' || g AS v FROM generate_series(1, 50) g;
+
+-- 1. a path that exists is refused, and the file there is left as it was
+\! echo 'not a dataset' > "$DSTACK_TEST_OUT/holes/taken.dseal"
+SELECT dstack_seal('h_rows', NULL, :'hdir' || '/taken.dseal') IS NOT NULL AS sealed;
+\! cat "$DSTACK_TEST_OUT/holes/taken.dseal"
+-- a dangling symlink counts as existing, and so does a lone .json manifest
+\! ln -s /nonexistent/target "$DSTACK_TEST_OUT/holes/dangling.dseal"
+SELECT dstack_seal('h_rows', NULL, :'hdir' || '/dangling.dseal') IS NOT NULL AS sealed;
+\! echo '{}' > "$DSTACK_TEST_OUT/holes/lone.dseal.json"
+SELECT dstack_seal('h_rows', NULL, :'hdir' || '/lone.dseal') IS NOT NULL AS sealed;
+
+-- two sessions seal to one path: B starts first and passes the existence
+-- check, then waits (advisory lock 4242, inside its sealing query) while A
+-- seals the same path; B's publish must fail with 58P02 and remove its
+-- temporary file, and the dataset stays A's.  The locks order the two.
+CREATE FUNCTION h_wait() RETURNS bool LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  PERFORM pg_advisory_lock_shared(4242);
+  PERFORM pg_advisory_unlock_shared(4242);
+  RETURN true;
+END $$;
+CREATE VIEW h_race_view AS SELECT id, v FROM h_rows WHERE h_wait();
+SELECT pg_advisory_lock(4242) IS NOT NULL AS a_holds_lock;
+\setenv PGHOST :HOST
+\setenv PGPORT :PORT
+\setenv PGDATABASE :DBNAME
+\setenv PGUSER :USER
+\! ("$(pg_config --bindir)/psql" -X -q -f sql/include/seal_race_b.psql >"$DSTACK_TEST_OUT/holes/race_b.log" 2>&1; touch "$DSTACK_TEST_OUT/holes/race_b.done") </dev/null >/dev/null 2>&1 &
+DO $$
+BEGIN
+  FOR i IN 1..1200 LOOP
+    PERFORM 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted;
+    IF FOUND THEN RETURN; END IF;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+  RAISE EXCEPTION 'session B never reached its sealing query';
+END $$;
+-- B has created its temporary file and is sealing; A seals the same path
+\! ls "$DSTACK_TEST_OUT/holes" | grep -c '^race\.dseal\.tmp\.'
+SELECT m->'header'->>'dataset_id' AS a_dataset FROM dstack_seal('h_rows', NULL, :'hdir' || '/race.dseal') m \gset
+SELECT pg_advisory_unlock(4242) AS a_released;
+\! for i in $(seq 1 600); do [ -e "$DSTACK_TEST_OUT/holes/race_b.done" ] && break; sleep 0.05; done; cat "$DSTACK_TEST_OUT/holes/race_b.log"
+-- B's temporary files are gone, and race.dseal (and its .json) are A's
+\! ls "$DSTACK_TEST_OUT/holes" | grep '^race'
+SELECT v->>'valid' AS valid, v->>'dataset_id' = :'a_dataset' AS is_a_dataset,
+       pg_read_file(:'hdir' || '/race.dseal.json')::jsonb->'header'->>'dataset_id' = :'a_dataset' AS json_is_a
+  FROM dstack_seal_verify(:'hdir' || '/race.dseal') v;
+
+-- no temporary file is left behind by any of the above
+\! ls -R "$DSTACK_TEST_OUT/holes" | grep -c '\.tmp\.' || true
+DROP VIEW h_race_view;
+DROP FUNCTION h_wait();
+DROP TABLE h_rows;
