@@ -1,5 +1,6 @@
 -- dstack_seal holes, each closed with its test: an existing dataset is never
--- replaced, not even by a seal that was already running (two sessions).
+-- replaced, not even by a seal that was already running (two sessions);
+-- the default file name cannot leave the output directory.
 \i sql/include/seal_env.psql
 \set VERBOSITY default
 \! mkdir -p "$DSTACK_TEST_OUT/holes/inner" && chown -R postgres: "$DSTACK_TEST_OUT/holes" 2>/dev/null; true
@@ -56,8 +57,30 @@ SELECT v->>'valid' AS valid, v->>'dataset_id' = :'a_dataset' AS is_a_dataset,
        pg_read_file(:'hdir' || '/race.dseal.json')::jsonb->'header'->>'dataset_id' = :'a_dataset' AS json_is_a
   FROM dstack_seal_verify(:'hdir' || '/race.dseal') v;
 
+-- 2. the default file name is the table name: it must stay one plain name in output_dir
+\set inner :hdir '/inner'
+SET dstack_seal.output_dir = :'inner';
+CREATE TABLE "../escaped" (id int);
+CREATE TABLE "a/b" (id int);
+CREATE TABLE ".hidden" (id int);
+CREATE TABLE U&"line\000Abreak" (id int);
+SELECT dstack_seal('"../escaped"') IS NOT NULL AS sealed;
+SELECT dstack_seal('"a/b"');
+SELECT dstack_seal('".hidden"');
+\set VERBOSITY terse
+SELECT dstack_seal(U&'"line\000Abreak"');
+\set VERBOSITY default
+-- nothing was written, in the output directory or above it
+\! ls -A "$DSTACK_TEST_OUT/holes/inner" | wc -l; ls "$DSTACK_TEST_OUT/holes" | grep -c escaped
+-- an explicit path is still the caller's choice
+SELECT (dstack_seal('"../escaped"', NULL, :'hdir' || '/escaped.dseal'))->>'row_count' AS explicit_path_rows;
+-- an output directory that does not exist is named as such
+SET dstack_seal.output_dir = '/nonexistent/sealed';
+SELECT dstack_seal('h_rows');
+SET dstack_seal.output_dir = :'hdir';
+
 -- no temporary file is left behind by any of the above
 \! ls -R "$DSTACK_TEST_OUT/holes" | grep -c '\.tmp\.' || true
 DROP VIEW h_race_view;
 DROP FUNCTION h_wait();
-DROP TABLE h_rows;
+DROP TABLE h_rows, "../escaped", "a/b", ".hidden", U&"line\000Abreak";
