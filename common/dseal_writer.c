@@ -112,6 +112,7 @@ copy_header(DsealWriter *w, const DsealWriterOptions *o, DErr *err)
 	DsealManifest *m = &w->m;
 
 	m->version = DSEAL_VERSION;
+	dseal_file_header(m->file_header);	/* part of the header hash and the signature */
 	m->ncols = o->ncols;
 	m->cols = calloc(o->ncols, sizeof(DsealColumnDef));
 	m->table = strdup(o->table);
@@ -143,7 +144,6 @@ dseal_writer_open(const DsealWriterOptions *o, const uint8_t owner_sk[DC_SECKEY_
 	DsealWriter *w = calloc(1, sizeof(DsealWriter));
 	uint8_t		data_key[DSEAL_DATA_KEY_LEN];
 	uint8_t		pub[DC_PUBKEY_LEN];
-	uint8_t		file_header[DSEAL_FILE_HEADER_LEN] = {0};
 	bool		ok;
 
 	if (!w)
@@ -202,9 +202,7 @@ dseal_writer_open(const DsealWriterOptions *o, const uint8_t owner_sk[DC_SECKEY_
 		err->sys_errno = e;
 		goto fail;
 	}
-	memcpy(file_header, DSEAL_MAGIC, 8);
-	file_header[8] = DSEAL_VERSION;
-	if (!write_all(w, file_header, sizeof(file_header), err))
+	if (!write_all(w, w->m.file_header, DSEAL_FILE_HEADER_LEN, err))
 		goto fail;
 	return w;
 

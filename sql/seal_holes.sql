@@ -1,6 +1,7 @@
 -- dstack_seal holes, each closed with its test: an existing dataset is never
 -- replaced, not even by a seal that was already running (two sessions);
--- the default file name cannot leave the output directory.
+-- the default file name cannot leave the output directory; every byte of the
+-- 16-byte file header is checked and signed.
 \i sql/include/seal_env.psql
 \set VERBOSITY default
 \! mkdir -p "$DSTACK_TEST_OUT/holes/inner" && chown -R postgres: "$DSTACK_TEST_OUT/holes" 2>/dev/null; true
@@ -78,6 +79,21 @@ SELECT (dstack_seal('"../escaped"', NULL, :'hdir' || '/escaped.dseal'))->>'row_c
 SET dstack_seal.output_dir = '/nonexistent/sealed';
 SELECT dstack_seal('h_rows');
 SET dstack_seal.output_dir = :'hdir';
+
+-- 3. the file header: magic, version and the reserved flags (bytes 12-15) are checked,
+-- and the 16 bytes are recorded in the signed manifest header
+SELECT m->'header'->>'file_header' AS file_header FROM dstack_seal('h_rows', NULL, :'hdir' || '/hdr.dseal') m;
+\! cd "$DSTACK_TEST_OUT/holes" && for t in magic version flags12 flags13 flags14 flags15 record resigned; do cp hdr.dseal $t.dseal; chmod 644 $t.dseal; done
+\! cd "$DSTACK_TEST_OUT/holes" && T="node $DSTACK_TEST_TOOLS/dseal-tamper.mjs" && $T magic.dseal flip-header 0 && $T version.dseal flip-header 9 && $T flags12.dseal flip-header 12 && $T flags13.dseal flip-header 13 2 && $T flags14.dseal flip-header 14 16 && $T flags15.dseal flip-header 15 128
+-- the record edited in place breaks the header hash; re-signed by the owner's key, the
+-- record is consistent but no longer matches the file's bytes
+\! cd "$DSTACK_TEST_OUT/holes" && node "$DSTACK_TEST_TOOLS/dseal-tamper.mjs" record.dseal edit-manifest '"file_header":"4453544b5345414c0100000000000000"' '"file_header":"4453544b5345414c0100000001000000"'
+\! cd "$DSTACK_TEST_OUT/holes" && node "$DSTACK_TEST_TOOLS/dseal-tamper.mjs" resigned.dseal resign "$DSTACK_TEST_DIR/owner1.key" 'header.file_header="4453544b5345414c0100000001000000"'
+SELECT t AS file, v->>'valid' AS valid, replace((v->'problems')::text, :'hdir' || '/', '') AS problems
+FROM unnest(ARRAY['hdr', 'magic', 'version', 'flags12', 'flags13', 'flags14', 'flags15', 'record', 'resigned']) t,
+     dstack_seal_verify(:'hdir' || '/' || t || '.dseal') v;
+-- the CVM's reader refuses them the same way (no row is printed)
+\! cd "$DSTACK_TEST_OUT/holes" && for t in hdr flags12 resigned; do printf '%s: ' $t; $DSTACK_DSEAL_DUMP --key-file "$DSTACK_TEST_DIR/recipient1.key" --app-id $DSTACK_TEST_APP_ID --compose-hash $DSTACK_TEST_COMPOSE_HASH $t.dseal 2>&1 | grep -v '^[0-9]' | head -1; echo "rows=$($DSTACK_DSEAL_DUMP --key-file "$DSTACK_TEST_DIR/recipient1.key" --app-id $DSTACK_TEST_APP_ID --compose-hash $DSTACK_TEST_COMPOSE_HASH $t.dseal 2>/dev/null | wc -l)"; done
 
 -- no temporary file is left behind by any of the above
 \! ls -R "$DSTACK_TEST_OUT/holes" | grep -c '\.tmp\.' || true
