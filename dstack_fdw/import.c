@@ -11,6 +11,8 @@
  * spliced into the DDL as they stand (see column_type()).  The
  * remote schema name is the directory when no directory option is given
  * (write it as a quoted identifier).  LIMIT TO / EXCEPT name tables.
+ * Superuser only: the directory (option or remote schema) is read on the
+ * server and becomes the tables' path option.
  */
 #include "postgres.h"
 
@@ -186,6 +188,14 @@ dfdwImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	struct dirent *de;
 	MemoryContext cxt;
 
+	/* the directory is read on the server, and the tables get its files as their path */
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to import foreign schema from server \"%s\"", stmt->server_name),
+				 errdetail("IMPORT FOREIGN SCHEMA reads a directory on the database server and creates foreign tables "
+						   "over the sealed files in it; only a superuser may do that."),
+				 errhint("Ask the CVM operator (a superuser) to import the sealed datasets.")));
 	foreach(lc, stmt->options)
 	{
 		DefElem    *def = lfirst(lc);
