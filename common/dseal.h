@@ -2,7 +2,7 @@
  * dseal.h: the sealed dataset format, .dseal version 1 (DESIGN.md section 3).
  *
  * File layout:
- *   header   16 bytes: "DSTKSEAL" | u32le version (1) | u32le 0
+ *   header   16 bytes: "DSTKSEAL" | u32le version (1) | u32le flags (reserved: 0)
  *   chunks   for each row group, for each column: ciphertext || 16-byte GCM tag
  *   manifest canonical JSON (see manifest.c), signed by the owner
  *   trailer  24 bytes: u64le manifest offset | u64le manifest length | "DSEALEND"
@@ -13,7 +13,9 @@
  *           || u32be row group || u32be column || u64be ciphertext length
  * header_hash is SHA-256 of the canonical JSON of the manifest's "header"
  * object (dataset id, owner, table, schema, recipe, wrapped key: everything
- * fixed before the first chunk is written).  DESIGN.md says "manifest hash";
+ * fixed before the first chunk is written, the 16 header bytes included, so
+ * they are authenticated twice: by the owner's signature and by every chunk's
+ * tag).  DESIGN.md says "manifest hash";
  * the full manifest lists each chunk's tag and so cannot exist before the
  * chunks do, hence the header hash (see docs/format.md).
  *
@@ -35,6 +37,7 @@
 #define DSEAL_TRAILER_MAGIC		"DSEALEND"
 #define DSEAL_VERSION			1
 #define DSEAL_FILE_HEADER_LEN	16
+#define DSEAL_FLAGS				0	/* bytes 12-15: no flag is defined in version 1 */
 #define DSEAL_TRAILER_LEN		24
 #define DSEAL_DEFAULT_ROWS_PER_GROUP 65536
 #define DSEAL_MAX_MANIFEST_LEN	(256u * 1024 * 1024)
@@ -74,6 +77,7 @@ typedef struct DsealRowGroup
 typedef struct DsealManifest
 {
 	int			version;
+	uint8_t		file_header[DSEAL_FILE_HEADER_LEN];	/* the file's first 16 bytes, as signed */
 	uint8_t		dataset_id[DSEAL_DATASET_ID_LEN];
 	uint8_t		owner_id[DC_ADDR_LEN];
 	char	   *table;
@@ -109,6 +113,11 @@ extern bool dseal_manifest_finish(DsealManifest *m, const uint8_t owner_sk[DC_SE
 /* The digest the owner signs (EIP-191 personal_sign over keccak256 of the unsigned body). */
 extern bool dseal_manifest_signing_digest(const DsealManifest *m, uint8_t digest[32], DErr *err);
 
+/* The 16-byte file header of this format version: magic, version, flags. */
+extern void dseal_file_header(uint8_t out[DSEAL_FILE_HEADER_LEN]);
+/* Check a file header: magic, version and reserved flags (DERR_FORMAT / DERR_UNSUPPORTED). */
+extern bool dseal_check_file_header(const uint8_t hdr[DSEAL_FILE_HEADER_LEN], const char *path, DErr *err);
+
 /* ---- chunk crypto helpers (shared by writer and reader) ---- */
 extern void dseal_chunk_nonce(uint64_t ordinal, uint8_t nonce[DC_GCM_NONCE_LEN]);
 #define DSEAL_CHUNK_AAD_LEN (20 + DSEAL_DATASET_ID_LEN + DC_SHA256_LEN + 4 + 4 + 8)
@@ -120,7 +129,7 @@ typedef struct DsealWriter DsealWriter;
 
 typedef struct DsealWriterOptions
 {
-	const char *path;			/* final path; written as path.tmp.<pid> then renamed */
+	const char *path;			/* final path; written as path.tmp.<pid>.<n>, then linked to it exclusively */
 	const char *table;
 	int			ncols;
 	const DsealColumnDef *cols;
@@ -142,7 +151,7 @@ extern DsealWriter *dseal_writer_open(const DsealWriterOptions *opts,
 									  const uint8_t owner_sk[DC_SECKEY_LEN], DErr *err);
 /* Seal one row group: cols[i] holds column i's values; all have the same nrows. */
 extern bool dseal_writer_add_row_group(DsealWriter *w, DsealColBuf *cols, DErr *err);
-/* Write manifest and trailer, fsync, rename into place.  *manifest_out stays valid until free. */
+/* Write manifest and trailer, fsync, publish (EEXIST if path exists).  *manifest_out stays valid until free. */
 extern bool dseal_writer_finish(DsealWriter *w, const DsealManifest **manifest_out, DErr *err);
 /* Release everything; unlinks the temporary file if not finished.  NULL-safe. */
 extern void dseal_writer_free(DsealWriter *w);

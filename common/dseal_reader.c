@@ -16,6 +16,7 @@
 #include <zstd.h>
 
 #include "dseal.h"
+#include "hex.h"
 
 struct DsealReader
 {
@@ -162,17 +163,8 @@ dseal_reader_open(const char *path, DErr *err)
 	}
 	if (!read_at(r, hdr, sizeof(hdr), 0, err))
 		goto fail;
-	if (memcmp(hdr, DSEAL_MAGIC, 8) != 0)
-	{
-		derr_set(err, DERR_FORMAT, "\"%s\" is not a sealed dataset", path);
-		derr_detail(err, "The file does not start with the .dseal magic bytes.");
+	if (!dseal_check_file_header(hdr, path, err))
 		goto fail;
-	}
-	if (hdr[8] != DSEAL_VERSION || hdr[9] || hdr[10] || hdr[11])
-	{
-		derr_set(err, DERR_UNSUPPORTED, "sealed dataset \"%s\" has unsupported version %u", path, hdr[8]);
-		goto fail;
-	}
 	if (!read_at(r, trailer, sizeof(trailer), r->file_size - DSEAL_TRAILER_LEN, err))
 		goto fail;
 	moff = get_u64le(trailer);
@@ -198,6 +190,18 @@ dseal_reader_open(const char *path, DErr *err)
 	json = NULL;
 	if (!r->m || !check_layout(r, moff, err))
 		goto fail;
+	/* the header bytes are signed too: they must be the ones the owner sealed */
+	if (memcmp(hdr, r->m->file_header, DSEAL_FILE_HEADER_LEN) != 0)
+	{
+		char		got[2 * DSEAL_FILE_HEADER_LEN + 1],
+					want[2 * DSEAL_FILE_HEADER_LEN + 1];
+
+		dhex_encode(hdr, DSEAL_FILE_HEADER_LEN, got);
+		dhex_encode(r->m->file_header, DSEAL_FILE_HEADER_LEN, want);
+		derr_set(err, DERR_INTEGRITY, "header of sealed dataset \"%s\" does not match its signed manifest", path);
+		derr_detail(err, "The file starts with %s, but the manifest its owner signed records %s.", got, want);
+		goto fail;
+	}
 	return r;
 
 fail:

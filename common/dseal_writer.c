@@ -5,9 +5,13 @@
  * over; the writer serializes, compresses, encrypts and appends each column's
  * chunk, keeping only the chunk metadata for the manifest.  Memory is thus
  * bounded by one row group whatever the table size.  The file is written
- * under a temporary name and renamed into place only after the manifest and
- * trailer are written and fsynced, so a failure or cancel never leaves a
- * half-written dataset under the final name.
+ * under a temporary name and published under the final name only after the
+ * manifest and trailer are written and fsynced, so a failure or cancel never
+ * leaves a half-written dataset under the final name.  Publishing creates the
+ * final name exclusively (link(2), or renameat2(RENAME_NOREPLACE) where the
+ * file system has no hard links): of two seals racing for one path exactly
+ * one succeeds, the other fails with EEXIST and removes its temporary file;
+ * an existing dataset (or its .json) is never replaced.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +39,9 @@ struct DsealWriter
 	char	   *tmp_path;
 	bool		write_detached;
 	bool		finished;
+	bool		tmp_gone;		/* the temporary name was consumed or removed */
+	dev_t		dev;			/* identity of the file we wrote, so a rollback */
+	ino_t		ino;			/* removes only our own final name */
 	uint64_t	offset;			/* next write position */
 	uint32_t	rg_cap;
 	uint8_t    *plain;			/* serialized plaintext */
@@ -105,6 +112,7 @@ copy_header(DsealWriter *w, const DsealWriterOptions *o, DErr *err)
 	DsealManifest *m = &w->m;
 
 	m->version = DSEAL_VERSION;
+	dseal_file_header(m->file_header);	/* part of the header hash and the signature */
 	m->ncols = o->ncols;
 	m->cols = calloc(o->ncols, sizeof(DsealColumnDef));
 	m->table = strdup(o->table);
@@ -128,13 +136,14 @@ copy_header(DsealWriter *w, const DsealWriterOptions *o, DErr *err)
 	return true;
 }
 
+static unsigned int tmp_counter = 0;
+
 DsealWriter *
 dseal_writer_open(const DsealWriterOptions *o, const uint8_t owner_sk[DC_SECKEY_LEN], DErr *err)
 {
 	DsealWriter *w = calloc(1, sizeof(DsealWriter));
 	uint8_t		data_key[DSEAL_DATA_KEY_LEN];
 	uint8_t		pub[DC_PUBKEY_LEN];
-	uint8_t		file_header[DSEAL_FILE_HEADER_LEN] = {0};
 	bool		ok;
 
 	if (!w)
@@ -152,7 +161,8 @@ dseal_writer_open(const DsealWriterOptions *o, const uint8_t owner_sk[DC_SECKEY_
 	w->zstd_level = o->zstd_level;
 	w->write_detached = o->write_detached_manifest;
 	w->path = strdup(o->path);
-	if (!w->path || asprintf(&w->tmp_path, "%s.tmp.%d", o->path, (int) getpid()) < 0)
+	/* pid and a per-process counter: unique even for seals nested in one backend */
+	if (!w->path || asprintf(&w->tmp_path, "%s.tmp.%d.%u", o->path, (int) getpid(), ++tmp_counter) < 0)
 	{
 		w->tmp_path = NULL;
 		derr_set(err, DERR_NOMEM, "out of memory starting a seal");
@@ -192,9 +202,7 @@ dseal_writer_open(const DsealWriterOptions *o, const uint8_t owner_sk[DC_SECKEY_
 		err->sys_errno = e;
 		goto fail;
 	}
-	memcpy(file_header, DSEAL_MAGIC, 8);
-	file_header[8] = DSEAL_VERSION;
-	if (!write_all(w, file_header, sizeof(file_header), err))
+	if (!write_all(w, w->m.file_header, DSEAL_FILE_HEADER_LEN, err))
 		goto fail;
 	return w;
 
@@ -319,7 +327,65 @@ fsync_dir(const char *path, DErr *err)
 	return true;
 }
 
-/* Write the detached manifest next to the dataset (same bytes as embedded). */
+/*
+ * Give the fsynced file tmp its final name, which must not exist yet: link(2)
+ * fails with EEXIST instead of replacing what is there (a dangling symlink
+ * included).  File systems without hard links get renameat2(RENAME_NOREPLACE);
+ * where neither exists nothing is published, rather than risk rename(2)
+ * silently replacing another dataset.  On success tmp no longer exists.
+ */
+static bool
+publish_exclusive(const char *tmp, const char *final, const char *what, DErr *err)
+{
+	int			e;
+
+	if (link(tmp, final) == 0)
+	{
+		/* the data is in place under its final name; a leftover second name is harmless */
+		(void) unlink(tmp);
+		return true;
+	}
+	e = errno;
+	if (e == EPERM || e == ENOTSUP || e == EOPNOTSUPP || e == EMLINK)
+	{
+		if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) == 0)
+			return true;
+		e = errno;
+		if (e == EINVAL || e == ENOSYS)
+		{
+			derr_set(err, DERR_IO, "could not create %s \"%s\" exclusively", what, final);
+			derr_detail(err, "The file system supports neither hard links nor renameat2(RENAME_NOREPLACE), "
+						"so the file cannot be published without risking to replace another one.");
+			err->sys_errno = e;
+			return false;
+		}
+	}
+	if (e == EEXIST)
+	{
+		derr_set(err, DERR_IO, "%s \"%s\" already exists", what, final);
+		derr_detail(err, "It was created while this seal was running, by another dstack_seal() or another "
+					"process; it was left as it is and this seal's output was discarded.");
+	}
+	else
+	{
+		derr_set(err, DERR_IO, "could not create %s \"%s\"", what, final);
+		derr_detail(err, "Linking the temporary file %s failed: %s.", tmp, strerror(e));
+	}
+	err->sys_errno = e;
+	return false;
+}
+
+/* Remove path only if it is still the file we wrote (rolling back a half-published seal). */
+static void
+unlink_if_ours(const DsealWriter *w, const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && st.st_dev == w->dev && st.st_ino == w->ino)
+		(void) unlink(path);
+}
+
+/* Write the detached manifest next to the dataset (same bytes as embedded), exclusively. */
 static bool
 write_detached_manifest(DsealWriter *w, DErr *err)
 {
@@ -330,7 +396,7 @@ write_detached_manifest(DsealWriter *w, DErr *err)
 
 	if (asprintf(&jpath, "%s.json", w->path) < 0)
 		return derr_set(err, DERR_NOMEM, "out of memory");
-	if (asprintf(&jtmp, "%s.tmp.%d", jpath, (int) getpid()) < 0)
+	if (asprintf(&jtmp, "%s.tmp.%d.%u", jpath, (int) getpid(), ++tmp_counter) < 0)
 	{
 		free(jpath);
 		return derr_set(err, DERR_NOMEM, "out of memory");
@@ -341,14 +407,16 @@ write_detached_manifest(DsealWriter *w, DErr *err)
 		ok = true;
 	if (f && fclose(f) != 0)
 		ok = false;
-	if (ok && rename(jtmp, jpath) != 0)
-		ok = false;
 	if (!ok)
 	{
 		derr_set(err, DERR_IO, "could not write manifest \"%s\"", jpath);
 		derr_detail(err, "%s.", strerror(errno));
-		unlink(jtmp);
+		err->sys_errno = errno;
 	}
+	else
+		ok = publish_exclusive(jtmp, jpath, "manifest", err);
+	if (!ok)
+		unlink(jtmp);
 	free(jtmp);
 	free(jpath);
 	return ok;
@@ -359,6 +427,7 @@ dseal_writer_finish(DsealWriter *w, const DsealManifest **manifest_out, DErr *er
 {
 	uint8_t		trailer[DSEAL_TRAILER_LEN];
 	uint64_t	moff = w->offset;
+	struct stat st;
 
 	if (!dseal_manifest_finish(&w->m, w->owner_sk, err))
 		return false;
@@ -373,20 +442,23 @@ dseal_writer_finish(DsealWriter *w, const DsealManifest **manifest_out, DErr *er
 	memcpy(trailer + 16, DSEAL_TRAILER_MAGIC, 8);
 	if (!write_all(w, trailer, sizeof(trailer), err))
 		return false;
-	if (fsync(w->fd) != 0)
+	if (fsync(w->fd) != 0 || fstat(w->fd, &st) != 0)
 	{
 		derr_set(err, DERR_IO, "could not fsync sealed dataset \"%s\"", w->tmp_path);
 		derr_detail(err, "%s.", strerror(errno));
 		return false;
 	}
+	w->dev = st.st_dev;
+	w->ino = st.st_ino;
 	close(w->fd);
 	w->fd = -1;
-	if (w->write_detached && !write_detached_manifest(w, err))
+	/* claim the final name first: a seal that loses the race touches nothing */
+	if (!publish_exclusive(w->tmp_path, w->path, "sealed dataset", err))
 		return false;
-	if (rename(w->tmp_path, w->path) != 0)
+	w->tmp_gone = true;
+	if (w->write_detached && !write_detached_manifest(w, err))
 	{
-		derr_set(err, DERR_IO, "could not rename \"%s\" to \"%s\"", w->tmp_path, w->path);
-		derr_detail(err, "%s.", strerror(errno));
+		unlink_if_ours(w, w->path);
 		return false;
 	}
 	w->finished = true;
@@ -419,7 +491,7 @@ dseal_writer_free(DsealWriter *w)
 	m = &w->m;
 	if (w->fd >= 0)
 		close(w->fd);
-	if (!w->finished && w->tmp_path)
+	if (!w->finished && !w->tmp_gone && w->tmp_path)
 		unlink(w->tmp_path);
 	explicit_bzero(w->owner_sk, sizeof(w->owner_sk));
 	dc_gcm_free(w->gcm);

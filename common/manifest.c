@@ -44,7 +44,11 @@ jhex0x(const uint8_t *b, size_t n)
 	return json_string(buf);
 }
 
-/* The header object: everything fixed before the first chunk is sealed. */
+/*
+ * The header object: everything fixed before the first chunk is sealed,
+ * starting with the file's 16 header bytes, so that they are covered by the
+ * header hash (every chunk's AAD) and by the owner's signature.
+ */
 static json_t *
 manifest_header_json(const DsealManifest *m)
 {
@@ -58,7 +62,8 @@ manifest_header_json(const DsealManifest *m)
 											  "type", m->cols[i].type,
 											  "enc", dseal_enc_name(m->cols[i].enc),
 											  "repr", m->cols[i].repr == DSEAL_REPR_TEXT ? "text" : "binary"));
-	return json_pack("{s:o, s:o, s:s, s:o, s:{s:o, s:o, s:o}, s:{s:s, s:s, s:o, s:o, s:o, s:o}, s:I}",
+	return json_pack("{s:o, s:o, s:o, s:s, s:o, s:{s:o, s:o, s:o}, s:{s:s, s:s, s:o, s:o, s:o, s:o}, s:I}",
+					 "file_header", jhex(m->file_header, DSEAL_FILE_HEADER_LEN),
 					 "dataset_id", jhex(m->dataset_id, DSEAL_DATASET_ID_LEN),
 					 "owner_id", jhex0x(m->owner_id, DC_ADDR_LEN),
 					 "table", m->table,
@@ -273,7 +278,9 @@ parse_header(DsealManifest *m, json_t *h, DErr *err)
 	return dhex_decode_exact(json_string_value(json_array_get(chain, 0)), m->recipient_chain[0],
 							DC_SIG_LEN, "recipient_signature_chain[0]", err) &&
 		dhex_decode_exact(json_string_value(json_array_get(chain, 1)), m->recipient_chain[1],
-						 DC_SIG_LEN, "recipient_signature_chain[1]", err) && get_hex(h, "dataset_id", m->dataset_id, DSEAL_DATASET_ID_LEN, err) &&
+						 DC_SIG_LEN, "recipient_signature_chain[1]", err) &&
+		get_hex(h, "file_header", m->file_header, DSEAL_FILE_HEADER_LEN, err) &&
+		get_hex(h, "dataset_id", m->dataset_id, DSEAL_DATASET_ID_LEN, err) &&
 		get_hex(h, "owner_id", m->owner_id, DC_ADDR_LEN, err) &&
 		get_str(h, "table", &m->table, err) &&
 		parse_columns(m, json_object_get(h, "columns"), err) &&

@@ -14,6 +14,8 @@
  * of a row so q needs no floating point, and the noise is drawn in the same
  * units (scale 2000/epsilon) by the integer-exact sampler of common/dp.c.
  * The answer is the chosen bucket's midpoint: resolution (upper-lower)/1024.
+ * |lower| and |upper| are at most 1e12 (SQLSTATE 22023 otherwise), so the
+ * range and every midpoint are finite.
  */
 #include "postgres.h"
 
@@ -27,6 +29,13 @@
 #include "pg_common.h"
 
 #define DPQ_BUCKETS 1024
+/*
+ * Largest |lower|, |upper|, as for dp_sum(float8): upper - lower must be a
+ * finite double (with bounds near DBL_MAX it overflows to Infinity, every
+ * value falls in bucket 0 or NaN, and the answer is Infinity), and so must
+ * every midpoint lower + (b + 0.5) * (upper - lower) / 1024.
+ */
+#define DPQ_MAX_BOUND 1e12
 
 typedef struct DpqState
 {
@@ -78,6 +87,10 @@ set_params(DpqState *s, FunctionCallInfo fcinfo)
 	if (!isfinite(lo) || !isfinite(hi) || !(lo < hi))
 		param_error("the bounds of dp_quantile must be finite with lower < upper",
 					"Give the range the values are known to lie in.");
+	/* no value in the message: a bound could be an expression over the data */
+	if (fabs(lo) > DPQ_MAX_BOUND || fabs(hi) > DPQ_MAX_BOUND)
+		param_error("the bounds of dp_quantile must be at most 1e12 in absolute value",
+					"Rescale the column (e.g. to thousands) so that its range fits, and scale the answer back.");
 	if (!(eps > 0 && eps <= 100))
 		param_error("epsilon must be greater than 0 and at most 100", "Use a small positive epsilon such as 0.5.");
 	q_milli = (int64) llround(q * 1000);

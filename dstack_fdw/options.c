@@ -7,6 +7,9 @@
  * Foreign table (one per sealed dataset): path, owner.
  * The app id and compose-hash that unwrap a dataset are deliberately not
  * options: they come from the guest agent, i.e. from the measured CVM.
+ * path and guest_agent name a file and a socket the server opens: only a
+ * superuser may set them (so, as ALTER revalidates every option, only a
+ * superuser may alter a table or server that has them).
  */
 #include "postgres.h"
 
@@ -18,6 +21,7 @@
 #include "catalog/pg_user_mapping.h"
 #include "commands/defrem.h"
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -112,6 +116,28 @@ hex_option(DefElem *def, size_t len, const char *what)
 PG_FUNCTION_INFO_V1(dstack_fdw_validator);
 
 /*
+ * Options that name a file or socket on the database server which dstack_fdw
+ * opens: setting them is reading server files (as pg_read_server_files or
+ * COPY FROM a file would be), so only a superuser may.  The CVM operator
+ * creates the servers and foreign tables; analysts need neither USAGE on the
+ * server nor these options, they query through dstack_run().
+ */
+static void
+check_file_option_privilege(DefElem *def, Oid catalog)
+{
+	if (superuser())
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to set option \"%s\"", def->defname),
+			 errdetail("Option \"%s\" names a %s on the database server that dstack_fdw opens; only a superuser may set it.",
+					   def->defname, strcmp(def->defname, "guest_agent") == 0 ? "socket" : "file"),
+			 errhint("Ask the CVM operator (a superuser) to %s.",
+					 catalog == ForeignServerRelationId ? "create or alter the server"
+					 : "create the foreign table, or to import the sealed datasets")));
+}
+
+/*
  * Validate options at CREATE/ALTER time, so a typo is an error when it is
  * made and not at the first query.
  */
@@ -159,6 +185,7 @@ dstack_fdw_validator(PG_FUNCTION_ARGS)
 		}
 		else if (strcmp(def->defname, "path") == 0 || strcmp(def->defname, "guest_agent") == 0)
 		{
+			check_file_option_privilege(def, catalog);
 			if (!is_absolute_path(defGetString(def)))
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),

@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include "access/htup_details.h"
@@ -200,7 +202,63 @@ build_query(Oid relid, ArrayType *cols, const char **table_out)
 	return q.data;
 }
 
-/* Output path: the argument, else <output_dir>/<table>.dseal; never overwrite. */
+/*
+ * The default file name is the table's name: it must be one harmless path
+ * component, or "<output_dir>/<name>.dseal" could leave the output directory
+ * ("../x"), land in a subdirectory ("a/b") or hide the file (".x").  Names
+ * with control characters would also garble file listings and logs.  Refused
+ * rather than encoded, so the file name always equals the table name.
+ */
+static void
+check_file_name(const char *name)
+{
+	const char *why = NULL;
+
+	if (name[0] == '\0')
+		why = "it is empty";
+	else if (strchr(name, '/') != NULL)
+		why = "it contains \"/\"";
+	else if (name[0] == '.')
+		why = "it starts with \".\"";
+	else
+		for (const unsigned char *p = (const unsigned char *) name; *p; p++)
+			if (*p < 0x20 || *p == 0x7f)
+			{
+				why = "it contains a control character";
+				break;
+			}
+	if (why)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_NAME),
+				 errmsg("table name \"%s\" cannot be used as a file name", name),
+				 errdetail("dstack_seal() writes <output_dir>/<table>.dseal by default, and %s, so the file "
+						   "would not be a plain file directly in the output directory.", why),
+				 errhint("Rename the table, or pass an explicit path as the third argument of dstack_seal().")));
+}
+
+/* realpath(3) of a directory, or an error that names it. */
+static char *
+resolve_dir(const char *dir, const char *what)
+{
+	char	   *real = realpath(dir, NULL);
+	char	   *out;
+
+	if (real == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not resolve %s \"%s\": %m", what, dir),
+				 errhint("Create the directory, or set dstack_seal.output_dir to an existing directory.")));
+	out = pstrdup(real);
+	free(real);
+	return out;
+}
+
+/*
+ * Output path: the argument, else <output_dir>/<table>.dseal, confined to
+ * the output directory; never overwrite a dataset or its .json (the writer
+ * creates the final name exclusively as well, so a seal that starts after
+ * this check still cannot replace one).
+ */
 static char *
 resolve_path(const SealRecipe *r, Oid relid, text *path_arg)
 {
@@ -211,23 +269,55 @@ resolve_path(const SealRecipe *r, Oid relid, text *path_arg)
 		path = text_to_cstring(path_arg);
 	else
 	{
+		char	   *name = get_rel_name(relid);
+		char	   *dir_real;
+		char	   *parent;
+		char	   *parent_real;
+		size_t		n;
+
 		if (r->output_dir == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("no output path for the sealed dataset"),
 					 errhint("Pass a path to dstack_seal() or set dstack_seal.output_dir.")));
-		path = psprintf("%s/%s.dseal", r->output_dir, get_rel_name(relid));
+		if (!is_absolute_path(r->output_dir))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_NAME),
+					 errmsg("output directory \"%s\" is not absolute", r->output_dir),
+					 errhint("Set dstack_seal.output_dir to an absolute directory.")));
+		check_file_name(name);
+		path = psprintf("%s/%s.dseal", r->output_dir, name);
+		/* and, whatever the name, the file's directory must be the output directory or below */
+		dir_real = resolve_dir(r->output_dir, "output directory");
+		parent = pstrdup(path);
+		get_parent_directory(parent);
+		parent_real = resolve_dir(parent, "directory of sealed dataset");
+		n = strlen(dir_real);
+		if (strncmp(parent_real, dir_real, n) != 0 ||
+			(parent_real[n] != '\0' && parent_real[n] != '/' && strcmp(dir_real, "/") != 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_NAME),
+					 errmsg("sealed dataset \"%s\" would be written outside the output directory", path),
+					 errdetail("Its directory resolves to \"%s\", which is not inside \"%s\".", parent_real, dir_real),
+					 errhint("Pass an explicit path to dstack_seal().")));
 	}
 	if (!is_absolute_path(path))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_NAME),
 				 errmsg("output path \"%s\" is not absolute", path),
 				 errhint("Give an absolute path, or set dstack_seal.output_dir to an absolute directory.")));
-	if (stat(path, &sb) == 0)
+	/* lstat: a dangling symlink under the name counts as existing */
+	if (lstat(path, &sb) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_FILE),
 				 errmsg("sealed dataset \"%s\" already exists", path),
 				 errhint("Remove or move the old dataset (and its .json manifest), or pass another path.")));
+	if (lstat(psprintf("%s.json", path), &sb) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_FILE),
+				 errmsg("manifest \"%s.json\" of sealed dataset \"%s\" already exists", path, path),
+				 errdetail("No dataset has that name, but a detached manifest does."),
+				 errhint("Remove or move the old manifest, or pass another path.")));
 	return path;
 }
 
@@ -345,7 +435,9 @@ dstack_seal(PG_FUNCTION_ARGS)
 		seal_flush(st);
 		seal_progress(st);
 		if (!dseal_writer_finish(st->writer, &m, &err))
-			derr_ereport(&err, 0, "Check free space and permissions in the output directory.");
+			derr_ereport(&err, 0, err.code == DERR_IO && err.sys_errno == EEXIST
+						 ? "Remove or move the other dataset (and its .json manifest) and seal again, or pass another path."
+						 : "Check free space and permissions in the output directory.");
 		{
 			MemoryContext spicxt = MemoryContextSwitchTo(fcxt);
 

@@ -12,7 +12,10 @@
  *             deterministic collation (dictionary-coded on the host)
  *   partials  count(*), count(x) (any type: only its NULLs are read), sum(int2|int4), sum(float8),
  *             min/max(int2|int4|int8|float4|float8|date|timestamp[tz]),
- *             dp_count, dp_sum(int8), dp_sum(float8), dp_avg(float8)
+ *             dp_count, dp_sum(int8), dp_sum(float8), dp_avg(float8) (recognised
+ *             by their support functions, not their names); never an
+ *             aggregate the Finalize Agg could not finish (no combine
+ *             function, or an internal state without serial/deserial)
  * Every one of these has the same semantics in gs_logic.h as in PostgreSQL;
  * the regression suite gpu_scan compares the two.
  */
@@ -20,7 +23,9 @@
 
 #include "catalog/pg_aggregate.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_language.h"
 #include "catalog/pg_opfamily.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
@@ -30,6 +35,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
+#include "utils/syscache.h"
 
 #include "dstack_fdw.h"
 #include "gpu_scan.h"
@@ -558,22 +564,117 @@ agg_arg(Aggref *agg, int i)
 	return ((TargetEntry *) list_nth(agg->args, i))->expr;
 }
 
-/* Map a DP aggregate by name and signature; 0 when it is not one the kernels do. */
+/*
+ * Can the aggregate be split into a partial step (GpuPreAgg) and a Finalize
+ * Agg?  That needs a combine function, and for an internal state serial and
+ * deserial functions, exactly as for PostgreSQL's own partial aggregation
+ * (which never splits other aggregates).  Planning one anyway built a
+ * Finalize Agg that failed with "cache lookup failed for function 0".
+ */
+static bool
+agg_is_splittable(Oid aggfnoid, const char **why)
+{
+	HeapTuple	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(aggfnoid));
+	Form_pg_aggregate a;
+	bool		ok = true;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for aggregate %u", aggfnoid);
+	a = (Form_pg_aggregate) GETSTRUCT(tup);
+	if (!OidIsValid(a->aggcombinefn))
+	{
+		*why = psprintf("aggregate %s has no combine function", format_procedure(aggfnoid));
+		ok = false;
+	}
+	else if (a->aggtranstype == INTERNALOID && (!OidIsValid(a->aggserialfn) || !OidIsValid(a->aggdeserialfn)))
+	{
+		*why = psprintf("aggregate %s has an internal state without serial and deserial functions",
+						format_procedure(aggfnoid));
+		ok = false;
+	}
+	ReleaseSysCache(tup);
+	return ok;
+}
+
+/* Is fn the C function symbol of this library (MODULE_PATHNAME)?  Only superusers create C functions. */
+static bool
+is_dfdw_c_function(Oid fn, const char *symbol)
+{
+	HeapTuple	tup;
+	bool		ok = false;
+
+	if (!OidIsValid(fn))
+		return false;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	if (((Form_pg_proc) GETSTRUCT(tup))->prolang == ClanguageId)
+	{
+		bool		isnull;
+		Datum		src = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc, &isnull);
+		Datum		bin = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_probin, &isnull);
+
+		if (!isnull)
+		{
+			char	   *binstr = TextDatumGetCString(bin);
+			size_t		n = strlen(binstr);
+
+			ok = strcmp(TextDatumGetCString(src), symbol) == 0 &&
+				n >= 10 && strcmp(binstr + n - 10, "dstack_fdw") == 0;
+		}
+	}
+	ReleaseSysCache(tup);
+	return ok;
+}
+
+/*
+ * Map a DP aggregate to the kernel state it needs; 0 when it is not one the
+ * kernels do.  The kernels emit states in dp_serialize()'s format, which
+ * the Finalize Agg hands to the aggregate's deserial and final functions, so
+ * the name is not enough: an aggregate called dp_count in the extension's
+ * schema but with other support functions (or another signature) would be
+ * fed a state it does not understand.  The transition, combine, serial and
+ * deserial functions must be this library's, and the argument count the
+ * kernel's.
+ */
 static char
 dp_kind(Aggref *agg, const char **why)
 {
 	char	   *name = get_func_name(agg->aggfnoid);
+	HeapTuple	tup;
+	Form_pg_aggregate a;
+	char		kind = 0;
+	int			nargs = 0;
 
 	if (!dfdw_dp_is_dp_aggregate(agg->aggfnoid) || name == NULL)
 		return 0;
-	if (strcmp(name, "dp_count") == 0)
-		return 'c';
-	if (strcmp(name, "dp_sum") == 0)
-		return list_length(agg->aggargtypes) == 4 && linitial_oid(agg->aggargtypes) == INT8OID ? 'i' : 'f';
-	if (strcmp(name, "dp_avg") == 0)
-		return 'f';
-	*why = psprintf("%s keeps a histogram the kernels do not build", name);
-	return 0;
+	if (strcmp(name, "dp_quantile") == 0)
+	{
+		*why = psprintf("%s keeps a histogram the kernels do not build", name);
+		return 0;
+	}
+	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(agg->aggfnoid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for aggregate %u", agg->aggfnoid);
+	a = (Form_pg_aggregate) GETSTRUCT(tup);
+	if (is_dfdw_c_function(a->aggtransfn, "dfdw_dp_count_trans"))
+		kind = 'c';
+	else if (is_dfdw_c_function(a->aggtransfn, "dfdw_dp_sum_int8_trans"))
+		kind = 'i';
+	else if (is_dfdw_c_function(a->aggtransfn, "dfdw_dp_sum_float8_trans"))
+		kind = 'f';
+	nargs = kind == 'c' ? 2 : 4;
+	if (kind == 0 || list_length(agg->args) != nargs || a->aggtranstype != INTERNALOID ||
+		!is_dfdw_c_function(a->aggcombinefn, "dfdw_dp_combine") ||
+		!is_dfdw_c_function(a->aggserialfn, "dfdw_dp_serialize") ||
+		!is_dfdw_c_function(a->aggdeserialfn, "dfdw_dp_deserialize"))
+	{
+		*why = psprintf("aggregate %s is named like a DP aggregate but is not one of dstack_fdw's",
+						format_procedure(agg->aggfnoid));
+		kind = 0;
+	}
+	ReleaseSysCache(tup);
+	return kind;
 }
 
 bool
@@ -597,6 +698,8 @@ gs_compile_aggref(GsCompiled *gc, Aggref *agg, const char **why)
 		*why = "an aggregate with DISTINCT, ORDER BY or FILTER";
 		return false;
 	}
+	if (!agg_is_splittable(fn, why))
+		return false;
 	memset(g, 0, sizeof(*g));
 	g->col = -1;
 	if (list_length(agg->args) >= 1)
