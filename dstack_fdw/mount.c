@@ -184,7 +184,7 @@ check_policy_agrees(ForeignServer *server, const DfdwServerOptions *opts, const 
 		rpc_consortium_state_free(st);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("consortium %s's policy() disagrees with this CVM's measured app-compose on %s",
+				 errmsg("the policy() of consortium %s disagrees with this CVM's measured app-compose on %s",
 						app, fields.data + 2),
 				 errdetail("The app-compose.json of compose-hash 0x%s states epsilon_total %s, min_group_size %u, "
 						   "privacy_unit \"%s\", allowed_query_shape \"%s\". The JSON-RPC node at %s answered "
