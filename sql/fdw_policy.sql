@@ -104,7 +104,7 @@ SELECT count(*) FROM p_nopolicy;
 \set c_r1_chain `. "$DSTACK_TEST_WORK/env-person/env.sh"; echo "$DSTACK_TEST_RECIPIENT1_CHAIN"`
 \set c_owner1_key :c_env '/owner1.key'
 \set c_file :pdir '/person_cohort.dseal'
-\! . "$DSTACK_TEST_WORK/env-person/env.sh" && "$DSTACK_TEST_TOOLS/../node_modules/.bin/cast" call "$DSTACK_TEST_APP_ID" 'policy()(uint64,uint32,string,string)' --rpc-url "$DSTACK_TEST_RPC" | tr '\n' ' ' && echo
+\! . "$DSTACK_TEST_WORK/env-person/env.sh" && "$DSTACK_TEST_TOOLS/../node_modules/.bin/cast" call "$DSTACK_TEST_APP_ID" 'policy()(uint64,uint32,string,string)' --rpc-url "$DSTACK_TEST_RPC" | paste -sd ' '
 SET dstack_seal.kms_root_pubkey = :'c_root';
 SET dstack_seal.compose_hash = :'c_compose_hash';
 SET dstack_seal.owner_key_file = :'c_owner1_key';
