@@ -439,6 +439,63 @@ ga_hex_opt(json_t *obj, const char *name, uint8_t *out, size_t maxlen, size_t *o
 }
 
 /*
+ * tcb_info's app_compose, kept byte for byte (jansson decodes the JSON
+ * string escapes; the result is exactly the text the agent encoded).  tcb_info
+ * is JSON text in a string (dstack) or, from some simulators, the object
+ * itself; an empty or absent one (hidden by the agent) leaves app_compose NULL.
+ */
+static bool
+ga_tcb_app_compose(json_t *tcb, const char *agent, GaInfo *info, DErr *err)
+{
+	json_t	   *obj = NULL;
+	json_t	   *ac;
+	json_error_t jerr;
+	bool		ok = false;
+
+	if (tcb == NULL || json_is_null(tcb) || (json_is_string(tcb) && json_string_length(tcb) == 0))
+		return true;
+	if (json_is_object(tcb))
+		obj = json_incref(tcb);
+	else if (json_is_string(tcb))
+		obj = json_loadb(json_string_value(tcb), json_string_length(tcb), 0, &jerr);
+	if (!json_is_object(obj))
+	{
+		derr_set(err, DERR_FORMAT, "guest agent sent a malformed tcb_info in Info");
+		derr_detail(err, "The agent at %s sent a tcb_info that is not a JSON object (as text or itself)%s%s.",
+					agent, obj == NULL && json_is_string(tcb) ? ": " : "",
+					obj == NULL && json_is_string(tcb) ? jerr.text : "");
+		goto done;
+	}
+	ac = json_object_get(obj, "app_compose");
+	if (ac == NULL || json_is_null(ac))
+	{
+		ok = true;
+		goto done;
+	}
+	if (!json_is_string(ac))
+	{
+		derr_set(err, DERR_FORMAT, "guest agent sent a malformed app_compose in Info");
+		derr_detail(err, "tcb_info.app_compose from the agent at %s is not a string (the compose file's text).",
+					agent);
+		goto done;
+	}
+	info->app_compose_len = json_string_length(ac);
+	info->app_compose = malloc(info->app_compose_len + 1);
+	if (info->app_compose == NULL)
+	{
+		derr_set(err, DERR_NOMEM, "out of memory reading the guest agent's answer");
+		goto done;
+	}
+	memcpy(info->app_compose, json_string_value(ac), info->app_compose_len);
+	info->app_compose[info->app_compose_len] = '\0';
+	ok = true;
+
+done:
+	json_decref(obj);
+	return ok;
+}
+
+/*
  * Info is what the CVM believes about itself: the app id and compose-hash
  * used in the wrap-key HKDF must come from here, never from a user.
  */
@@ -499,6 +556,8 @@ ga_info(const char *socket, GaInfo *info, DErr *err)
 		derr_set(err, DERR_NOMEM, "out of memory reading the guest agent's answer");
 		goto done;
 	}
+	if (!ga_tcb_app_compose(json_object_get(j, "tcb_info"), ga_name(&ep), info, err))
+		goto done;
 	ok = true;
 
 done:
@@ -517,6 +576,39 @@ ga_info_free(GaInfo *info)
 		return;
 	free(info->key_provider_info);
 	free(info->tcb_info);
+	free(info->app_compose);
 	free(info->raw_json);
 	memset(info, 0, sizeof(*info));
+}
+
+/*
+ * The compose text is only worth reading if it is the measured one: dstack
+ * measures sha256 of the file's bytes as the compose-hash, so the text must
+ * hash to exactly what Info reports.
+ */
+bool
+ga_app_compose_measured(const GaInfo *info, DErr *err)
+{
+	uint8_t		h[DC_SHA256_LEN];
+	char		got[2 * DC_SHA256_LEN + 1];
+	char		want[2 * DC_SHA256_LEN + 1];
+
+	if (info->app_compose == NULL)
+	{
+		derr_set(err, DERR_FORMAT, "the guest agent's Info carries no app-compose");
+		derr_detail(err, "Info has no tcb_info.app_compose, the text of the app-compose.json this CVM booted "
+					"from; dstack's guest agent sends it on its socket.");
+		return false;
+	}
+	dc_sha256(info->app_compose, info->app_compose_len, h);
+	if (!dc_equal(h, info->compose_hash, DC_SHA256_LEN))
+	{
+		dhex_encode(h, DC_SHA256_LEN, got);
+		dhex_encode(info->compose_hash, DC_SHA256_LEN, want);
+		derr_set(err, DERR_INTEGRITY, "the guest agent's app-compose is not the measured one");
+		derr_detail(err, "The app-compose text in Info (%zu bytes) has sha256 0x%s, but the compose-hash "
+					"measured at boot is 0x%s.", info->app_compose_len, got, want);
+		return false;
+	}
+	return true;
 }

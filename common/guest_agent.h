@@ -12,6 +12,11 @@
  *                  -> {"quote","event_log","report_data","vm_config"}
  *   POST /Info     {} -> {"app_id","instance_id","compose_hash","device_id",
  *                  "os_image_hash","key_provider_info","tcb_info" (JSON text), ...}
+ *                  where tcb_info holds "app_compose": the text of the
+ *                  app-compose.json the CVM booted from, whose sha256 is the
+ *                  measured compose_hash (the agent's get_info: the
+ *                  socket always includes it, the public port only when the
+ *                  compose sets public_tcbinfo).
  *   errors: {"error": "..."} with status 400/500.
  * The SDKs send Info as POST with "{}"; a server that refuses that method
  * (404/405) is asked again with GET.
@@ -70,6 +75,10 @@ typedef struct GaInfo
 	size_t		os_image_hash_len;
 	char	   *key_provider_info;	/* malloc()ed; "" when absent */
 	char	   *tcb_info;		/* JSON text, malloc()ed; "" when absent */
+	char	   *app_compose;	/* tcb_info's app_compose, byte for byte as the agent
+								 * sent it (malloc()ed, NUL-terminated); NULL when
+								 * tcb_info has none */
+	size_t		app_compose_len;
 	char	   *raw_json;		/* the whole answer, malloc()ed */
 } GaInfo;
 
@@ -108,8 +117,21 @@ extern bool ga_get_quote(const char *socket, const uint8_t *report_data, size_t 
 						 GaQuote *quote, DErr *err);
 extern void ga_quote_free(GaQuote *quote);
 
-/* Identity of the running app.  Free with ga_info_free(). */
+/*
+ * Identity of the running app.  Free with ga_info_free().  A tcb_info that
+ * is present but not a JSON object, or whose app_compose is not a string, is
+ * DERR_FORMAT; an absent tcb_info or app_compose leaves app_compose NULL (the
+ * caller decides whether it needs it).  Nothing here checks app_compose
+ * against compose_hash: see ga_app_compose_measured().
+ */
 extern bool ga_info(const char *socket, GaInfo *info, DErr *err);
 extern void ga_info_free(GaInfo *info);
+
+/*
+ * Whether info->app_compose is the measured compose file: present, and its
+ * sha256 equal to info->compose_hash.  DERR_FORMAT when absent,
+ * DERR_INTEGRITY (detail with both hashes) when it hashes to something else.
+ */
+extern bool ga_app_compose_measured(const GaInfo *info, DErr *err);
 
 #endif							/* DSTACK_GUEST_AGENT_H */

@@ -23,7 +23,6 @@ PG_MODULE_MAGIC;
 bool		dfdw_guc_explain_stable = false;
 bool		dfdw_guc_analyze = false;
 bool		dfdw_guc_verify_before_scan = true;
-int			dfdw_guc_max_rows_per_unit = 1;
 
 void		_PG_init(void);
 
@@ -57,12 +56,6 @@ _PG_init(void)
 							 "Off is for tests of the scan itself.",
 							 &dfdw_guc_output_guard, true, PGC_SUSET, 0, NULL, NULL, NULL);
 	dfdw_dp_init_gucs();
-	DefineCustomIntVariable("dstack_fdw.max_rows_per_unit",
-							"Rows each privacy unit may contribute per sealed table in a dstack_run() answer.",
-							"Each scan keeps at most this many rows per value of the policy's privacy-unit "
-							"column; the budget is charged epsilon times this bound to the power of the "
-							"number of sealed tables joined.",
-							&dfdw_guc_max_rows_per_unit, 1, 1, 1000, PGC_SUSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("dstack_fdw");
 	dfdw_guard_init();
 	gpu_scan_init();			/* ../gpu_scan: its GUCs and planner hooks; no CUDA until first use */

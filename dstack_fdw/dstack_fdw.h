@@ -129,7 +129,6 @@ extern void dfdw_consortium_status(Oid serverid, DfdwConsortiumStatus *st);
 
 /* ---- guard.c: the early, friendly refusal and the statement's nesting ---- */
 extern bool dfdw_guc_output_guard;
-extern int	dfdw_guc_max_rows_per_unit;
 
 extern void dfdw_guard_init(void);
 extern void dfdw_guard_check_planned(void);

@@ -7,6 +7,10 @@
  *   2. the consortium contract at that app id, read at head - confirmations,
  *      is approved (>= k owner approvals), not revoked, and pins exactly the
  *      compose-hash this CVM was measured with;
+ *      the analysis policy is the pg_dstack_policy of the app-compose.json
+ *      that compose-hash measures (Info's app_compose, checked against the
+ *      hash), never the chain's answer: the contract's policy() must agree
+ *      with it, so a lying JSON-RPC node is refused instead of obeyed;
  *   3. the table's owner is among the approvers, and the manifest (whose
  *      signature the reader has checked) was signed by that owner;
  *   4. the dataset was sealed for this recipe and this CVM's recipient key;
@@ -19,6 +23,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/lsyscache.h"
@@ -29,6 +34,7 @@
 #include "guest_agent.h"
 #include "hex.h"
 #include "pg_common.h"
+#include "policy.h"
 #include "rpc.h"
 #include "wrap.h"
 
@@ -79,14 +85,131 @@ agent_socket(const DfdwServerOptions *opts)
 	return opts->guest_agent;
 }
 
+/* A string from the network for a message: quoted, printable ASCII, at most 64 bytes. */
+static char *
+quoted(const char *s)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '"');
+	for (int i = 0; s != NULL && s[i] != '\0'; i++)
+	{
+		if (i == 64)
+		{
+			appendStringInfoString(&b, "...");
+			break;
+		}
+		appendStringInfoChar(&b, s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?');
+	}
+	appendStringInfoChar(&b, '"');
+	return b.data;
+}
+
 /*
- * Read the CVM identity and the consortium state.  Every network failure is
- * reported with the endpoint and a hint; nothing is cached on failure.
+ * The policy of this CVM: pg_dstack_policy of the app-compose text that Info
+ * reports, after checking that the text is the measured one (its sha256 is
+ * the compose-hash).  Frees info on every error.
+ */
+static void
+compose_policy(ForeignServer *server, GaInfo *info, DPolicy *pol)
+{
+	DErr		err;
+
+	derr_clear(&err);
+	if (!ga_app_compose_measured(info, &err))
+	{
+		ga_info_free(info);
+		if (err.code == DERR_INTEGRITY)
+			derr_ereport(&err, ERRCODE_DATA_CORRUPTED,
+						 psprintf("The guest agent must report the app-compose.json this CVM was measured with; "
+								  "check which agent server \"%s\"'s guest_agent option (or "
+								  "DSTACK_SIMULATOR_ENDPOINT) names, and do not mount until it does.",
+								  server->servername));
+		derr_ereport(&err, ERRCODE_FEATURE_NOT_SUPPORTED,
+					 psprintf("The analysis policy is read from the measured app-compose.json only; point server "
+							  "\"%s\"'s guest_agent option at dstack's guest agent socket, which reports it.",
+							  server->servername));
+	}
+	if (!dpolicy_from_compose(info->app_compose, info->app_compose_len, pol, &err))
+	{
+		ga_info_free(info);
+		derr_ereport(&err, ERRCODE_CONFIG_FILE_ERROR,
+					 "Correct pg_dstack_policy in the analysis app-compose.json (docs/operations.md lists its "
+					 "members); the corrected file has a new compose-hash, which the owners must pin and approve "
+					 "in a new consortium.");
+	}
+}
+
+/*
+ * The contract's copy of the policy must be the compose's on every field it
+ * has.  The compose's is the one in force whatever the chain says; a
+ * disagreement means the consortium approved another policy, or the JSON-RPC
+ * node misreports the chain: either way nothing is mounted.  Frees st
+ * before it raises the error.
+ */
+static void
+check_policy_agrees(ForeignServer *server, const DfdwServerOptions *opts, const StatementFacts *f,
+					const DPolicy *pol, ConsortiumState *st)
+{
+	const ConsortiumPolicy *cp = &st->policy;
+	StringInfoData fields;
+	char		hash[65];
+	char	   *chain_eps;
+	char	   *app;
+
+	initStringInfo(&fields);
+	if (cp->epsilon_milli > (uint64) (PG_INT64_MAX / 1000) ||
+		(int64) cp->epsilon_milli * 1000 != pol->epsilon_total_micro)
+		appendStringInfoString(&fields, ", epsilon_total");
+	if (cp->min_group_size != pol->min_group_size)
+		appendStringInfoString(&fields, ", min_group_size");
+	if (strcmp(cp->privacy_unit ? cp->privacy_unit : "", pol->privacy_unit) != 0)
+		appendStringInfoString(&fields, ", privacy_unit");
+	if (strcmp(cp->output_type ? cp->output_type : "", pol->allowed_query_shape) != 0)
+		appendStringInfoString(&fields, ", allowed_query_shape");
+	if (fields.len == 0)
+		return;
+
+	dhex_encode(f->chain.compose_hash, 32, hash);
+	app = addr_text(f->chain.app_id);
+	chain_eps = psprintf("%llu.%03llu", (unsigned long long) (cp->epsilon_milli / 1000),
+						 (unsigned long long) (cp->epsilon_milli % 1000));
+	{
+		char	   *chain_unit = quoted(cp->privacy_unit);
+		char	   *chain_shape = quoted(cp->output_type);
+		unsigned long long block = (unsigned long long) st->block_number;
+		unsigned	chain_mgs = cp->min_group_size;
+
+		rpc_consortium_state_free(st);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("the policy() of consortium %s disagrees with this CVM's measured app-compose on %s",
+						app, fields.data + 2),
+				 errdetail("The app-compose.json of compose-hash 0x%s states epsilon_total %s, min_group_size %u, "
+						   "privacy_unit \"%s\", allowed_query_shape \"%s\". The JSON-RPC node at %s answered "
+						   "policy() at block %llu with epsilon %s, min_group_size %u, privacy_unit %s, "
+						   "output type %s.",
+						   hash, pol->epsilon_total_text, pol->min_group_size, pol->privacy_unit,
+						   pol->allowed_query_shape, opts->rpc_url, block, chain_eps, chain_mgs,
+						   chain_unit, chain_shape),
+				 errhint("The measured app-compose's policy is the one in force. If the contract records another "
+						 "policy, the owners did not approve this one: deploy a consortium with the compose's "
+						 "policy. Otherwise the node misreports the chain: point server \"%s\"'s rpc_url at a "
+						 "node you run or trust.", server->servername)));
+	}
+}
+
+/*
+ * Read the CVM identity, its policy and the consortium state.  Every
+ * network failure is reported with the endpoint and a hint; nothing is
+ * cached on failure.
  */
 static void
 load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts *f)
 {
 	GaInfo		info;
+	DPolicy		pol;
 	DErr		err;
 	HttpOptions hopt;
 	RpcClient  *rpc;
@@ -105,6 +228,7 @@ load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts 
 	memcpy(f->chain.app_id, info.app_id, DC_ADDR_LEN);
 	memcpy(f->chain.compose_hash, info.compose_hash, 32);
 	dhex_encode(info.instance_id, Min(info.instance_id_len, 32), f->chain.instance_id);
+	compose_policy(server, &info, &pol);
 	ga_info_free(&info);
 
 	if (opts->app_contract)
@@ -155,16 +279,21 @@ load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts 
 	f->approvals = st.approval_count;
 	f->chain.threshold = st.threshold;
 	f->chain.approvals = st.approval_count;
-	f->chain.epsilon_milli = st.policy.epsilon_milli;
-	f->chain.min_group_size = st.policy.min_group_size;
-	strlcpy(f->chain.privacy_unit, st.policy.privacy_unit ? st.policy.privacy_unit : "",
-			sizeof(f->chain.privacy_unit));
-	/* not in the contract: defaults until the measured compose supplies them */
-	f->chain.epsilon_select_micro = 500000;
-	f->chain.delta = 1e-6;
-	strlcpy(f->chain.delta_text, "1e-6", sizeof(f->chain.delta_text));
-	f->chain.max_rows_per_unit = dfdw_guc_max_rows_per_unit;
-	f->chain.policy_from_compose = false;
+
+	/*
+	 * A contract that does not pin this compose-hash is refused by
+	 * check_chain() with that reason; its policy() is about another recipe.
+	 */
+	if (memcmp(st.compose_hash, f->chain.compose_hash, 32) == 0)
+		check_policy_agrees(server, opts, f, &pol, &st);
+	f->chain.epsilon_milli = (uint64) (pol.epsilon_total_micro / 1000);
+	f->chain.min_group_size = pol.min_group_size;
+	strlcpy(f->chain.privacy_unit, pol.privacy_unit, sizeof(f->chain.privacy_unit));
+	f->chain.epsilon_select_micro = pol.epsilon_select_micro;
+	f->chain.delta = pol.delta;
+	strlcpy(f->chain.delta_text, pol.delta_text, sizeof(f->chain.delta_text));
+	f->chain.max_rows_per_unit = pol.max_rows_per_unit;
+	f->chain.policy_from_compose = true;
 	f->revoked = st.revoked;
 	memcpy(f->revoked_by, st.revoked_by, DC_ADDR_LEN);
 	f->n_approvers = (int) Min(st.n_approvers, lengthof(f->approvers));

@@ -228,7 +228,6 @@ CREATE FOREIGN TABLE b_mine (patient_id int8, dx int4) SERVER b_server OPTIONS (
 -- settings an analyst cannot change
 SET dstack_fdw.output_guard = off;
 SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
-SET dstack_fdw.max_rows_per_unit = 1000;
 SET gpu_scan.max_groups = 1000;
 -- the ledger is read-only for analysts
 UPDATE dstack_budget SET spent_micro = 0;

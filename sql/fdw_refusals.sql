@@ -77,7 +77,8 @@ CREATE FOREIGN TABLE r_kminus1 (patient_id int8) SERVER r_kminus1 OPTIONS (path 
 SELECT count(*) FROM r_kminus1;
 
 -- 7. a CVM booted from another app-compose.json than the one pinned
-\! "$DSTACK_TEST_TOOLS/testenv.sh" up "$DSTACK_TEST_WORK/env-othercvm" --owners 4 --threshold 3 --approve 4 --cvm-compose-hash 0x2222222222222222222222222222222222222222222222222222222222222222 >/dev/null
+\! node -e 'const fs=require("fs");const c=JSON.parse(fs.readFileSync(process.argv[1],"utf8"));c.name="pg-dstack-other-recipe";fs.writeFileSync(process.argv[2],JSON.stringify(c,null,2)+"\n")' "$DSTACK_TEST_TOOLS/demo/app-compose.json" "$DSTACK_TEST_WORK/compose-othercvm.json"
+\! "$DSTACK_TEST_TOOLS/testenv.sh" up "$DSTACK_TEST_WORK/env-othercvm" --owners 4 --threshold 3 --approve 4 --cvm-app-compose "$DSTACK_TEST_WORK/compose-othercvm.json" >/dev/null
 \set o_rpc `. "$DSTACK_TEST_WORK/env-othercvm/env.sh"; echo "$DSTACK_TEST_RPC"`
 \set o_socket `. "$DSTACK_TEST_WORK/env-othercvm/env.sh"; echo "$DSTACK_TEST_SOCKET"`
 \set o_root `. "$DSTACK_TEST_WORK/env-othercvm/env.sh"; echo "$DSTACK_TEST_KMS_ROOT"`

@@ -3,13 +3,22 @@
 # SQL tests and the demo run against, all on this machine:
 #   - anvil (local EVM node) on a free loopback port
 #   - the consortium contract, deployed with N owners and threshold K,
-#     approved by the first A owners
-#   - the dstack guest-agent/KMS simulator on a Unix socket, booted with the
-#     consortium's compose-hash (or another one, to test a wrong recipe)
+#     approved by the first A owners; it pins the compose-hash (sha256) of
+#     the app-compose.json (tools/demo/app-compose.json unless --app-compose)
+#     and records the policy that file's pg_dstack_policy states
+#   - the dstack guest-agent/KMS simulator on a Unix socket, booted from that
+#     compose file (or from another one, --cvm-app-compose, to test a wrong
+#     recipe; or reporting another compose-hash than its file has,
+#     --cvm-compose-hash, to test an agent whose compose text is not the
+#     measured one)
+#   - with --lying-rpc EPS_MILLI,MIN_GROUP,UNIT: a JSON-RPC node on loopback
+#     (tools/lying-rpc.mjs) that forwards to anvil but answers policy() with
+#     those values; its URL is DSTACK_TEST_LYING_RPC
 #   - per owner: the owner key file (mode 0600, readable by the server user)
 #     and the recipient key the CVM publishes for that owner
 # Usage:
-#   tools/testenv.sh up WORKDIR [--owners N] [--threshold K] [--approve A] [--cvm-compose-hash 0x..]
+#   tools/testenv.sh up WORKDIR [--owners N] [--threshold K] [--approve A] [--app-compose FILE]
+#                    [--cvm-app-compose FILE] [--cvm-compose-hash 0x..] [--lying-rpc EPS_MILLI,MIN_GROUP,UNIT]
 #   tools/testenv.sh down WORKDIR
 # `up` writes WORKDIR/env.sh (exports DSTACK_TEST_*); source it to use the env.
 set -euo pipefail
@@ -35,13 +44,17 @@ wait_for() { # wait_for SECONDS CMD...: poll until CMD succeeds
 
 up() {
 	local work=$1; shift
-	local owners=4 threshold=3 approve=4 cvm_compose_hash=
+	local owners=4 threshold=3 approve=4 cvm_compose_hash= lying_rpc=
+	local app_compose=$ROOT/tools/demo/app-compose.json cvm_app_compose=
 	while [ $# -gt 0 ]; do
 		case $1 in
 			--owners) owners=$2; shift 2 ;;
 			--threshold) threshold=$2; shift 2 ;;
 			--approve) approve=$2; shift 2 ;;
+			--app-compose) app_compose=$2; shift 2 ;;
+			--cvm-app-compose) cvm_app_compose=$2; shift 2 ;;
 			--cvm-compose-hash) cvm_compose_hash=$2; shift 2 ;;
+			--lying-rpc) lying_rpc=$2; shift 2 ;;
 			*) echo "testenv: unknown option $1" >&2; exit 1 ;;
 		esac
 	done
@@ -54,25 +67,51 @@ up() {
 	echo $! >"$work/anvil.pid"
 	wait_for 30 "$BIN/cast" chain-id --rpc-url "$rpc" || { echo "testenv: anvil did not start" >&2; exit 1; }
 
-	local compose_hash
-	compose_hash=0x$(sha256sum "$ROOT/tools/demo/app-compose.json" | cut -d' ' -f1)
+	local compose_hash cvm_hash
+	compose_hash=0x$(sha256sum "$app_compose" | cut -d' ' -f1)
+	cvm_app_compose=${cvm_app_compose:-$app_compose}
+	cvm_hash=${cvm_compose_hash:-0x$(sha256sum "$cvm_app_compose" | cut -d' ' -f1)}
+	# the contract records the policy the compose states (defaults where it states none that a contract can hold)
+	local eps_milli min_group unit shape
+	read -r eps_milli min_group unit shape < <(node -e '
+		let p = {};
+		try { p = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).pg_dstack_policy || {}; } catch {}
+		const m = /^([0-9]{1,7})(?:\.([0-9]{1,3}))?$/.exec(typeof p.epsilon_total === "string" ? p.epsilon_total : "");
+		const eps = m ? Number(m[1]) * 1000 + Number((m[2] || "").padEnd(3, "0")) : 1500;
+		const mg = Number.isInteger(p.min_group_size) && p.min_group_size >= 0 && p.min_group_size < 2 ** 32 ? p.min_group_size : 10;
+		const u = typeof p.privacy_unit === "string" && /^[A-Za-z_][A-Za-z0-9_$]*$/.test(p.privacy_unit) ? p.privacy_unit : "patient_id";
+		const s = typeof p.allowed_query_shape === "string" && /^[a-z-]+$/.test(p.allowed_query_shape) ? p.allowed_query_shape : "dp-aggregate";
+		console.log(eps, mg, u, s);' "$app_compose")
 	local addrs=() i
 	for i in $(seq 1 "$owners"); do addrs+=("$("$BIN/cast" wallet address --private-key "${ANVIL_KEYS[$i]}")"); done
 	local app
 	app=$("$ROOT/contracts/scripts/consortium.sh" deploy --rpc "$rpc" --key "${ANVIL_KEYS[0]}" \
 		--owners "$(IFS=,; echo "${addrs[*]}")" --threshold "$threshold" --compose-hash "$compose_hash" \
-		--epsilon-milli 1500 --min-group 10 --output-type dp-aggregate --privacy-unit patient_id 2>"$work/deploy.log")
+		--epsilon-milli "$eps_milli" --min-group "$min_group" --output-type "$shape" --privacy-unit "$unit" \
+		2>"$work/deploy.log")
 	for i in $(seq 1 "$approve"); do
 		"$ROOT/contracts/scripts/consortium.sh" approve --rpc "$rpc" --key "${ANVIL_KEYS[$i]}" --app "$app" >>"$work/deploy.log" 2>&1
 	done
 
-	# the simulated CVM boots with the pinned compose-hash unless told otherwise
+	# the simulated CVM boots from the pinned compose unless told otherwise
 	node "$ROOT/tools/dstack-sim/dstack-sim.mjs" --socket "$work/dstack.sock" --rpc "$rpc" --app-id "$app" \
-		--compose-hash "${cvm_compose_hash:-$compose_hash}" --state-dir "$work/kms" --app-compose "$ROOT/tools/demo/app-compose.json" \
+		--compose-hash "$cvm_hash" --state-dir "$work/kms" --app-compose "$cvm_app_compose" \
 		--log "$work/dstack-sim.log" >"$work/dstack-sim.out" 2>&1 &
 	echo $! >"$work/dstack-sim.pid"
 	wait_for 30 test -S "$work/dstack.sock" || { cat "$work/dstack-sim.out" >&2; exit 1; }
 	wait_for 10 test -s "$work/kms/kms-root.pub"
+
+	local lying_url=
+	if [ -n "$lying_rpc" ]; then
+		local l_eps l_group l_unit
+		IFS=, read -r l_eps l_group l_unit <<<"$lying_rpc"
+		rm -f "$work/lying-rpc.port"
+		node "$ROOT/tools/lying-rpc.mjs" --upstream "$rpc" --epsilon-milli "$l_eps" --min-group "$l_group" \
+			--privacy-unit "$l_unit" --port-file "$work/lying-rpc.port" >"$work/lying-rpc.out" 2>"$work/lying-rpc.log" &
+		echo $! >"$work/lying-rpc.pid"
+		wait_for 10 test -s "$work/lying-rpc.port" || { cat "$work/lying-rpc.log" >&2; exit 1; }
+		lying_url=http://127.0.0.1:$(tr -d '[:space:]' <"$work/lying-rpc.port")
+	fi
 
 	{
 		echo "export DSTACK_TEST_DIR=$work"
@@ -83,6 +122,7 @@ up() {
 		echo "export DSTACK_TEST_SOCKET=$work/dstack.sock"
 		echo "export DSTACK_TEST_OWNERS=$owners"
 		echo "export DSTACK_TEST_DEPLOYER_KEY=${ANVIL_KEYS[0]}"
+		if [ -n "$lying_url" ]; then echo "export DSTACK_TEST_LYING_RPC=$lying_url"; fi
 	} >"$work/env.sh"
 	for i in $(seq 1 "$owners"); do
 		# owner key file, as a silo DBA would keep it
@@ -119,7 +159,7 @@ up() {
 
 down() {
 	local work=$1 f
-	for f in dstack-sim anvil; do
+	for f in lying-rpc dstack-sim anvil; do
 		[ -f "$work/$f.pid" ] && kill "$(cat "$work/$f.pid")" 2>/dev/null || true
 		rm -f "$work/$f.pid"
 	done

@@ -371,7 +371,48 @@ test_guest_agent(Mini *m)
 		  info.instance_id_len == 20 && info.device_id_len == 1 && info.mr_aggregated_len == 1 &&
 		  info.os_image_hash_len == 0 && strcmp(info.tcb_info, "{\"mrtd\":\"00\"}") == 0, "Info parsed");
 	CHECK(strcmp(m->sh->last_path, "/Info") == 0, "Info asked at /Info");
+	CHECK(info.app_compose == NULL && info.app_compose_len == 0, "Info without app_compose: none");
 	ga_info_free(&info);
+
+	/* tcb_info as dstack sends it: JSON text in a string, app_compose a string inside (escaped twice) */
+	mini_set(m, MINI_REPLY, 200,
+			 "{\"app_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+			 "\"compose_hash\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\","
+			 "\"tcb_info\":\"{\\n  \\\"compose_hash\\\": \\\"bb\\\",\\n  \\\"app_compose\\\": "
+			 "\\\"{\\\\n  \\\\\\\"name\\\\\\\": \\\\\\\"caf\\\\u00e9\\\\\\\"\\\\n}\\\\n\\\"\\n}\"}");
+	derr_clear(&err);
+	CHECK(ga_info(m->path, &info, &err) && info.app_compose != NULL &&
+		  info.app_compose_len == strlen("{\n  \"name\": \"caf\xc3\xa9\"\n}\n") &&
+		  strcmp(info.app_compose, "{\n  \"name\": \"caf\xc3\xa9\"\n}\n") == 0,
+		  "Info: tcb_info.app_compose unescaped byte for byte (newlines, quotes, UTF-8)");
+	ga_info_free(&info);
+	mini_set(m, MINI_REPLY, 200,
+			 "{\"app_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+			 "\"compose_hash\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\","
+			 "\"tcb_info\":{\"app_compose\":\"{}\"}}");
+	derr_clear(&err);
+	CHECK(ga_info(m->path, &info, &err) && info.app_compose_len == 2 && strcmp(info.app_compose, "{}") == 0,
+		  "Info: tcb_info sent as an object (simulators)");
+	ga_info_free(&info);
+	mini_set(m, MINI_REPLY, 200,
+			 "{\"app_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+			 "\"compose_hash\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\",\"tcb_info\":\"\"}");
+	derr_clear(&err);
+	CHECK(ga_info(m->path, &info, &err) && info.app_compose == NULL, "Info: empty tcb_info (hidden) gives no app_compose");
+	ga_info_free(&info);
+	mini_set(m, MINI_REPLY, 200,
+			 "{\"app_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+			 "\"compose_hash\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\",\"tcb_info\":\"{not json\"}");
+	derr_clear(&err);
+	CHECK(!ga_info(m->path, &info, &err) && err.code == DERR_FORMAT && strstr(err.msg, "tcb_info") != NULL &&
+		  info.app_compose == NULL && info.tcb_info == NULL, "Info: tcb_info that is not JSON refused, nothing kept");
+	mini_set(m, MINI_REPLY, 200,
+			 "{\"app_id\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+			 "\"compose_hash\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\","
+			 "\"tcb_info\":\"{\\\"app_compose\\\":{}}\"}");
+	derr_clear(&err);
+	CHECK(!ga_info(m->path, &info, &err) && err.code == DERR_FORMAT && strstr(err.msg, "app_compose") != NULL,
+		  "Info: app_compose that is not a string refused");
 	mini_set(m, MINI_REPLY, 200, "{\"app_id\":\"zz\"}");
 	derr_clear(&err);
 	CHECK(!ga_info(m->path, &info, &err) && err.code == DERR_FORMAT, "malformed Info refused");

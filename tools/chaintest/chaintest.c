@@ -9,12 +9,15 @@
  *   chaintest SCENARIO [--rpc URL] [--socket PATH] [--timeout-ms N]
  * SCENARIO is one of:
  *   approved       k of n approved: GetKey's chain verifies against the KMS
- *                  root, the contract state says approved, isAppAllowed true
+ *                  root, the contract state says approved, isAppAllowed true;
+ *                  Info's compose text is the measured one and its policy is
+ *                  the contract's
  *   underapproved  k-1 approvals: the agent refuses GetKey naming the reason,
  *                  the state says not approved
  *   revoked        revoked by owner 1: refused, state says revoked by owner 1
  *   wrong-compose  the CVM booted another compose-hash: refused, and the
- *                  CVM's compose-hash differs from the pinned one
+ *                  CVM's compose-hash differs from the pinned one (and from
+ *                  the sha256 of the compose text Info carries)
  *   node-down      the RPC node is gone (refused) and a node that hangs:
  *                  DERR_NETWORK within the timeout; the agent refuses too
  *   no-socket      the guest-agent socket is absent: a clean DERR_NETWORK
@@ -37,6 +40,7 @@
 #include "guest_agent.h"
 #include "hex.h"
 #include "http.h"
+#include "policy.h"
 #include "rpc.h"
 #include "sigchain.h"
 
@@ -266,6 +270,21 @@ scenario_approved(const Env *e)
 		  st.policy.privacy_unit && strcmp(st.policy.privacy_unit, "patient_id") == 0,
 		  "policy() is (1500, 10, dp-aggregate, patient_id)", NULL);
 	{
+		DPolicy		pol;
+
+		derr_clear(&err);
+		check(ga_app_compose_measured(&info, &err), "Info's app_compose hashes to its compose_hash (the measured text)",
+			  &err);
+		derr_clear(&err);
+		ok = dpolicy_from_compose(info.app_compose, info.app_compose_len, &pol, &err);
+		check(ok, "its pg_dstack_policy parses", &err);
+		check(ok && pol.epsilon_total_micro == (int64_t) st.policy.epsilon_milli * 1000 &&
+			  pol.min_group_size == st.policy.min_group_size &&
+			  strcmp(pol.privacy_unit, st.policy.privacy_unit) == 0 &&
+			  strcmp(pol.allowed_query_shape, st.policy.output_type) == 0,
+			  "the compose's policy is the contract's policy()", NULL);
+	}
+	{
 		bool		has = false;
 
 		check(rpc_has_approved(rpc, e->app_id, e->owner1, st.block_number, &has, &err) && has,
@@ -380,6 +399,13 @@ scenario_wrong_compose(const Env *e)
 		check(st.is_approved, "the consortium itself is approved", NULL);
 		check(memcmp(info.compose_hash, st.compose_hash, 32) != 0,
 			  "the CVM's compose_hash differs from the pinned composeHash()", NULL);
+		{
+			DErr		err = {0};
+
+			/* run.sh boots this agent with --cvm-compose-hash: its compose text is not the measured one */
+			check(!ga_app_compose_measured(&info, &err) && err.code == DERR_INTEGRITY,
+				  "Info's app_compose does not hash to the reported compose_hash (DERR_INTEGRITY)", NULL);
+		}
 		check_is_app_allowed(rpc, e, &info, false, NULL);
 		check_refused(e, "wrong compose-hash");
 		rpc_consortium_state_free(&st);

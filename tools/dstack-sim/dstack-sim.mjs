@@ -4,8 +4,10 @@
 // and releases keys only while the app's auth contract says isAppAllowed on the chain
 // at --rpc, as dstack's KMS does.  The TDX quote is SIMULATED (see README.md).
 //
-// node dstack-sim.mjs --socket PATH --rpc URL --app-id 0xADDR --compose-hash 0xHASH
+// node dstack-sim.mjs --socket PATH --rpc URL --app-id 0xADDR [--compose-hash 0xHASH]
 //     --state-dir DIR --app-compose FILE [--log FILE] [--instance-id 0x..] [--device-id 0x..]
+// The compose-hash is sha256 of the --app-compose file's bytes, as dstack measures it;
+// --compose-hash overrides it (an agent whose compose text is not the measured one).
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -38,14 +40,16 @@ try {
 } catch (e) {
 	die(e.message);
 }
-for (const k of ['socket', 'rpc', 'app-id', 'compose-hash', 'state-dir', 'app-compose'])
+for (const k of ['socket', 'rpc', 'app-id', 'state-dir', 'app-compose'])
 	if (!opts[k]) die(`missing --${k}`);
 
 let appId, composeHash, appComposeRaw, appCompose;
 try {
 	appId = fromHexN(opts['app-id'], 20, '--app-id');
-	composeHash = fromHexN(opts['compose-hash'], 32, '--compose-hash');
 	appComposeRaw = fs.readFileSync(opts['app-compose'], 'utf8');
+	composeHash = opts['compose-hash'] !== undefined
+		? fromHexN(opts['compose-hash'], 32, '--compose-hash')
+		: sha256(fs.readFileSync(opts['app-compose']));
 	appCompose = JSON.parse(appComposeRaw);
 } catch (e) {
 	die(e.message);

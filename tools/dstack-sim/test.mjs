@@ -110,7 +110,8 @@ const instanceId = '0x' + '11'.repeat(20);
 function startSim(extra = {}) {
 	const args = [
 		path.join(HERE, 'dstack-sim.mjs'), '--socket', extra.socket ?? sock, '--rpc', extra.rpc ?? rpc,
-		'--app-id', extra.appId ?? contract, '--compose-hash', extra.composeHash ?? composeHash,
+		'--app-id', extra.appId ?? contract,
+		...(extra.composeHash === null ? [] : ['--compose-hash', extra.composeHash ?? composeHash]),
 		'--state-dir', path.join(tmp, 'kms'), '--app-compose', path.join(ROOT, 'tools/demo/app-compose.json'),
 		'--log', path.join(tmp, 'sim.log'), '--instance-id', instanceId,
 	];
@@ -326,6 +327,18 @@ test('gate: refused when not allowed, allowed again, refused for good after revo
 	const log = fs.readFileSync(path.join(tmp, 'sim.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 	assert.ok(log.some((l) => l.path === '/GetKey' && l.status === 403 && l.decision === 'denied'));
 	assert.ok(log.some((l) => l.path === '/GetKey' && l.status === 200 && l.decision === 'allowed'));
+});
+
+test('without --compose-hash the measured hash is sha256 of the compose file, whose text Info carries', async () => {
+	const s4 = path.join(tmp, 'measured.sock');
+	const p = startSim({ socket: s4, composeHash: null });
+	await waitFor(() => fs.existsSync(s4), 10000, 'simulator without --compose-hash');
+	const info = await agentCall(s4, 'Info', {});
+	assert.equal(info.compose_hash, composeHash.slice(2));
+	const text = JSON.parse(info.tcb_info).app_compose;
+	assert.equal(toHex(sha256(new TextEncoder().encode(text))), info.compose_hash);
+	assert.equal(JSON.parse(text).pg_dstack_policy.epsilon_total, '1.5');
+	await stop(p);
 });
 
 test('a CVM with another compose hash is refused; same root key is reused across restarts', async () => {

@@ -8,6 +8,7 @@
  * One line per check; the first failure prints "FAIL <check>: <reason>" and
  * exits 1.  Usage errors exit 2.  Exit 0 means every check passed.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,141 @@ le32(const uint8_t *p)
 	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
 }
 
+/* body.policy (docs/receipts.md): the policy the CVM read from its measured app-compose. */
+typedef struct ReceiptPolicy
+{
+	bool		present;		/* absent in receipts from before the field */
+	const char *epsilon_total;	/* "I.FFFFFF" */
+	int64_t		epsilon_total_micro;
+	const char *delta;			/* as the compose writes it */
+	const char *epsilon_select;
+	int64_t		min_group_size;
+	const char *privacy_unit;
+	int64_t		max_rows_per_unit;
+} ReceiptPolicy;
+
+static bool
+digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* An epsilon as receipts write it: digits, a point, exactly six digits; in millionths. */
+static bool
+micro6(const char *s, int64_t *out)
+{
+	int64_t		v = 0;
+	int			n = 0;
+
+	for (; digit(*s); s++)
+	{
+		if (++n > 12)
+			return false;
+		v = v * 10 + (*s - '0');
+	}
+	if (n == 0 || *s++ != '.')
+		return false;
+	for (int i = 0; i < 6; i++, s++)
+	{
+		if (!digit(*s))
+			return false;
+		v = v * 10 + (*s - '0');
+	}
+	*out = v;
+	return *s == '\0';
+}
+
+/* A probability as the compose writes it: digits [. digits] [e|E [+|-] digits], in (0, 1). */
+static bool
+delta_ok(const char *s)
+{
+	const char *p = s;
+	char	   *end;
+	double		d;
+
+	if (!digit(*p))
+		return false;
+	while (digit(*p))
+		p++;
+	if (*p == '.')
+	{
+		if (!digit(*++p))
+			return false;
+		while (digit(*p))
+			p++;
+	}
+	if (*p == 'e' || *p == 'E')
+	{
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!digit(*p))
+			return false;
+		while (digit(*p))
+			p++;
+	}
+	if (*p != '\0')
+		return false;
+	errno = 0;
+	d = strtod(s, &end);
+	return *end == '\0' && errno != ERANGE && d > 0.0 && d < 1.0;
+}
+
+/* A string member of body.policy, or the failure naming it. */
+static const char *
+policy_str(json_t *pol, const char *name)
+{
+	json_t	   *v = json_object_get(pol, name);
+
+	if (!json_is_string(v))
+		fail("policy", "body.policy has no string field %s", name);
+	return json_string_value(v);
+}
+
+static int64_t
+policy_int(json_t *pol, const char *name, int64_t lo, int64_t hi)
+{
+	json_t	   *v = json_object_get(pol, name);
+
+	if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)
+		fail("policy", "body.policy.%s must be an integer from %lld to %lld", name, (long long) lo, (long long) hi);
+	return (int64_t) json_integer_value(v);
+}
+
+/* Read and check the form of body.policy; absent is allowed (older receipts). */
+static void
+read_policy(json_t *body, ReceiptPolicy *p)
+{
+	json_t	   *pol = json_object_get(body, "policy");
+
+	memset(p, 0, sizeof(*p));
+	if (pol == NULL)
+		return;
+	if (!json_is_object(pol))
+		fail("policy", "body.policy is not an object");
+	p->present = true;
+	p->epsilon_total = policy_str(pol, "epsilon_total");
+	if (!micro6(p->epsilon_total, &p->epsilon_total_micro) || p->epsilon_total_micro <= 0)
+		fail("policy", "body.policy.epsilon_total \"%.40s\" is not a positive decimal with six decimals",
+			 p->epsilon_total);
+	p->epsilon_select = policy_str(pol, "epsilon_select");
+	{
+		int64_t		m;
+
+		if (!micro6(p->epsilon_select, &m) || m <= 0)
+			fail("policy", "body.policy.epsilon_select \"%.40s\" is not a positive decimal with six decimals",
+				 p->epsilon_select);
+	}
+	p->delta = policy_str(pol, "delta");
+	if (!delta_ok(p->delta))
+		fail("policy", "body.policy.delta \"%.40s\" is not a number between 0 and 1", p->delta);
+	p->min_group_size = policy_int(pol, "min_group_size", 0, INT32_MAX);
+	p->max_rows_per_unit = policy_int(pol, "max_rows_per_unit", 1, 1000);
+	p->privacy_unit = policy_str(pol, "privacy_unit");
+	if (p->privacy_unit[0] == '\0')
+		fail("policy", "body.policy.privacy_unit is empty");
+}
+
 typedef struct Verified
 {
 	uint8_t		body_hash[32];
@@ -171,6 +307,7 @@ verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *
 	bool		simulated;
 	char		hexbuf[2 * DC_PUBKEY_LEN + 1];
 	DErr		err;
+	ReceiptPolicy pol;
 
 	derr_clear(&err);
 	if (r == NULL)
@@ -280,6 +417,16 @@ verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *
 		ok("quote report_data = body hash (TDX quote: its signature is NOT checked offline; verify quote.quote with Intel DCAP)");
 	free(quote);
 
+	/* the policy the CVM says it ran under (signed with the body; --rpc compares it with the contract) */
+	read_policy(body, &pol);
+	if (pol.present)
+		ok("policy epsilon_total %.40s, delta %.40s, epsilon_select %.40s, min_group_size %lld, privacy_unit %.64s, "
+		   "max_rows_per_unit %lld", pol.epsilon_total, pol.delta, pol.epsilon_select,
+		   (long long) pol.min_group_size, pol.privacy_unit, (long long) pol.max_rows_per_unit);
+	else if (!quiet)
+		printf("note the receipt states no policy (a receipt from before the CVM read it from its measured "
+			   "app-compose); its policy is not checked\n");
+
 	/* 5. the chain state the receipt cites */
 	if (rpc_url)
 	{
@@ -326,6 +473,25 @@ verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *
 				 (unsigned long long) st.approval_count, (unsigned long long) st.threshold);
 		ok("consortium approved %llu/%llu, not revoked, compose-hash pinned at block %llu",
 		   (unsigned long long) st.approval_count, (unsigned long long) st.threshold, (unsigned long long) number);
+		if (pol.present)
+		{
+			const ConsortiumPolicy *cp = &st.policy;
+			const char *unit = cp->privacy_unit ? cp->privacy_unit : "";
+
+			if (cp->epsilon_milli > (uint64_t) (INT64_MAX / 1000) ||
+				(int64_t) cp->epsilon_milli * 1000 != pol.epsilon_total_micro)
+				fail("policy", "the receipt's policy has epsilon_total %s, the contract's policy() at block %llu "
+					 "has %llu.%03llu", pol.epsilon_total, (unsigned long long) number,
+					 (unsigned long long) (cp->epsilon_milli / 1000), (unsigned long long) (cp->epsilon_milli % 1000));
+			if ((int64_t) cp->min_group_size != pol.min_group_size)
+				fail("policy", "the receipt's policy has min_group_size %lld, the contract's policy() at block %llu "
+					 "has %u", (long long) pol.min_group_size, (unsigned long long) number, cp->min_group_size);
+			if (strcmp(unit, pol.privacy_unit) != 0)
+				fail("policy", "the receipt's policy has privacy_unit \"%.64s\", the contract's policy() at block "
+					 "%llu has \"%.64s\"", pol.privacy_unit, (unsigned long long) number, unit);
+			ok("policy agrees with the contract's policy() at block %llu (epsilon_total, min_group_size, "
+			   "privacy_unit)", (unsigned long long) number);
+		}
 		rpc_consortium_state_free(&st);
 
 		/*

@@ -23,6 +23,11 @@
 //                   e.g. --set 'chain.block_hash="0x00…"'; the receipt stays
 //                   consistently signed, so only the check that looks at that
 //                   field can catch it
+//   --unset PATH    remove a body field before signing (e.g. policy: a receipt
+//                   from before the CVM stated its policy)
+//
+// body.policy: with --socket, the pg_dstack_policy of the app-compose text in the
+// agent's Info (tcb_info.app_compose), as the CVM reads it; with --local, the demo's.
 //   --canon         print the canonical body text instead of the receipt
 import fs from 'node:fs';
 import http from 'node:http';
@@ -105,7 +110,7 @@ const appDigest = (purpose, pub) => keccak_256(enc.encode(`${purpose}:${hex(pub)
 const kmsDigest = (appId, appPub) => keccak_256(concat(enc.encode('dstack-kms-issued:'), appId, appPub));
 
 // ---------------------------------------------------------------- options
-const opts = { set: [] };
+const opts = { set: [], unset: [] };
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
 	const a = argv[i];
@@ -118,6 +123,7 @@ for (let i = 0; i < argv.length; i++) {
 		case '--query': opts.query = val(); break;
 		case '--prev': opts.prev = val(); break;
 		case '--set': opts.set.push(val()); break;
+		case '--unset': opts.unset.push(val()); break;
 		case '--canon': opts.canon = true; break;
 		default: die(`unknown argument ${a}`);
 	}
@@ -174,8 +180,30 @@ function localQuote(rootSk, reportData) {
 	return concat(signed, len, sigSection);
 }
 
+// An epsilon as receipts write it: the compose's decimal text with exactly six decimals.
+function sixDecimals(text, what) {
+	const m = /^([0-9]+)(?:\.([0-9]{1,6}))?$/.exec(String(text));
+	if (!m) die(`${what} is not a decimal with at most six decimals: ${text}`);
+	return `${BigInt(m[1])}.${(m[2] ?? '').padEnd(6, '0')}`;
+}
+
+// body.policy from a compose's pg_dstack_policy.
+function receiptPolicy(p, what) {
+	if (!p || typeof p !== 'object') die(`${what} has no pg_dstack_policy`);
+	return {
+		epsilon_total: sixDecimals(p.epsilon_total, `${what} epsilon_total`),
+		delta: String(p.delta),
+		epsilon_select: sixDecimals(p.epsilon_select, `${what} epsilon_select`),
+		min_group_size: p.min_group_size,
+		privacy_unit: p.privacy_unit,
+		max_rows_per_unit: p.max_rows_per_unit,
+	};
+}
+
 async function main() {
 	let appId, composeHash, instanceId, receiptSk, chain, getQuote;
+	let policy = { epsilon_total: '1.500000', delta: '1e-6', epsilon_select: '0.100000', min_group_size: 10,
+		privacy_unit: 'patient_id', max_rows_per_unit: 1 };
 	if (opts.local) {
 		fs.mkdirSync(opts.local, { recursive: true });
 		const keyFile = path.join(opts.local, 'root.key');
@@ -196,6 +224,7 @@ async function main() {
 		appId = unhex(info.app_id, 20, 'Info.app_id');
 		composeHash = unhex(info.compose_hash, 32, 'Info.compose_hash');
 		instanceId = unhex(info.instance_id, undefined, 'Info.instance_id');
+		policy = receiptPolicy(JSON.parse(JSON.parse(info.tcb_info).app_compose).pg_dstack_policy, 'Info app_compose');
 		const k = await agent('GetKey', { path: PURPOSE, purpose: PURPOSE, algorithm: 'secp256k1' });
 		receiptSk = unhex(k.key, 32, 'GetKey.key');
 		chain = k.signature_chain.map((s, i) => unhex(s, 65, `signature_chain[${i}]`));
@@ -232,7 +261,8 @@ async function main() {
 		datasets: [{ table: 'public.ehr', owner: '0x70997970c51812dc3a010c7d01b50e0d17dc79c8',
 			dataset_id: hex(sha256(enc.encode('dataset')).subarray(0, 16)), manifest_hash: hex(sha256(enc.encode('manifest'))) }],
 		epsilon: { charged: '0.500000', spent: '0.500000', left: '1.000000', total: '1.500000' },
-		contribution: { privacy_unit: 'patient_id', rows_per_unit: 1, sensitivity: 1 },
+		contribution: { privacy_unit: policy.privacy_unit, rows_per_unit: policy.max_rows_per_unit, sensitivity: 1 },
+		policy,
 		app_id: '0x' + hex(appId),
 		compose_hash: hex(composeHash),
 		instance_id: hex(instanceId),
@@ -248,6 +278,13 @@ async function main() {
 		let o = body;
 		for (const k of keys.slice(0, -1)) o = o[k] ?? die(`--set: no field ${s.slice(0, eq)}`);
 		o[keys[keys.length - 1]] = JSON.parse(s.slice(eq + 1));
+	}
+	for (const s of opts.unset) {
+		const keys = s.split('.');
+		let o = body;
+		for (const k of keys.slice(0, -1)) o = o[k] ?? die(`--unset: no field ${s}`);
+		if (!(keys[keys.length - 1] in o)) die(`--unset: no field ${s}`);
+		delete o[keys[keys.length - 1]];
 	}
 
 	const text = canon(body);

@@ -84,6 +84,8 @@ check "body: field added" "body hash" "${K[@]}" "$WORK/t.json"
 tamper "$A" "$WORK/t.json" 'r.body.min_group_size=10.5'
 check "body: a JSON real" "body hash" "${K[@]}" "$WORK/t.json"
 out=$("$V" "${K[@]}" "$WORK/t.json"); echo "$out" | grep -q 'real number' && pass "  ... named as a real number" || flunk "real number not named"
+tamper "$A" "$WORK/t.json" 'r.body.policy.min_group_size=0'
+check "body: policy edited" "body hash" "${K[@]}" "$WORK/t.json"
 tamper "$A" "$WORK/t.json" 'r.body_sha256=flip(r.body_sha256,0)'
 check "body_sha256 edited" "body hash" "${K[@]}" "$WORK/t.json"
 tamper "$A" "$WORK/t.json" 'r.body.format="dstack-receipt/v2"'
@@ -123,6 +125,18 @@ tamper "$A" "$WORK/t.json" 'r.quote.quote=r.quote.quote.slice(0,2*700)'
 check "quote bytes: truncated" quote "${K[@]}" "$WORK/t.json"
 tamper "$A" "$WORK/t.json" 'r.quote.simulated=false'
 check "quote.simulated edited" quote "${K[@]}" "$WORK/t.json"
+checkout "the policy is printed offline" \
+	'^ok   policy epsilon_total 1.500000, delta 1e-6, epsilon_select 0.100000, min_group_size 10, privacy_unit patient_id, max_rows_per_unit 1$' \
+	"${K[@]}" "$A"
+$MR --local "$L/kms" --unset policy >"$WORK/t.json"
+checkout "a receipt without policy (older) verifies, saying so" '^note the receipt states no policy' "${K[@]}" "$WORK/t.json"
+check "  ... and is valid" pass "${K[@]}" "$WORK/t.json"
+for bad in 'policy.epsilon_total="1.5"' 'policy.epsilon_total="0.000000"' 'policy.epsilon_select="-0.100000"' \
+	'policy.delta="0"' 'policy.delta="nan"' 'policy.min_group_size="10"' 'policy.min_group_size=-1' \
+	'policy.max_rows_per_unit=0' 'policy.privacy_unit=""' 'policy.privacy_unit=null' 'policy=[]'; do
+	$MR --local "$L/kms" --set "$bad" >"$WORK/t.json"
+	check "malformed policy, re-signed: $bad" policy "${K[@]}" "$WORK/t.json"
+done
 check "audit chain of three" pass "${K[@]}" --chain "$WORK/a.json" "$WORK/b.json" "$WORK/c.json"
 check "audit chain out of order" "audit chain" "${K[@]}" --chain "$WORK/b.json" "$WORK/a.json"
 check "audit chain with a gap" "audit chain" "${K[@]}" --chain "$WORK/a.json" "$WORK/c.json"
@@ -149,6 +163,19 @@ $MR "${S[@]}" >"$WORK/s.json" || exit 1
 N=$(node -e 'console.log(require(process.argv[1]).body.chain.block_number)' "$WORK/s.json")
 checkout "simulator receipt verifies against the chain" "^ok   consortium approved 4/3, not revoked, compose-hash pinned at block $N$" "${K[@]}" "${R[@]}" "$WORK/s.json"
 check "simulator receipt verifies offline" pass "${K[@]}" "$WORK/s.json"
+checkout "  ... its policy (from the measured compose) agrees with the contract's policy()" \
+	"^ok   policy agrees with the contract's policy() at block $N (epsilon_total, min_group_size, privacy_unit)$" \
+	"${K[@]}" "${R[@]}" "$WORK/s.json"
+# a forged policy: a CVM (or anyone with the receipt key) claiming laxer terms than the owners approved
+$MR "${S[@]}" --set 'policy.min_group_size=0' >"$WORK/t.json"
+check "forged policy: min_group_size 0 (re-signed)" policy "${K[@]}" "${R[@]}" "$WORK/t.json"
+check "  ... passes offline (the chain is not consulted)" pass "${K[@]}" "$WORK/t.json"
+$MR "${S[@]}" --set 'policy.epsilon_total="1000.000000"' >"$WORK/t.json"
+check "forged policy: epsilon_total 1000 (re-signed)" policy "${K[@]}" "${R[@]}" "$WORK/t.json"
+$MR "${S[@]}" --set 'policy.privacy_unit="visit_id"' >"$WORK/t.json"
+check "forged policy: another privacy unit (re-signed)" policy "${K[@]}" "${R[@]}" "$WORK/t.json"
+$MR "${S[@]}" --unset policy >"$WORK/t.json"
+check "a receipt without policy (older) against the chain" pass "${K[@]}" "${R[@]}" "$WORK/t.json"
 $MR "${S[@]}" --set "chain.block_hash=\"0x$(printf '%064d' 1)\"" >"$WORK/t.json"
 check "wrong block hash (re-signed)" chain "${K[@]}" "${R[@]}" "$WORK/t.json"
 check "  ... passes offline (the chain is not consulted)" pass "${K[@]}" "$WORK/t.json"
