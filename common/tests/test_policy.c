@@ -121,7 +121,7 @@ test_demo_compose(void)
 	CHECK(pol.epsilon_total_micro == 1500000 && strcmp(pol.epsilon_total_text, "1.5") == 0,
 		  "demo: epsilon_total 1.5");
 	CHECK(pol.delta == 1e-6 && strcmp(pol.delta_text, "1e-6") == 0, "demo: delta 1e-6, text kept");
-	CHECK(pol.epsilon_select_micro == 100000, "demo: epsilon_select 0.1");
+	CHECK(pol.epsilon_select_micro == 500000, "demo: epsilon_select 0.5");
 	CHECK(pol.min_group_size == 10 && pol.max_rows_per_unit == 1 && strcmp(pol.privacy_unit, "patient_id") == 0 &&
 		  strcmp(pol.allowed_query_shape, "dp-aggregate") == 0, "demo: min_group_size, max_rows_per_unit, unit, shape");
 }
