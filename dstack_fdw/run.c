@@ -467,13 +467,21 @@ previous_receipt(int64 *seq, char **prev_hash)
 	Oid			nsp = dfdw_extension_schema();
 	const char *schema = quote_identifier(get_namespace_name(nsp));
 	MemoryContext cxt = CurrentMemoryContext;
+	SPIPlanPtr	plan;
 
 	/* one release at a time appends to the chain; analysts cannot take this lock */
 	LockRelationOid(get_relname_relid("dstack_receipts", nsp), ShareUpdateExclusiveLock);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute(psprintf("SELECT seq, body_sha256 FROM %s.dstack_receipts ORDER BY seq DESC LIMIT 1", schema),
-					false, 1) != SPI_OK_SELECT)
+	plan = SPI_prepare(psprintf("SELECT seq, body_sha256 FROM %s.dstack_receipts ORDER BY seq DESC LIMIT 1", schema),
+					   0, NULL);
+	/*
+	 * The latest committed receipt, whatever the caller's isolation level:
+	 * under REPEATABLE READ the transaction's snapshot predates the receipts
+	 * other sessions' workers committed since.
+	 */
+	if (plan == NULL ||
+		SPI_execute_snapshot(plan, NULL, NULL, GetLatestSnapshot(), InvalidSnapshot, true, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the last receipt");
 	if (SPI_processed == 0)
 	{
