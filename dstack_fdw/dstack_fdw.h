@@ -9,7 +9,8 @@
  *                 partial), the plan (columns to decrypt), EXPLAIN
  *   exec.c        the columnar scan, serial and parallel (row groups handed
  *                 out through shared memory), released on abort; the batch
- *                 interface for gpu_scan; contribution bounding
+ *                 interface for gpu_scan
+ *   bound.c       contribution bounding: rows kept per privacy unit
  *   import.c      IMPORT FOREIGN SCHEMA from a directory of manifests
  *   consortia.c   the dstack_consortia view
  *
@@ -184,6 +185,12 @@ extern DfdwRun *dfdw_run;
 extern void dfdw_check_sealed_scan(EState *estate, Relation rel);
 /* During a validated plan's execution messages below ERROR are not sent (guard.c). */
 extern bool dfdw_sealed_execution(void);
+
+/* ---- bound.c: contribution bounding on the privacy unit ---- */
+typedef struct DfdwBound DfdwBound;
+extern DfdwBound *dfdw_bound_begin(MemoryContext cxt, uint64 row_count, int rows_per_unit);
+extern bool dfdw_bound_keep(DfdwBound *b, const DsealColBuf *unit, uint32 row);
+extern void dfdw_bound_reset(DfdwBound *b);
 
 /* ---- validate.c: the allow-list of dstack_run() ---- */
 typedef struct DfdwValidated

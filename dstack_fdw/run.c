@@ -55,6 +55,9 @@
 
 PG_FUNCTION_INFO_V1(dstack_run);
 
+/* The dstack_run() in progress (NULL when none); only this file writes it. */
+DfdwRun    *dfdw_run = NULL;
+
 static char *
 hex0x(const uint8 *b, size_t n)
 {
