@@ -15,6 +15,7 @@
 
 #include "abi.h"
 #include "ethtx.h"
+#include "sigchain.h"
 
 /* Growable buffer; the first failure sticks. */
 typedef struct Buf
@@ -304,4 +305,27 @@ ledger_charge_calldata(const LedgerChargeReq *r, const LedgerChargeSig *s, uint8
 	for (int i = 0; i < 5; i++)
 		put_bytes(&b, parts[i], lens[i]);
 	return finish(&b, out, out_len, err);
+}
+
+bool
+ledger_charge_sign(const GaKey *key, const uint8_t kms_root[DC_PUBKEY_LEN], const uint8_t app_id[DC_ADDR_LEN],
+				   uint64_t chain_id, const LedgerChargeReq *r, LedgerChargeSig *out, DErr *err)
+{
+	uint8_t		app_pub[DC_PUBKEY_LEN];
+	uint8_t		full[DC_PUBKEY_UNCOMP_LEN];
+	uint8_t		digest[32];
+
+	memset(out, 0, sizeof(*out));
+	if (!dstack_sigchain_verify(kms_root, app_id, LEDGER_PURPOSE, key->pub, key->chain[0], key->chain[1],
+								app_pub, err))
+		return false;
+	if (!dc_pubkey_uncompress(key->pub, full, err))
+		return false;
+	memcpy(out->derived_pub, full + 1, 64);
+	if (!dc_pubkey_uncompress(app_pub, full, err))
+		return false;
+	memcpy(out->app_pub, full + 1, 64);
+	memcpy(out->chain, key->chain, sizeof(out->chain));
+	ledger_charge_digest(app_id, chain_id, r, digest);
+	return dc_sign_recoverable(key->key, digest, out->signature, err);
 }

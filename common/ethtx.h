@@ -15,6 +15,7 @@
 
 #include "crypto.h"
 #include "derr.h"
+#include "guest_agent.h"
 
 /* A legacy (type 0) transaction, signed with EIP-155 replay protection. */
 typedef struct EthTx
@@ -73,5 +74,14 @@ extern void ledger_charge_digest(const uint8_t contract[DC_ADDR_LEN], uint64_t c
 /* Calldata of charge((bytes32,uint64,uint64,bytes32[],bytes32),(bytes,bytes,bytes,bytes,bytes)). */
 extern bool ledger_charge_calldata(const LedgerChargeReq *r, const LedgerChargeSig *s, uint8_t **out,
 								   size_t *out_len, DErr *err);
+
+/*
+ * Sign a charge with the guest agent's ledger key (GetKey at LEDGER_PURPOSE):
+ * checks the key's dstack chain ends at kms_root for app_id (the contract),
+ * recovers the app key from it, and fills everything charge() needs.
+ */
+extern bool ledger_charge_sign(const GaKey *key, const uint8_t kms_root[DC_PUBKEY_LEN],
+							   const uint8_t app_id[DC_ADDR_LEN], uint64_t chain_id, const LedgerChargeReq *r,
+							   LedgerChargeSig *out, DErr *err);
 
 #endif							/* DSTACK_ETHTX_H */

@@ -8,6 +8,7 @@
 
 #include "ethtx.h"
 #include "hex.h"
+#include "sigchain.h"
 #include "unit.h"
 
 static void
@@ -117,6 +118,53 @@ main(void)
 				  "charge digest equals keccak256(abi.encode(...)) by cast");
 		r.n_manifests = 0;
 		CHECK(!ledger_charge_calldata(&r, &s, &out, &len, &err), "a charge naming no dataset refused");
+	}
+	/* ledger_charge_sign: a dstack chain built here, as the KMS and the app would */
+	{
+		uint8_t		root_sk[32],
+					app_sk[32],
+					root_pub[DC_PUBKEY_LEN],
+					app_pub[DC_PUBKEY_LEN],
+					app_id[20],
+					d[32],
+					rec[DC_PUBKEY_LEN],
+					full[DC_PUBKEY_UNCOMP_LEN],
+					manifests[1][32];
+		GaKey		key;
+		LedgerChargeReq r = {0};
+		LedgerChargeSig s;
+
+		fill(root_sk, 0x01, 32);
+		fill(app_sk, 0x02, 32);
+		fill(key.key, 0x03, 32);
+		fill(app_id, 0x5f, 20);
+		CHECK(dc_pubkey_from_seckey(root_sk, root_pub, &err) && dc_pubkey_from_seckey(app_sk, app_pub, &err) &&
+			  dc_pubkey_from_seckey(key.key, key.pub, &err), "keys");
+		dstack_sigchain_kms_digest(app_id, app_pub, d);
+		CHECK(dc_sign_recoverable(root_sk, d, key.chain[1], &err), "KMS root signs the app key");
+		dstack_sigchain_app_digest(LEDGER_PURPOSE, key.pub, d);
+		CHECK(dc_sign_recoverable(app_sk, d, key.chain[0], &err), "app key signs the ledger key");
+		fill(r.query_hash, 0x11, 32);
+		r.epsilon_micro = 100000;
+		fill(manifests[0], 0x22, 32);
+		r.manifests = (const uint8_t (*)[32]) manifests;
+		r.n_manifests = 1;
+		fill(r.nonce, 0x44, 32);
+		CHECK(ledger_charge_sign(&key, root_pub, app_id, 31337, &r, &s, &err), "ledger_charge_sign");
+		ledger_charge_digest(app_id, 31337, &r, d);
+		CHECK(dc_recover_pubkey(d, s.signature, rec, &err) && memcmp(rec, key.pub, DC_PUBKEY_LEN) == 0,
+			  "the charge signature recovers to the ledger key");
+		CHECK(dc_pubkey_uncompress(app_pub, full, &err) && memcmp(full + 1, s.app_pub, 64) == 0,
+			  "the app key is given uncompressed, as recovered from the chain");
+		CHECK(dc_pubkey_uncompress(key.pub, full, &err) && memcmp(full + 1, s.derived_pub, 64) == 0,
+			  "the ledger key is given uncompressed");
+		derr_clear(&err);
+		CHECK(!ledger_charge_sign(&key, app_pub, app_id, 31337, &r, &s, &err) && err.code == DERR_CHAIN,
+			  "a chain that does not end at the given KMS root is refused");
+		app_id[0] ^= 1;
+		derr_clear(&err);
+		CHECK(!ledger_charge_sign(&key, root_pub, app_id, 31337, &r, &s, &err) && err.code == DERR_CHAIN,
+			  "a chain issued for another app is refused");
 	}
 	UNIT_DONE();
 }
