@@ -242,6 +242,25 @@ dreceipt_body(const DReceiptBody *b, char **canon, uint8_t body_hash[DC_SHA256_L
 	json_object_set_new(chain, "approvals", json_integer((json_int_t) b->approvals));
 	json_object_set_new(chain, "threshold", json_integer((json_int_t) b->threshold));
 	json_object_set_new(body, "chain", chain);
+	{
+		json_t	   *charge = json_pack("{}");
+
+		if (b->onchain)
+		{
+			json_object_set_new(charge, "ledger", json_string("chain"));
+			json_object_set_new(charge, "tx", hex_json(b->charge_tx, 32, true));
+			json_object_set_new(charge, "block_number", json_integer((json_int_t) b->charge_block));
+			json_object_set_new(charge, "log_index", json_integer((json_int_t) b->charge_log_index));
+			json_object_set_new(charge, "index", json_integer((json_int_t) b->charge_index));
+			json_object_set_new(charge, "nonce", hex_json(b->charge_nonce, 32, true));
+			json_object_set_new(charge, "query_sha256", hex_json(b->charge_query_hash, 32, false));
+			json_object_set_new(charge, "delta_pico", json_integer((json_int_t) b->charge_delta_pico));
+			json_object_set_new(charge, "account", hex_json(b->charge_account, DC_ADDR_LEN, true));
+		}
+		else
+			json_object_set_new(charge, "ledger", json_string("local"));
+		json_object_set_new(body, "charge", charge);
+	}
 	json_object_set_new(body, "issued_at", str_or_null(b->issued_at));
 	json_object_set_new(body, "sequence", json_integer(b->sequence));
 	json_object_set_new(body, "prev_receipt_hash", str_or_null(b->prev_receipt_hash));

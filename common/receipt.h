@@ -77,6 +77,16 @@ typedef struct DReceiptBody
 	uint8_t		block_hash[32];
 	uint64_t	approvals;
 	uint64_t	threshold;
+	/* the charge on the consortium contract (ledger 'chain'); absent: a local ledger */
+	bool		onchain;
+	uint8_t		charge_tx[32];
+	uint64_t	charge_block;
+	uint64_t	charge_log_index;
+	uint64_t	charge_index;
+	uint8_t		charge_nonce[32];
+	uint8_t		charge_query_hash[32];
+	uint64_t	charge_delta_pico;
+	uint8_t		charge_account[DC_ADDR_LEN];
 	const char *issued_at;		/* ISO 8601, UTC */
 	int64_t		sequence;
 	const char *prev_receipt_hash;	/* 64 hex */

@@ -62,6 +62,7 @@ typedef struct DfdwServerOptions
 	int			connect_timeout_ms;
 	int			timeout_ms;
 	int			retries;
+	bool		chain_ledger;	/* ledger 'chain' (default): charges on the consortium contract */
 } DfdwServerOptions;
 
 typedef struct DfdwTableOptions
@@ -230,6 +231,23 @@ extern void dfdw_ledger_record(int64 run_id, int64 seq, const char *body_sha256,
 extern void dfdw_ledger_fail(int64 run_id, const char *sqlstate_class);
 extern Oid	dfdw_ledger_owner(void);
 extern PGDLLEXPORT void dfdw_ledger_worker_main(Datum arg);
+
+/* ---- chain_ledger.c: the ledger of record on chain ---- */
+typedef struct DfdwChainCharge
+{
+	bool		on_chain;		/* false: the server keeps a local ledger only */
+	uint8		tx_hash[32];
+	uint64		block_number;
+	uint64		log_index;
+	uint64		index;			/* the contract's charge index */
+	uint8		nonce[32];
+	uint8		query_hash[32];
+	uint64		delta_pico;
+	uint8		ledger_address[DC_ADDR_LEN];	/* the CVM account that sent it */
+} DfdwChainCharge;
+extern void dfdw_chain_check_dataset(Oid serverid, const DfdwChainFacts *f, const DfdwDatasetRef *d);
+extern void dfdw_chain_charge(Oid serverid, const DfdwChainFacts *f, const char *query, int64 epsilon_micro,
+							  double delta, List *datasets, DfdwChainCharge *out);
 
 /* ---- dp_agg.c ---- */
 typedef enum DfdwDpKind

@@ -231,7 +231,7 @@ analyse(const char *query)
 
 /* Mount every dataset before anything is charged: approval, keys, types. */
 static void
-premount(DfdwRun *run, const DfdwValidated *v)
+premount(DfdwRun *run, const DfdwValidated *v, const DfdwChainFacts *facts)
 {
 	ListCell   *lc;
 
@@ -266,6 +266,8 @@ premount(DfdwRun *run, const DfdwValidated *v)
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(mc);
 		table_close(rel, NoLock);
+		/* ledger 'chain': only a registered, current version is read */
+		dfdw_chain_check_dataset(v->serverid, facts, d);
 	}
 }
 
@@ -456,6 +458,44 @@ execute_sealed(DfdwRun *run, PlannedStmt *plan, const char *query, int n_out, co
 	return res.data;
 }
 
+/*
+ * The charge on the consortium contract (ledger 'chain'), after the local
+ * audit row exists: a refusal (a dataset's budget spent on chain, by any CVM
+ * or database) marks the run failed and is raised as it is -- it says
+ * nothing about sealed rows, none was read.
+ */
+static void
+charge_on_chain(DfdwRun *run, const DfdwValidated *v, const DfdwChainFacts *f, const char *query,
+				const DfdwCharge *charge, double delta, DfdwChainCharge *out)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		dfdw_chain_charge(v->serverid, f, query, charge->epsilon_micro, delta, run->datasets, out);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	if (edata != NULL)
+	{
+		dfdw_ledger_fail(charge->run_id, pstrdup(unpack_sql_state(ERRCODE_TO_CATEGORY(edata->sqlerrcode))));
+		ReThrowError(edata);
+	}
+}
+
 /* Previous receipt of this database: sequence and body hash (zeros when none). */
 static void
 previous_receipt(int64 *seq, char **prev_hash)
@@ -524,6 +564,7 @@ run_query(DfdwRun *run, const char *query)
 	PlannedStmt *plan;
 	Selection	sel;
 	DfdwCharge	charge;
+	DfdwChainCharge onchain;
 	DReceiptBody rb;
 	char	   *result;
 	char	   *prev_hash;
@@ -545,7 +586,7 @@ run_query(DfdwRun *run, const char *query)
 	dfdw_validate_units(q, st.facts.privacy_unit, &v);
 	run->privacy_unit = pstrdup(st.facts.privacy_unit);
 	run->rows_per_unit = Max(st.facts.max_rows_per_unit, 1);
-	premount(run, &v);
+	premount(run, &v, &st.facts);
 	for (int i = 0; i < v.sealed_scans; i++)
 	{
 		k *= run->rows_per_unit;
@@ -574,6 +615,7 @@ run_query(DfdwRun *run, const char *query)
 	charge.query = query;
 	charge.datasets_json = datasets_json(run);
 	dfdw_ledger_charge(&charge);
+	charge_on_chain(run, &v, &st.facts, query, &charge, sel.on ? st.facts.delta : 0, &onchain);
 
 	/* 5, 6. the sealed part */
 	result = execute_sealed(run, plan, query, v.n_out, &sel, charge.run_id);
@@ -617,6 +659,15 @@ run_query(DfdwRun *run, const char *query)
 		pg_strftime(issued_at, sizeof(issued_at), "%Y-%m-%dT%H:%M:%SZ", pg_gmtime(&t));
 	}
 	rb.issued_at = issued_at;
+	rb.onchain = onchain.on_chain;
+	memcpy(rb.charge_tx, onchain.tx_hash, 32);
+	rb.charge_block = onchain.block_number;
+	rb.charge_log_index = onchain.log_index;
+	rb.charge_index = onchain.index;
+	memcpy(rb.charge_nonce, onchain.nonce, 32);
+	memcpy(rb.charge_query_hash, onchain.query_hash, 32);
+	rb.charge_delta_pico = onchain.delta_pico;
+	memcpy(rb.charge_account, onchain.ledger_address, DC_ADDR_LEN);
 	previous_receipt(&rb.sequence, &prev_hash);
 	rb.sequence++;
 	rb.prev_receipt_hash = prev_hash;

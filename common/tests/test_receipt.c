@@ -58,6 +58,7 @@ static const char expected[] =
 	"{\"app_id\":\"0x4444444444444444444444444444444444444444\","
 	"\"chain\":{\"approvals\":4,\"block_hash\":\"0x6666666666666666666666666666666666666666666666666666666666666666\","
 	"\"block_number\":5,\"chain_id\":31337,\"threshold\":3},"
+	"\"charge\":{\"ledger\":\"local\"},"
 	"\"compose_hash\":\"5555555555555555555555555555555555555555555555555555555555555555\","
 	"\"contribution\":{\"privacy_unit\":\"patient_id\",\"rows_per_unit\":1,\"sensitivity\":1},"
 	"\"datasets\":[{\"dataset_id\":\"22222222222222222222222222222222\","
@@ -108,6 +109,25 @@ main(void)
 		  "without GROUP BY there is no selection object, and epsilon.selection is 0");
 	CHECK(canon && strstr(canon, "\"noise\":\"test-seed\"") != NULL, "a seeded answer says test-seed");
 	CHECK(canon && strstr(canon, "suppressed") == NULL, "no count of dropped groups");
+	free(canon);
+
+	fill(&b, &d);
+	b.onchain = true;
+	memset(b.charge_tx, 0xab, 32);
+	b.charge_block = 9;
+	b.charge_log_index = 2;
+	b.charge_index = 4;
+	memset(b.charge_nonce, 0xcd, 32);
+	memset(b.charge_query_hash, 0xef, 32);
+	b.charge_delta_pico = 1000000;
+	memset(b.charge_account, 0x77, 20);
+	CHECK(dreceipt_body(&b, &canon, h, &err), "a body with an on-chain charge");
+	CHECK(canon && strstr(canon, "\"charge\":{\"account\":\"0x7777777777777777777777777777777777777777\","
+						  "\"block_number\":9,\"delta_pico\":1000000,\"index\":4,\"ledger\":\"chain\","
+						  "\"log_index\":2,\"nonce\":\"0xcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd\","
+						  "\"query_sha256\":\"efefefefefefefefefefefefefefefefefefefefefefefefefefefefefefefef\","
+						  "\"tx\":\"0xabababababababababababababababababababababababababababababababab\"}") != NULL,
+		  "it cites the transaction, block, log index, charge index, nonce, query hash, delta and account");
 	free(canon);
 
 	fill(&b, &d);
