@@ -735,13 +735,19 @@ acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 bool
 dfdwAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func, BlockNumber *totalpages)
 {
-	if (!dfdw_guc_analyze)
+	/*
+	 * ANALYZE reads rows outside any dstack_run(), and pg_stats shows its
+	 * most common values to anyone with SELECT on the table: never under
+	 * the output guard, whatever allow_analyze says.
+	 */
+	if (!dfdw_guc_analyze || dfdw_guc_output_guard)
 	{
 		ereport(NOTICE,
 				(errmsg("sealed foreign table \"%s\" is not analyzed", RelationGetRelationName(relation)),
 				 errdetail("Statistics of sealed data would leak through pg_stats; row counts come from "
 						   "the signed manifest."),
-				 errhint("A superuser can SET dstack_fdw.allow_analyze = on to allow it.")));
+				 errhint(dfdw_guc_output_guard ? "Sealed tables are never analyzed while dstack_fdw.output_guard is on." :
+						 "A superuser can SET dstack_fdw.allow_analyze = on to allow it.")));
 		return false;
 	}
 	*func = acquire_sample_rows;
