@@ -42,6 +42,7 @@ typedef struct LedgerVersion
 	bool		current;
 	uint64_t	charged_micro;	/* sum of the charges naming it */
 	bool		charged_overflow;
+	uint64_t	order;			/* index in datasetVersionAt(): registration order */
 } LedgerVersion;
 
 typedef struct Ledger
@@ -147,6 +148,15 @@ cmp_manifest(const void *a, const void *b)
 }
 
 static int
+cmp_order(const void *a, const void *b)
+{
+	uint64_t	x = ((const LedgerVersion *) a)->order,
+				y = ((const LedgerVersion *) b)->order;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
 cmp_b32(const void *a, const void *b)
 {
 	return memcmp(a, b, 32);
@@ -190,6 +200,7 @@ read_versions(Ledger *L, uint64_t count)
 		size_t		rl;
 		bool		ok;
 
+		v->order = i;
 		abi_word_uint64(i, w[0]);
 		if (!view(L, "datasetVersionAt(uint256)", (const uint8_t (*)[ABI_WORD]) w, 1, &r, &rl, &err))
 			return unreadable("datasetVersionAt()", &err);
@@ -346,7 +357,7 @@ read_charges(Ledger *L, uint64_t count)
 	return 0;
 }
 
-/* every version: its totals against its spend and budget */
+/* every version, in registration order: its totals against its spend and budget */
 static void
 check_versions(Ledger *L)
 {
@@ -357,6 +368,7 @@ check_versions(Ledger *L)
 				b[32],
 				c[32];
 
+	qsort(L->versions, L->n_versions, sizeof(LedgerVersion), cmp_order);
 	for (size_t i = 0; i < L->n_versions; i++)
 	{
 		const LedgerVersion *v = &L->versions[i];
