@@ -4,6 +4,7 @@
  *
  *   dstack-verify --kms-root HEX [--rpc URL] [--quiet] RECEIPT.json
  *   dstack-verify --kms-root HEX [--rpc URL] --chain R1.json R2.json ...
+ *   dstack-verify --ledger --rpc URL --app ADDR [--kms-root HEX]   (ledger.c)
  *
  * One line per check; the first failure prints "FAIL <check>: <reason>" and
  * exits 1.  Usage errors exit 2.  Exit 0 means every check passed.
@@ -18,6 +19,7 @@
 
 #include "crypto.h"
 #include "hex.h"
+#include "ledger.h"
 #include "rpc.h"
 #include "sigchain.h"
 
@@ -527,7 +529,8 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: dstack-verify --kms-root HEX [--rpc URL] [--quiet] RECEIPT.json\n"
-			"       dstack-verify --kms-root HEX [--rpc URL] [--quiet] --chain R1.json R2.json ...\n");
+			"       dstack-verify --kms-root HEX [--rpc URL] [--quiet] --chain R1.json R2.json ...\n"
+			"       dstack-verify --ledger --rpc URL --app ADDR [--kms-root HEX] [--quiet]\n");
 	exit(2);
 }
 
@@ -535,8 +538,10 @@ int
 main(int argc, char **argv)
 {
 	const char *kms_hex = NULL,
-			   *rpc_url = NULL;
-	bool		chain_mode = false;
+			   *rpc_url = NULL,
+			   *app_hex = NULL;
+	bool		chain_mode = false,
+				ledger = false;
 	int			first = 0;
 	uint8_t		kms_root[DC_PUBKEY_LEN];
 	DErr		err;
@@ -553,6 +558,10 @@ main(int argc, char **argv)
 			quiet = true;
 		else if (strcmp(argv[i], "--chain") == 0)
 			chain_mode = true;
+		else if (strcmp(argv[i], "--ledger") == 0)
+			ledger = true;
+		else if (strcmp(argv[i], "--app") == 0 && i + 1 < argc)
+			app_hex = argv[++i];
 		else if (argv[i][0] == '-')
 			usage();
 		else
@@ -562,7 +571,11 @@ main(int argc, char **argv)
 		}
 	}
 	derr_clear(&err);
-	if (kms_hex == NULL || first == 0 || (!chain_mode && first != argc - 1))
+	if (ledger && (first != 0 || chain_mode))
+		usage();
+	if (ledger)
+		return dstack_verify_ledger(rpc_url, app_hex, kms_hex, quiet);
+	if (kms_hex == NULL || first == 0 || (!chain_mode && first != argc - 1) || app_hex != NULL)
 		usage();
 	if (!dhex_decode_exact(kms_hex, kms_root, DC_PUBKEY_LEN, "--kms-root", &err))
 	{
