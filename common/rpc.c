@@ -113,6 +113,24 @@ static const char *const consortium_errors[] = {
 	"DuplicateOwner(address)",
 	"ZeroOwner()",
 	"ZeroComposeHash()",
+	/* the ledger: charge() and the dataset registry */
+	"NotApproved(uint256,uint256)",
+	"MalformedChargeSig()",
+	"BadChargeSignature()",
+	"BadAppSignature()",
+	"BadKmsSignature(address)",
+	"NonceUsed(bytes32)",
+	"NoManifests()",
+	"DuplicateManifest(bytes32)",
+	"UnknownManifest(bytes32)",
+	"ManifestSuperseded(bytes32)",
+	"BudgetExceeded(bytes32,uint64,uint64,uint64)",
+	"ZeroDatasetId()",
+	"ZeroManifestHash()",
+	"DatasetExists(bytes16)",
+	"ManifestExists(bytes32)",
+	"UnknownDataset(bytes16)",
+	"NotDatasetOwner(bytes16,address)",
 };
 
 /*

@@ -132,7 +132,9 @@ dfdw_chain_check_dataset(Oid serverid, const DfdwChainFacts *f, const DfdwDatase
 				 errdetail("Its manifest hash %s is not in the contract's dataset registry at block %llu; "
 						   "only versions their owners registered are read, so each is charged against its "
 						   "own budget.", hex0x(d->manifest_hash, 32), (unsigned long long) f->block_number),
-				 errhint("The owner registers it: contracts/scripts/consortium.sh register --manifest <file>.dseal.json ...")));
+				 errhint("Its owner registers it: contracts/scripts/consortium.sh register --rpc <node> --key <owner key> "
+						 "--app %s --dataset-id %s --manifest-hash %s", hex0x(f->app_id, DC_ADDR_LEN),
+						 hex0x(d->dataset_id, DSEAL_DATASET_ID_LEN), hex0x(d->manifest_hash, 32))));
 	}
 	if (memcmp(owner, d->owner, DC_ADDR_LEN) != 0)
 	{

@@ -229,7 +229,7 @@ dfdw_server_options(ForeignServer *server, DfdwServerOptions *opts)
 	opts->connect_timeout_ms = 2000;
 	opts->timeout_ms = 10000;
 	opts->retries = 2;
-	opts->chain_ledger = false;	/* until every suite registers its datasets */
+	opts->chain_ledger = true;
 	foreach(lc, server->options)
 	{
 		DefElem    *def = lfirst(lc);

@@ -15,6 +15,8 @@ CREATE TABLE b_ehr AS
   FROM generate_series(1, 2000) g;
 \set bpath :out '/b_ehr.dseal'
 SELECT (dstack_seal('b_ehr', NULL, :'bpath'))->>'row_count' AS sealed;
+-- its owner registers the version on the consortium contract (ledger 'chain')
+\! "$DSTACK_TEST_TOOLS/register-dataset.sh" "$DSTACK_TEST_OUT/b_ehr.dseal" "$DSTACK_TEST_DIR/owner1.key"
 CREATE SERVER b_server FOREIGN DATA WRAPPER dstack_fdw
   OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root');
 CREATE FOREIGN TABLE ehr (patient_id int8, age int4, egfr float8, dx text)

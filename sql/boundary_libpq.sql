@@ -10,6 +10,7 @@ SET dstack_seal.rows_per_group = 500;
 CREATE TABLE bl_cohort AS SELECT g::int8 AS patient_id, g % 90 AS age FROM generate_series(1, 1000) g;
 \set blpath :out '/bl_cohort.dseal'
 SELECT (dstack_seal('bl_cohort', NULL, :'blpath'))->>'row_count' AS sealed;
+\! "$DSTACK_TEST_TOOLS/register-dataset.sh" "$DSTACK_TEST_OUT/bl_cohort.dseal" "$DSTACK_TEST_DIR/owner1.key"
 CREATE SERVER bl_server FOREIGN DATA WRAPPER dstack_fdw
   OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root');
 CREATE FOREIGN TABLE bl (patient_id int8, age int4) SERVER bl_server OPTIONS (path :'blpath', owner :'owner1_addr');

@@ -111,6 +111,7 @@ SET dstack_seal.owner_key_file = :'c_owner1_key';
 SET dstack_seal.recipient_key = :'c_r1_pub';
 SET dstack_seal.recipient_key_chain = :'c_r1_chain';
 SELECT (dstack_seal('p_cohort', NULL, :'c_file'))->>'row_count' AS sealed;
+\! . "$DSTACK_TEST_WORK/env-person/env.sh" && "$DSTACK_TEST_TOOLS/register-dataset.sh" "$DSTACK_TEST_OUT/policy/person_cohort.dseal" "$DSTACK_TEST_WORK/env-person/owner1.key"
 CREATE SERVER p_person FOREIGN DATA WRAPPER dstack_fdw
   OPTIONS (rpc_url :'c_rpc', guest_agent :'c_socket', kms_root_pubkey :'c_root');
 CREATE FOREIGN TABLE p_person (person_id int8, age int4) SERVER p_person OPTIONS (path :'c_file', owner :'owner1_addr');

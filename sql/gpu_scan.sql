@@ -36,6 +36,8 @@ CREATE TABLE people AS
 SELECT (dstack_seal('tx'))->>'row_count' AS tx_rows;
 SELECT (dstack_seal('people'))->>'row_count' AS people_rows;
 SELECT (dstack_seal('nothing'))->>'row_count' AS nothing_rows;
+-- registered on chain with a budget of 10 each: this suite compares paths, not budgets
+\! for f in tx people; do REGISTER_BUDGET_MICRO=10000000 "$DSTACK_TEST_TOOLS/register-dataset.sh" "$DSTACK_TEST_OUT/gpu/$f.dseal" "$DSTACK_TEST_DIR/owner1.key"; done
 CREATE SCHEMA g;
 IMPORT FOREIGN SCHEMA sealed FROM SERVER gs_consortium INTO g OPTIONS (directory :'gout');
 

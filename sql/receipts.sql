@@ -12,6 +12,7 @@ CREATE TABLE rc_cohort AS
   FROM generate_series(1, 3000) g;
 \set rcpath :out '/rc_cohort.dseal'
 SELECT (dstack_seal('rc_cohort', NULL, :'rcpath'))->>'row_count' AS sealed;
+\! "$DSTACK_TEST_TOOLS/register-dataset.sh" "$DSTACK_TEST_OUT/rc_cohort.dseal" "$DSTACK_TEST_DIR/owner1.key"
 CREATE SERVER rc_server FOREIGN DATA WRAPPER dstack_fdw
   OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root');
 CREATE FOREIGN TABLE rc (patient_id int8, age int4, egfr float8, dx text)
@@ -56,6 +57,7 @@ CREATE TABLE rc_visits AS
   SELECT (g % 500) + 1 AS patient_id, g AS visit, (g % 7)::float8 AS score FROM generate_series(1, 1500) g;
 \set rvpath :out '/rc_visits.dseal'
 SELECT (dstack_seal('rc_visits', NULL, :'rvpath'))->>'row_count' AS sealed;
+\! "$DSTACK_TEST_TOOLS/register-dataset.sh" "$DSTACK_TEST_OUT/rc_visits.dseal" "$DSTACK_TEST_DIR/owner1.key"
 CREATE FOREIGN TABLE rcv (patient_id int4, visit int4, score float8)
   SERVER rc_server OPTIONS (path :'rvpath', owner :'owner1_addr');
 SELECT r #> '{body,contribution}' AS contribution, r #>> '{body,epsilon,charged}' AS charged,
@@ -70,6 +72,7 @@ SELECT r #> '{body,contribution}' AS contribution, r #>> '{body,epsilon,charged}
 CREATE TABLE rc_nounit AS SELECT g AS id, g % 3 AS k FROM generate_series(1, 100) g;
 \set nupath :out '/rc_nounit.dseal'
 SELECT (dstack_seal('rc_nounit', NULL, :'nupath'))->>'row_count' AS sealed;
+\! "$DSTACK_TEST_TOOLS/register-dataset.sh" "$DSTACK_TEST_OUT/rc_nounit.dseal" "$DSTACK_TEST_DIR/owner1.key"
 CREATE FOREIGN TABLE rcn (id int4, k int4) SERVER rc_server OPTIONS (path :'nupath', owner :'owner1_addr');
 SELECT dstack_run($$SELECT dp_count(id, 0.1) FROM rcn$$);
 SELECT dstack_run($$SELECT dp_count(rc.patient_id, 0.1) FROM rc JOIN rcv ON rc.age = rcv.visit$$);
