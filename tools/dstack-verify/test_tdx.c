@@ -445,6 +445,144 @@ test_collateral_forged(void)
 	free(text);
 }
 
+/*
+ * The TCB rules on collateral edited after signing (tdx_tcb_evaluate reads what
+ * tdx_collateral_check has verified; here it is called alone, as dcap-qvl's own
+ * tests override TCB info): statuses merged by severity, advisories joined,
+ * Intel's level order not relied on, Revoked refused.
+ */
+typedef void (*Edit) (json_t *tcb_info, json_t *qe_identity);
+
+static void
+set_platform_status(json_t *ti, json_t *qi)
+{
+	json_t	   *l;
+	size_t		i;
+
+	(void) qi;
+	json_array_foreach(json_object_get(ti, "tcbLevels"), i, l)
+	{
+		json_object_set_new(l, "tcbStatus", json_string("SWHardeningNeeded"));
+		json_object_set_new(l, "advisoryIDs", json_pack("[s]", "INTEL-SA-00001"));
+	}
+}
+
+static void
+set_qe_status(json_t *ti, json_t *qi)
+{
+	(void) ti;
+	json_object_set_new(json_array_get(json_object_get(qi, "tcbLevels"), 0), "tcbStatus", json_string("OutOfDate"));
+	json_object_set_new(json_array_get(json_object_get(qi, "tcbLevels"), 0), "advisoryIDs",
+						json_pack("[ss]", "INTEL-SA-00002", "INTEL-SA-00001"));
+}
+
+static void
+set_module_status(json_t *ti, json_t *qi)
+{
+	json_t	   *id,
+			   *l;
+	size_t		i,
+				j;
+
+	(void) qi;
+	json_array_foreach(json_object_get(ti, "tdxModuleIdentities"), i, id)
+		json_array_foreach(json_object_get(id, "tcbLevels"), j, l)
+			json_object_set_new(l, "tcbStatus", json_string("OutOfDate"));
+}
+
+static void
+revoke_platform(json_t *ti, json_t *qi)
+{
+	json_t	   *l;
+	size_t		i;
+
+	(void) qi;
+	json_array_foreach(json_object_get(ti, "tcbLevels"), i, l)
+		json_object_set_new(l, "tcbStatus", json_string("Revoked"));
+}
+
+static void
+reverse_levels(json_t *ti, json_t *qi)
+{
+	json_t	   *a = json_object_get(ti, "tcbLevels"),
+			   *r = json_array();
+
+	(void) qi;
+	for (size_t i = json_array_size(a); i > 0; i--)
+		json_array_append(r, json_array_get(a, i - 1));
+	json_object_set_new(ti, "tcbLevels", r);
+}
+
+static void
+test_tcb_rules(void)
+{
+	static const struct
+	{
+		const char *what;
+		Edit		edit;
+		const char *status;		/* NULL: refused */
+		const char *advisories;
+	}			v[] = {
+		{"Intel's levels in reverse order", reverse_levels, "UpToDate", ""},
+		{"platform level SWHardeningNeeded", set_platform_status, "SWHardeningNeeded", "INTEL-SA-00001"},
+		{"QE level OutOfDate", set_qe_status, "OutOfDate", "INTEL-SA-00002,INTEL-SA-00001"},
+		{"TDX module level OutOfDate", set_module_status, "OutOfDate", ""},
+		{"platform Revoked", revoke_platform, NULL, NULL},
+	};
+	size_t		n;
+	char	   *text = slurp("dcap-qvl-tdx_quote_collateral.json", &n);
+	size_t		len;
+	uint8_t    *raw = fixture_quote("dcap-qvl-tdx_quote.bin", &len, NULL);
+	TdxQuote	q;
+	TdxPckInfo	pck;
+	TdxErr		err;
+	time_t		at;
+
+	tdx_parse_time("2025-07-01T00:00:00Z", &at);
+	if (!tdx_quote_parse(raw, len, false, &q, &err) || !tdx_pck_chain_verify(&q, at, NULL, NULL, &pck, &err))
+		exit(2);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+	{
+		json_t	   *j = json_loads(text, 0, NULL);
+		json_t	   *ti = json_loads(json_string_value(json_object_get(j, "tcb_info")), 0, NULL);
+		json_t	   *qi = json_loads(json_string_value(json_object_get(j, "qe_identity")), 0, NULL);
+		char		path[] = "/tmp/test_tdx_tcb_XXXXXX";
+		int			fd = mkstemp(path);
+		TdxCollateral *c;
+		TdxTcbResult r;
+		bool		ok;
+
+		char	   *t1,
+				   *t2;
+
+		v[i].edit(ti, qi);
+		t1 = json_dumps(ti, JSON_COMPACT);
+		t2 = json_dumps(qi, JSON_COMPACT);
+		json_object_set_new(j, "tcb_info", json_string(t1));
+		json_object_set_new(j, "qe_identity", json_string(t2));
+		free(t1);
+		free(t2);
+		json_dumpfd(j, fd, 0);
+		close(fd);
+		c = tdx_collateral_load(path, &err);
+		ok = c && tdx_tcb_evaluate(c, &q, &pck, &r, &err);
+		if (v[i].status)
+			CHECK(ok && strcmp(r.status, v[i].status) == 0 && strcmp(r.advisories, v[i].advisories) == 0 &&
+				  r.up_to_date == (strcmp(v[i].status, "UpToDate") == 0),
+				  "%s: %s [%s], got %s [%s]", v[i].what, v[i].status, v[i].advisories, ok ? r.status : err.msg,
+				  ok ? r.advisories : "");
+		else
+			CHECK(!ok, "%s: refused, got %s", v[i].what, ok ? r.status : "");
+		tdx_collateral_free(c);
+		unlink(path);
+		json_decref(ti);
+		json_decref(qi);
+		json_decref(j);
+	}
+	free(raw);
+	free(text);
+}
+
 static void
 test_misc(void)
 {
@@ -475,6 +613,7 @@ main(int argc, char **argv)
 	test_quotes();
 	test_tcb();
 	test_collateral_forged();
+	test_tcb_rules();
 	test_misc();
 	printf("test_tdx: %d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
