@@ -2,6 +2,7 @@
  * quote_check.c: the quote checks of dstack-verify, one line each (see
  * quote_check.h for the list and the exit statuses).
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,90 @@ qc_fail(const char *check, const char *fmt,...)
 	fputs(qc_tag, stdout);
 	fputc('\n', stdout);
 	exit(QC_EXIT_FAIL);
+}
+
+bool
+quote_read_file(const char *path, uint8_t **quote, size_t *len, char **event_log, TdxErr *err)
+{
+	FILE	   *f = fopen(path, "rb");
+	char	   *buf = NULL;
+	size_t		n = 0,
+				cap = 0,
+				got;
+	json_t	   *j;
+	DErr		derr;
+	bool		ok = true;
+
+	*quote = NULL;
+	*event_log = NULL;
+	if (f == NULL)
+		return tdx_err(err, "%s", strerror(errno));
+	do
+	{
+		if (n + 4096 + 1 > cap)
+		{
+			char	   *nb = realloc(buf, cap = 2 * cap + 8192);
+
+			if (nb == NULL)
+			{
+				free(buf);
+				fclose(f);
+				return tdx_err(err, "out of memory");
+			}
+			buf = nb;
+		}
+		got = fread(buf + n, 1, 4096, f);
+		n += got;
+	} while (got > 0);
+	fclose(f);
+	buf[n] = '\0';
+	derr_clear(&derr);
+	j = json_loadb(buf, n, JSON_REJECT_DUPLICATES, NULL);
+	if (json_is_object(j))
+	{
+		json_t	   *q = json_object_get(j, "quote"),
+				   *el = json_object_get(j, "event_log");
+
+		if (!json_is_string(q) || !dhex_decode_alloc(json_string_value(q), quote, len, "quote", &derr))
+			ok = tdx_err(err, "a JSON file needs a hex string member \"quote\" (a GetQuote response)");
+		else if (json_is_string(el))
+			*event_log = strdup(json_string_value(el));
+		else if (json_is_array(el))
+			*event_log = json_dumps(el, JSON_COMPACT);
+	}
+	else if (n > 0 && strspn(buf, "0123456789abcdefABCDEFx \t\r\n") == n)
+	{
+		char	   *t = buf + strspn(buf, " \t\r\n");
+
+		t[strcspn(t, " \t\r\n")] = '\0';
+		if (!dhex_decode_alloc(t, quote, len, "quote", &derr))
+			ok = tdx_err(err, "not hex");
+	}
+	else
+	{
+		*quote = (uint8_t *) buf;
+		*len = n;
+		buf = NULL;
+	}
+	json_decref(j);
+	free(buf);
+	return ok;
+}
+
+bool
+quote_parse_time_arg(const char *s, time_t *out)
+{
+	char	   *end;
+	long long	v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*s && *end == '\0' && errno == 0 && v >= 0)
+	{
+		*out = (time_t) v;
+		return true;
+	}
+	return tdx_parse_time(s, out);
 }
 
 bool
@@ -265,6 +350,9 @@ quote_check(const uint8_t *raw, size_t len, const char *event_log, const QuoteCh
 		qc_ok("quote: TDX quote v%u, TD %s report, %zu bytes (%zu of quote data%s%zu%s)", q.version,
 			  q.body_type == 3 ? "1.5" : "1.0", len, q.end, q.trailing ? ", then " : "", q.trailing,
 			  q.trailing ? (q.trailing_zero ? " zero bytes of padding" : " bytes of padding") : "");
+
+		if (memcmp(q.qe_vendor_id, tdx_intel_qe_vendor_id, 16) != 0)
+			soft_fail(simulated, "quote", "the QE vendor id is not Intel's (939a7233f79c4ca9940a0db3957f0607)");
 
 		/* ---- Intel: collateral, PCK chain, QE report, signature, attributes, TCB */
 		{

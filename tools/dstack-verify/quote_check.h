@@ -67,6 +67,16 @@ typedef struct QuoteExpect
 	const char *source;			/* "body" or "--report-data", for the lines */
 } QuoteExpect;
 
+/*
+ * --quote FILE: a guest agent GetQuote response ({"quote": hex, "event_log":
+ * string or array}), hex text, or the raw quote.  *event_log is NULL when the
+ * file has none.  Both results are malloc'd.
+ */
+extern bool quote_read_file(const char *path, uint8_t **quote, size_t *len, char **event_log, TdxErr *err);
+
+/* --at: Unix seconds or YYYY-MM-DDThh:mm:ssZ. */
+extern bool quote_parse_time_arg(const char *s, time_t *out);
+
 /* Does the quote carry the simulator's marker anywhere? */
 extern bool quote_is_simulated(const uint8_t *quote, size_t len);
 
