@@ -389,6 +389,8 @@ quote_check(const uint8_t *raw, size_t len, const char *event_log, const QuoteCh
 			else
 				soft_fail(simulated, "td attributes", err.msg);
 
+			qc_note("measurements (the OS image: not checked) MRTD %s RTMR0 %s RTMR1 %s RTMR2 %s", hexs(q.mr_td, 48),
+					hexs(q.rtmr[0], 48), hexs(q.rtmr[1], 48), hexs(q.rtmr[2], 48));
 			if (simulated)
 				qc_note("tcb: not evaluated (simulated quote)");
 			else if (o->collateral)
@@ -448,7 +450,7 @@ quote_check(const uint8_t *raw, size_t len, const char *event_log, const QuoteCh
 			const EventLogEntry *os = eventlog_find(&log, "os-image-hash", &dup);
 
 			if (os)
-				qc_note("event os-image-hash %s (MRTD and RTMR0-2, the OS image, are not checked)",
+				qc_note("event os-image-hash %s (not checked)",
 						hexs(os->payload, os->payload_len));
 		}
 		eventlog_free(&log);
