@@ -10,7 +10,7 @@
  * from the log:
  *   version 1 (or absent): SHA-384(u32le(0x08000001) || ":" || name || ":" || payload)
  *   version 2:             SHA-384(JCS {"name":name,"payload":hex(payload),"type":134217729})
- * (dstack's cc-eventlog runtime_events.rs).  A digest the log states must
+ * (dstack's two digest versions).  A digest the log states must
  * equal the computed one; so must a preimage.  Other event types keep the
  * digest the log gives.
  *

@@ -1,8 +1,8 @@
 /*
  * tdx_collateral.c: Intel DCAP collateral (TCB info, QE identity, CRLs) and
- * the TCB status of a TDX quote under it (see tdx_collateral.h).  The rules
- * follow dcap-qvl's verify(), which tools/dstack-verify/dcap-crosscheck.mjs
- * compares with this code on the fixtures.
+ * the TCB status of a TDX quote under it (see tdx_collateral.h; the rules are
+ * listed in README.md, and dcap-crosscheck.mjs compares the verdicts with
+ * another verifier's on the fixtures).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -141,7 +141,7 @@ tdx_collateral_load(const char *path, TdxErr *err)
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
 		if (str_member(c->file, need[i]) == NULL)
 		{
-			tdx_err(err, "%s has no string member %s (the collateral JSON of a PCCS client or dcap-qvl)", path,
+			tdx_err(err, "%s has no string member %s (the collateral JSON a PCCS client produces)", path,
 					need[i]);
 			goto bad;
 		}
@@ -403,7 +403,13 @@ level_cmp(const Level *a, const Level *b)
 	return c;
 }
 
-/* The TDX module identity (dcap-qvl's match_tdx_module_identity); *has is false when it adds no status. */
+/*
+ * The TDX module identity: the TCB info's tdxModule, or for a module version
+ * above 0 its tdxModuleIdentities entry TDX_<version>, gives the expected
+ * MRSIGNER_SEAM and SEAM attributes (under the mask, no bit outside it), and
+ * the entry's levels the module's status by its ISVSVN.  *has is false when
+ * no entry adds a status.
+ */
 static bool
 module_identity(json_t *tcb_info, const TdxQuote *q, Status *st, bool *has, TdxErr *err)
 {
@@ -476,7 +482,7 @@ module_identity(json_t *tcb_info, const TdxQuote *q, Status *st, bool *has, TdxE
 	return tdx_err(err, "the TDX module's ISVSVN %u is below every TDX module TCB level", isvsvn);
 }
 
-/* The QE identity policy and the QE's TCB level (dcap-qvl's verify_qe_identity_policy). */
+/* The QE identity policy (MRSIGNER, ISVPRODID, not debug, MISCSELECT and ATTRIBUTES under their masks) and the QE's TCB level. */
 static bool
 qe_identity(json_t *qi, const TdxQuote *q, Status *st, TdxErr *err)
 {

@@ -1,7 +1,7 @@
 /*
  * tdx_collateral.h: Intel DCAP collateral from a file, and the TCB status of
- * a TDX quote under it.  The file is the JSON that a PCCS client or
- * dcap-qvl's get_collateral produces (dcap-qvl's QuoteCollateralV3):
+ * a TDX quote under it.  The file is the JSON that a PCCS client produces
+ * (fixtures/dcap-qvl-tdx_quote_collateral.json is one):
  *
  *   tcb_info, qe_identity             the signed JSON texts, as strings
  *   tcb_info_signature, qe_identity_signature   hex r||s (64 bytes)
@@ -12,7 +12,7 @@
  * tdx_collateral_check verifies the collateral itself at time `at`: both
  * signing chains to the embedded Intel SGX Root CA with the CRLs, both
  * signatures over the exact texts, both validity windows, the root not on
- * its own CRL.  tdx_tcb_evaluate then follows dcap-qvl's verify(): FMSPC and
+ * its own CRL.  tdx_tcb_evaluate then applies the TCB rules: FMSPC and
  * PCE-ID, the first TCB level (in Intel's canonical order) whose SGX and TDX
  * components and PCESVN the platform meets, the TDX module identity, the QE
  * identity policy and QE TCB level; the statuses merged by severity.

@@ -24,9 +24,9 @@ const uint8_t tdx_intel_qe_vendor_id[16] = {
 
 /*
  * Intel SGX Root CA, the trust anchor of every PCK, TCB signing and QE
- * identity signing certificate (Intel publishes it as
- * Intel_SGX_Provisioning_Certification_RootCA.cer).  The same bytes end the
- * PCK chain of every quote in fixtures/.
+ * identity signing certificate; README.md says how to compare it with the
+ * one Intel publishes.  The same bytes end the PCK chain of every quote in
+ * fixtures/ (fixtures/README.md).
  */
 const char	tdx_intel_root_ca_pem[] =
 "-----BEGIN CERTIFICATE-----\n"
@@ -416,7 +416,7 @@ tdx_chain_verify(X509 *leaf, STACK_OF(X509) *untrusted, time_t at, STACK_OF(X509
 				X509_verify_cert_error_string(e), cn, X509_STORE_CTX_get_error_depth(ctx));
 		goto done;
 	}
-	/* an end entity, not a CA (RFC 5280; dcap-qvl checks this too) */
+	/* an end entity, not a CA (RFC 5280) */
 	if (X509_check_ca(leaf) != 0)
 	{
 		tdx_err(err, "%s: its first certificate is a CA certificate, not an end entity", what);

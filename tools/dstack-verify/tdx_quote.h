@@ -143,7 +143,7 @@ extern bool tdx_qe_report_verify(const TdxQuote *q, X509 *pck_leaf, TdxErr *err)
 /* The quote: signed by the attestation key over q->raw[0 .. q->signed_len). */
 extern bool tdx_quote_sig_verify(const TdxQuote *q, TdxErr *err);
 
-/* TD attributes as dcap-qvl checks them: not a debug TD, no reserved bit, SEPT_VE_DISABLE set; TD 1.5: no service TD. */
+/* TD attributes: not a debug TD, no reserved bit, SEPT_VE_DISABLE set; TD 1.5: no service TD. */
 extern bool tdx_td_attributes_check(const TdxQuote *q, TdxErr *err);
 
 /* ---- helpers shared with tdx_collateral.c ---- */

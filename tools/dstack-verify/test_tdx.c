@@ -8,11 +8,12 @@
  *   dstack event digest v1    the digests dstack itself wrote into the event
  *                             log of fixtures/dstack-quote-report.json
  *   dstack event digest v2    the canonical JSON texts of dstack's own tests
- *                             (cc-eventlog runtime_events.rs)
+ *                             of its event log
  *   RTMR3 replay              the RTMR3 of the real quotes in two dstack fixtures
  *   quote layout, PCK chain, QE report, quote signature, TCB
  *                             the real quotes and Intel collateral in fixtures/,
- *                             with the verdicts dcap-qvl gives on them
+ *                             with the verdicts the other verifier gives on them
+ *                             (dcap-crosscheck.mjs)
  *
  *   ./test_tdx FIXTURES_DIR
  */
@@ -346,7 +347,7 @@ test_quotes(void)
 	}
 }
 
-/* dcap-qvl's verdicts on its samples (its tests and @phala/dcap-qvl 0.3.9 agree on these) */
+/* The verdicts on the fixtures (dcap-crosscheck.mjs finds @phala/dcap-qvl giving the same) */
 static void
 test_tcb(void)
 {
@@ -447,8 +448,8 @@ test_collateral_forged(void)
 
 /*
  * The TCB rules on collateral edited after signing (tdx_tcb_evaluate reads what
- * tdx_collateral_check has verified; here it is called alone, as dcap-qvl's own
- * tests override TCB info): statuses merged by severity, advisories joined,
+ * tdx_collateral_check has verified; here it is called alone, on TCB info
+ * edited after signing): statuses merged by severity, advisories joined,
  * Intel's level order not relied on, Revoked refused.
  */
 typedef void (*Edit) (json_t *tcb_info, json_t *qe_identity);
