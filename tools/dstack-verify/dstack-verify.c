@@ -37,6 +37,7 @@
 #define CANON_FLAGS			(JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
 
 static bool quiet = false;
+static bool chain_headers = false;	/* --chain: "== FILE" before each receipt's lines */
 
 static void
 ok(const char *fmt,...)
@@ -54,6 +55,8 @@ ok(const char *fmt,...)
 }
 
 /* The first failure ends the run: a receipt is valid only if everything holds. */
+static void fail(const char *check, const char *fmt,...) __attribute__((format(printf, 2, 3), noreturn));
+
 static void
 fail(const char *check, const char *fmt,...)
 {
@@ -317,6 +320,8 @@ verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *
 	}
 	simulated = quote != NULL && quote_is_simulated(quote, quote_len);
 	qc_tag = simulated ? " [SIMULATED]" : "";
+	if (chain_headers && !quiet)
+		printf("== %s%s\n", path, qc_tag);
 	body = json_object_get(r, "body");
 	if (!json_is_object(body))
 		fail("receipt", "%s has no body object", path);
@@ -372,7 +377,7 @@ verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *
 		/* the library's detail (which link, which keys) goes on a line after the FAIL line */
 		printf("FAIL key chain: %s%s\n", err.msg, qc_tag);
 		if (err.detail[0])
-			printf("     %s\n", err.detail);
+			printf("     %s%s\n", err.detail, qc_tag);
 		exit(1);
 	}
 	dhex_encode(kms_root, DC_PUBKEY_LEN, hexbuf);
@@ -678,8 +683,7 @@ main(int argc, char **argv)
 	else
 		for (int i = first; i < argc; i++)
 		{
-			if (chain_mode && !quiet)
-				printf("== %s\n", argv[i]);
+			chain_headers = chain_mode;
 			verify_one(argv[i], kms_root, rpc_url, &qo, &cur);
 			if (qc_tag[0])
 				any_simulated = true;

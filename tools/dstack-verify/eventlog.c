@@ -145,12 +145,12 @@ eventlog_free(EventLog *log)
 }
 
 static bool
-entry_fail(EventLog *log, TdxErr *err, const char *fmt, size_t i, const char *name, const char *what)
+entry_fail(EventLog *log, TdxErr *err, size_t i, const char *name, const char *what)
 {
 	char		label[160];
 
 	snprintf(label, sizeof(label), "event %zu%s%.64s%s", i, name ? " (" : "", name ? name : "", name ? ")" : "");
-	tdx_err(err, fmt, label, what);
+	tdx_err(err, "%s: %s", label, what);
 	eventlog_free(log);
 	return false;
 }
@@ -182,7 +182,7 @@ eventlog_parse(const char *text, bool legacy_sim, EventLog *log, TdxErr *err)
 	log->n = json_array_size(arr);
 	log->e = calloc(log->n ? log->n : 1, sizeof(EventLogEntry));
 	if (log->e == NULL)
-		return entry_fail(log, err, "%s: %s", 0, NULL, "out of memory");
+		return entry_fail(log, err, 0, NULL, "out of memory");
 	json_array_foreach(arr, i, ev)
 	{
 		EventLogEntry *e = &log->e[i];
@@ -200,28 +200,28 @@ eventlog_parse(const char *text, bool legacy_sim, EventLog *log, TdxErr *err)
 		if (!json_is_integer(imr) || json_integer_value(imr) < 0 || json_integer_value(imr) > 3 ||
 			!json_is_integer(type) || json_integer_value(type) < 0 || json_integer_value(type) > 0xffffffffLL ||
 			!json_is_string(name) || !json_is_string(payload) || (digest && !json_is_string(digest)))
-			return entry_fail(log, err, "%s: %s", i, json_is_string(name) ? json_string_value(name) : NULL,
+			return entry_fail(log, err, i, json_is_string(name) ? json_string_value(name) : NULL,
 							  "needs integer imr (0-3) and event_type, string event and event_payload, string digest");
 		if (json_string_length(name) != strlen(json_string_value(name)))
-			return entry_fail(log, err, "%s: %s", i, NULL, "its name holds a NUL character");
+			return entry_fail(log, err, i, NULL, "its name holds a NUL character");
 		e->imr = (int) json_integer_value(imr);
 		e->event_type = (uint32_t) json_integer_value(type);
 		e->name = json_string_value(name);
 		if (!unhex_alloc(json_string_value(payload), &e->payload, &e->payload_len))
-			return entry_fail(log, err, "%s: %s", i, e->name, "event_payload is not hex");
+			return entry_fail(log, err, i, e->name, "event_payload is not hex");
 		if (digest && !unhex_alloc(json_string_value(digest), &logged, &logged_len))
-			return entry_fail(log, err, "%s: %s", i, e->name, "digest is not hex");
+			return entry_fail(log, err, i, e->name, "digest is not hex");
 		if (logged_len != 0 && logged_len != 48)
 		{
 			free(logged);
-			return entry_fail(log, err, "%s: %s", i, e->name, "digest is not 48 bytes (SHA-384)");
+			return entry_fail(log, err, i, e->name, "digest is not 48 bytes (SHA-384)");
 		}
 		if (version)
 		{
 			if (!json_is_integer(version) || (json_integer_value(version) != 1 && json_integer_value(version) != 2))
 			{
 				free(logged);
-				return entry_fail(log, err, "%s: %s", i, e->name, "version is not 1 or 2");
+				return entry_fail(log, err, i, e->name, "version is not 1 or 2");
 			}
 			ver = (int) json_integer_value(version);
 		}
@@ -235,7 +235,7 @@ eventlog_parse(const char *text, bool legacy_sim, EventLog *log, TdxErr *err)
 			{
 				free(pre);
 				free(logged);
-				return entry_fail(log, err, "%s: %s", i, e->name, "out of memory");
+				return entry_fail(log, err, i, e->name, "out of memory");
 			}
 			if (preimage)
 			{
@@ -249,7 +249,7 @@ eventlog_parse(const char *text, bool legacy_sim, EventLog *log, TdxErr *err)
 				{
 					free(pre);
 					free(logged);
-					return entry_fail(log, err, "%s: %s", i, e->name,
+					return entry_fail(log, err, i, e->name,
 									  "its preimage is not dstack's canonical preimage of its name and payload");
 				}
 			}
@@ -276,7 +276,7 @@ eventlog_parse(const char *text, bool legacy_sim, EventLog *log, TdxErr *err)
 				if (!is_sim)
 				{
 					free(logged);
-					return entry_fail(log, err, "%s: %s", i, e->name,
+					return entry_fail(log, err, i, e->name,
 									  "the digest in the log is not dstack's digest of its name and payload");
 				}
 				memcpy(e->digest, d, 48);
@@ -286,7 +286,7 @@ eventlog_parse(const char *text, bool legacy_sim, EventLog *log, TdxErr *err)
 		else
 		{
 			if (logged_len != 48)
-				return entry_fail(log, err, "%s: %s", i, e->name, "not a dstack runtime event, and no 48-byte digest");
+				return entry_fail(log, err, i, e->name, "not a dstack runtime event, and no 48-byte digest");
 			memcpy(e->digest, logged, 48);
 			e->rule = 0;
 		}
@@ -299,7 +299,7 @@ eventlog_parse(const char *text, bool legacy_sim, EventLog *log, TdxErr *err)
 			memcpy(buf, log->rtmr3, 48);
 			memcpy(buf + 48, e->digest, 48);
 			if (!sha384(buf, 96, log->rtmr3))
-				return entry_fail(log, err, "%s: %s", i, e->name, "SHA-384 failed");
+				return entry_fail(log, err, i, e->name, "SHA-384 failed");
 			log->n_rtmr3++;
 			log->rules_used |= 1 << e->rule;
 		}
