@@ -379,6 +379,24 @@ abi_get_bytes32(const uint8_t *data, size_t len, size_t index, uint8_t out[32], 
 	return true;
 }
 
+/* bytesN: the value fills the first n bytes, the rest of the word must be zero. */
+bool
+abi_get_bytes_n(const uint8_t *data, size_t len, size_t index, size_t n, uint8_t *out, DErr *err)
+{
+	const uint8_t *w = NULL;
+
+	if (n < 1 || n > ABI_WORD)
+		return derr_set(err, DERR_ARG, "unsupported bytesN width %zu", n);
+	if (!abi_word_at(data, len, index, &w, err))
+		return false;
+	for (size_t i = n; i < ABI_WORD; i++)
+		if (w[i] != 0)
+			return abi_malformed(err, "Word %zu is not a bytes%zu: its %zu low bytes are not zero.",
+								 index, n, ABI_WORD - n);
+	memcpy(out, w, n);
+	return true;
+}
+
 /*
  * Follow the offset in head word `index` to a dynamic value and read its
  * length word; checks the offset and that `elem_size * count` bytes follow.
@@ -457,6 +475,31 @@ abi_get_address_array(const uint8_t *data, size_t len, size_t index,
 			free(arr);
 			return false;
 		}
+	}
+	*out = arr;
+	*n = count;
+	return true;
+}
+
+/* bytes32[]: a length and that many words, taken as they are. */
+bool
+abi_get_bytes32_array(const uint8_t *data, size_t len, size_t index,
+					  uint8_t (**out)[32], size_t *n, DErr *err)
+{
+	const uint8_t *body;
+	size_t		count;
+	uint8_t		(*arr)[32] = NULL;
+
+	*out = NULL;
+	*n = 0;
+	if (!abi_dynamic_at(data, len, index, ABI_WORD, ABI_MAX_ARRAY, &body, &count, err))
+		return false;
+	if (count > 0)
+	{
+		arr = malloc(count * 32);
+		if (arr == NULL)
+			return derr_set(err, DERR_NOMEM, "out of memory decoding a bytes32 array");
+		memcpy(arr, body, count * 32);
 	}
 	*out = arr;
 	*n = count;

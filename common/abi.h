@@ -106,11 +106,21 @@ extern bool abi_get_address(const uint8_t *data, size_t len, size_t index,
 							uint8_t out[ABI_ADDR_LEN], DErr *err);
 extern bool abi_get_bytes32(const uint8_t *data, size_t len, size_t index,
 							uint8_t out[32], DErr *err);
+/*
+ * bytesN (1 <= n <= 32, e.g. bytes16): left-aligned in its word; the 32 - n
+ * trailing bytes must be zero.
+ */
+extern bool abi_get_bytes_n(const uint8_t *data, size_t len, size_t index, size_t n,
+							uint8_t *out, DErr *err);
 /* Dynamic string; *out is malloc()ed and NUL-terminated (embedded NULs are refused). */
 extern bool abi_get_string(const uint8_t *data, size_t len, size_t index, char **out, DErr *err);
 /* Dynamic address[]; *out is malloc()ed (NULL when empty), *n the count. */
 extern bool abi_get_address_array(const uint8_t *data, size_t len, size_t index,
 								  uint8_t (**out)[ABI_ADDR_LEN], size_t *n, DErr *err);
+
+/* Dynamic bytes32[]; *out is malloc()ed (NULL when empty), *n the count. */
+extern bool abi_get_bytes32_array(const uint8_t *data, size_t len, size_t index,
+								  uint8_t (**out)[32], size_t *n, DErr *err);
 
 /* ---- decoding: whole return data of common shapes ---- */
 extern bool abi_decode_bool(const uint8_t *data, size_t len, bool *out, DErr *err);

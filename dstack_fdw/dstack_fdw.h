@@ -9,7 +9,8 @@
  *                 partial), the plan (columns to decrypt), EXPLAIN
  *   exec.c        the columnar scan, serial and parallel (row groups handed
  *                 out through shared memory), released on abort; the batch
- *                 interface for gpu_scan; contribution bounding
+ *                 interface for gpu_scan
+ *   bound.c       contribution bounding: rows kept per privacy unit
  *   import.c      IMPORT FOREIGN SCHEMA from a directory of manifests
  *   consortia.c   the dstack_consortia view
  *
@@ -61,6 +62,7 @@ typedef struct DfdwServerOptions
 	int			connect_timeout_ms;
 	int			timeout_ms;
 	int			retries;
+	bool		chain_ledger;	/* ledger 'chain' (default): charges on the consortium contract */
 } DfdwServerOptions;
 
 typedef struct DfdwTableOptions
@@ -185,6 +187,12 @@ extern void dfdw_check_sealed_scan(EState *estate, Relation rel);
 /* During a validated plan's execution messages below ERROR are not sent (guard.c). */
 extern bool dfdw_sealed_execution(void);
 
+/* ---- bound.c: contribution bounding on the privacy unit ---- */
+typedef struct DfdwBound DfdwBound;
+extern DfdwBound *dfdw_bound_begin(MemoryContext cxt, uint64 row_count, int rows_per_unit);
+extern bool dfdw_bound_keep(DfdwBound *b, const DsealColBuf *unit, uint32 row);
+extern void dfdw_bound_reset(DfdwBound *b);
+
 /* ---- validate.c: the allow-list of dstack_run() ---- */
 typedef struct DfdwValidated
 {
@@ -223,6 +231,23 @@ extern void dfdw_ledger_record(int64 run_id, int64 seq, const char *body_sha256,
 extern void dfdw_ledger_fail(int64 run_id, const char *sqlstate_class);
 extern Oid	dfdw_ledger_owner(void);
 extern PGDLLEXPORT void dfdw_ledger_worker_main(Datum arg);
+
+/* ---- chain_ledger.c: the ledger of record on chain ---- */
+typedef struct DfdwChainCharge
+{
+	bool		on_chain;		/* false: the server keeps a local ledger only */
+	uint8		tx_hash[32];
+	uint64		block_number;
+	uint64		log_index;
+	uint64		index;			/* the contract's charge index */
+	uint8		nonce[32];
+	uint8		query_hash[32];
+	uint64		delta_pico;
+	uint8		ledger_address[DC_ADDR_LEN];	/* the CVM account that sent it */
+} DfdwChainCharge;
+extern void dfdw_chain_check_dataset(Oid serverid, const DfdwChainFacts *f, const DfdwDatasetRef *d);
+extern void dfdw_chain_charge(Oid serverid, const DfdwChainFacts *f, const char *query, int64 epsilon_micro,
+							  double delta, List *datasets, DfdwChainCharge *out);
 
 /* ---- dp_agg.c ---- */
 typedef enum DfdwDpKind

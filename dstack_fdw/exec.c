@@ -83,8 +83,7 @@ typedef struct DfdwScan
 	DsealColBuf unit_buf;		/* the unit's chunk when the query does not read it */
 	bool		unit_buf_init;
 	DsealColBuf *unit;			/* &unit_buf, or the needed column's buffer */
-	struct unitmap_hash *unit_counts;	/* unit key -> rows kept */
-	int			rows_per_unit;
+	DfdwBound  *bound;			/* rows kept per unit */
 	DfdwMount	mount;
 	/* cursor */
 	bool		have_rg;
@@ -327,47 +326,12 @@ dfdwBeginForeignScan(ForeignScanState *node, int eflags)
 	setup_bounding(s);
 }
 
-/* ---- contribution bounding ------------------------------------------------ */
-
-typedef struct UnitKey
-{
-	uint64		a;
-	uint64		b;
-} UnitKey;
-
-typedef struct UnitCount
-{
-	UnitKey		key;
-	uint32		rows;
-	char		status;			/* simplehash's slot state */
-} UnitCount;
-
-static inline uint32
-unit_hash(UnitKey k)
-{
-	uint32		h = murmurhash32((uint32) k.a);
-
-	h = hash_combine(h, murmurhash32((uint32) (k.a >> 32)));
-	h = hash_combine(h, murmurhash32((uint32) k.b));
-	return hash_combine(h, murmurhash32((uint32) (k.b >> 32)));
-}
-
-/* a simplehash table: one unit per scan row is a hot path (dynahash was 4x slower) */
-#define SH_PREFIX		unitmap
-#define SH_ELEMENT_TYPE	UnitCount
-#define SH_KEY_TYPE		UnitKey
-#define SH_KEY			key
-#define SH_HASH_KEY(tb, k)	unit_hash(k)
-#define SH_EQUAL(tb, x, y)	((x).a == (y).a && (x).b == (y).b)
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
+/* ---- contribution bounding (bound.c) ------------------------------------- */
 
 /*
  * Inside dstack_run(), with a privacy unit in the consortium's policy, keep at
- * most rows_per_unit rows per unit value (the guard has made sure the plan is
- * serial, so one scan sees every row of the table).
+ * most rows_per_unit rows per unit value (dstack_run() plans serially, so one
+ * scan sees every row of the table).
  */
 static void
 setup_bounding(DfdwScan *s)
@@ -384,40 +348,14 @@ setup_bounding(DfdwScan *s)
 				 errmsg("sealed dataset of \"%s\" has no privacy-unit column \"%s\"",
 						RelationGetRelationName(s->rel), dfdw_run->privacy_unit),
 				 errhint("Ask the owner to seal the table with its privacy-unit column.")));
-	/* sized from the signed row count: no rehashing while the scan runs */
-	s->unit_counts = unitmap_create(s->scan_cxt, (uint32) Min(Max(s->m->row_count, 1024), 1 << 24), NULL);
-	s->rows_per_unit = dfdw_run->rows_per_unit;
+	s->bound = dfdw_bound_begin(s->scan_cxt, s->m->row_count, dfdw_run->rows_per_unit);
 }
 
-/* Keep row `row` of the current row group?  NULL units are dropped (cannot be bounded). */
-static bool
+/* Keep row `row` of the current row group? */
+static inline bool
 keep_row(DfdwScan *s, uint32 row)
 {
-	UnitKey		key;
-	UnitCount  *uc;
-	bool		found;
-
-	if (colbuf_is_null(s->unit, row))
-		return false;
-	memset(&key, 0, sizeof(key));
-	if (s->unit->enc == DSEAL_ENC_VAR)
-	{
-		uint32		len;
-		const uint8 *p = colbuf_var_at(s->unit, row, &len);
-		uint8		h[DC_SHA256_LEN];
-
-		dc_sha256(p, len, h);
-		memcpy(&key, h, sizeof(key));
-	}
-	else
-		memcpy(&key, colbuf_fixed_at(s->unit, row), Min(s->unit->width, (int) sizeof(key)));
-	uc = unitmap_insert(s->unit_counts, key, &found);
-	if (!found)
-		uc->rows = 0;
-	if (uc->rows >= (uint32) s->rows_per_unit)
-		return false;
-	uc->rows++;
-	return true;
+	return dfdw_bound_keep(s->bound, s->unit, row);
 }
 
 /* ---- the scan ------------------------------------------------------------ */
@@ -673,8 +611,8 @@ dfdw_batch_rescan(DfdwScan *s)
 {
 	s->have_rg = false;
 	s->next_serial_rg = 0;
-	if (s->unit_counts)
-		unitmap_reset(s->unit_counts);
+	if (s->bound)
+		dfdw_bound_reset(s->bound);
 }
 
 /* Close the dataset, scrub the key, free the buffers. */
@@ -797,13 +735,19 @@ acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 bool
 dfdwAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func, BlockNumber *totalpages)
 {
-	if (!dfdw_guc_analyze)
+	/*
+	 * ANALYZE reads rows outside any dstack_run(), and pg_stats shows its
+	 * most common values to anyone with SELECT on the table: never under
+	 * the output guard, whatever allow_analyze says.
+	 */
+	if (!dfdw_guc_analyze || dfdw_guc_output_guard)
 	{
 		ereport(NOTICE,
 				(errmsg("sealed foreign table \"%s\" is not analyzed", RelationGetRelationName(relation)),
 				 errdetail("Statistics of sealed data would leak through pg_stats; row counts come from "
 						   "the signed manifest."),
-				 errhint("A superuser can SET dstack_fdw.allow_analyze = on to allow it.")));
+				 errhint(dfdw_guc_output_guard ? "Sealed tables are never analyzed while dstack_fdw.output_guard is on." :
+						 "A superuser can SET dstack_fdw.allow_analyze = on to allow it.")));
 		return false;
 	}
 	*func = acquire_sample_rows;

@@ -37,7 +37,6 @@
 #include "dstack_fdw.h"
 
 bool		dfdw_guc_output_guard = true;
-DfdwRun    *dfdw_run = NULL;
 
 static planner_hook_type prev_planner_hook = NULL;
 static ProcessUtility_hook_type prev_utility_hook = NULL;

@@ -45,6 +45,7 @@ static const DfdwOption valid_options[] = {
 	{"connect_timeout_ms", ForeignServerRelationId, "milliseconds"},
 	{"timeout_ms", ForeignServerRelationId, "milliseconds"},
 	{"retries", ForeignServerRelationId, "integer >= 0"},
+	{"ledger", ForeignServerRelationId, "chain or local"},
 	{"path", ForeignTableRelationId, "absolute path of a .dseal file"},
 	{"owner", ForeignTableRelationId, "0x address of the owner"},
 	{NULL, InvalidOid, NULL}
@@ -137,6 +138,25 @@ check_file_option_privilege(DefElem *def, Oid catalog)
 					 : "create the foreign table, or to import the sealed datasets")));
 }
 
+/* "chain" (the ledger of record is the consortium contract) or "local". */
+static bool
+ledger_option(DefElem *def)
+{
+	char	   *v = defGetString(def);
+
+	if (strcmp(v, "chain") == 0)
+		return true;
+	if (strcmp(v, "local") == 0)
+		return false;
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+			 errmsg("invalid value for option \"ledger\": \"%s\"", v),
+			 errdetail("With \"chain\" every dstack_run() is charged on the consortium contract before it "
+					   "reads a row; \"local\" keeps the budget in this database only."),
+			 errhint("Use ledger 'chain' (the default) or ledger 'local'.")));
+	return false;				/* not reached */
+}
+
 /*
  * Validate options at CREATE/ALTER time, so a typo is an error when it is
  * made and not at the first query.
@@ -173,6 +193,8 @@ dstack_fdw_validator(PG_FUNCTION_ARGS)
 			hex_option(def, DC_ADDR_LEN, "an Ethereum address");
 		else if (strcmp(def->defname, "kms_root_pubkey") == 0)
 			hex_option(def, DC_PUBKEY_LEN, "a compressed secp256k1 public key");
+		else if (strcmp(def->defname, "ledger") == 0)
+			(void) ledger_option(def);
 		else if (strcmp(def->defname, "rpc_url") == 0)
 		{
 			char	   *u = defGetString(def);
@@ -207,6 +229,7 @@ dfdw_server_options(ForeignServer *server, DfdwServerOptions *opts)
 	opts->connect_timeout_ms = 2000;
 	opts->timeout_ms = 10000;
 	opts->retries = 2;
+	opts->chain_ledger = false;	/* until every suite registers its datasets */
 	foreach(lc, server->options)
 	{
 		DefElem    *def = lfirst(lc);
@@ -227,6 +250,8 @@ dfdw_server_options(ForeignServer *server, DfdwServerOptions *opts)
 			opts->timeout_ms = int_option(def, 1, 600000);
 		else if (strcmp(def->defname, "retries") == 0)
 			opts->retries = int_option(def, 0, 20);
+		else if (strcmp(def->defname, "ledger") == 0)
+			opts->chain_ledger = ledger_option(def);
 	}
 	if (opts->rpc_url == NULL || opts->kms_root_pubkey == NULL)
 		ereport(ERROR,

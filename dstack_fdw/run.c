@@ -55,6 +55,9 @@
 
 PG_FUNCTION_INFO_V1(dstack_run);
 
+/* The dstack_run() in progress (NULL when none); only this file writes it. */
+DfdwRun    *dfdw_run = NULL;
+
 static char *
 hex0x(const uint8 *b, size_t n)
 {
@@ -73,13 +76,6 @@ hexs(const uint8 *b, size_t n)
 
 	dhex_encode(b, n, h);
 	return h;
-}
-
-/* "1.500" from millionths, exact. */
-static char *
-eps_text(int64 micro)
-{
-	return psprintf("%lld.%06lld", (long long) (micro / 1000000), (long long) (micro % 1000000));
 }
 
 /* Sign the body hash with the guest agent's receipt key and get a quote over it. */
@@ -235,7 +231,7 @@ analyse(const char *query)
 
 /* Mount every dataset before anything is charged: approval, keys, types. */
 static void
-premount(DfdwRun *run, const DfdwValidated *v)
+premount(DfdwRun *run, const DfdwValidated *v, const DfdwChainFacts *facts)
 {
 	ListCell   *lc;
 
@@ -270,6 +266,8 @@ premount(DfdwRun *run, const DfdwValidated *v)
 		MemoryContextSwitchTo(old);
 		MemoryContextDelete(mc);
 		table_close(rel, NoLock);
+		/* ledger 'chain': only a registered, current version is read */
+		dfdw_chain_check_dataset(v->serverid, facts, d);
 	}
 }
 
@@ -460,6 +458,44 @@ execute_sealed(DfdwRun *run, PlannedStmt *plan, const char *query, int n_out, co
 	return res.data;
 }
 
+/*
+ * The charge on the consortium contract (ledger 'chain'), after the local
+ * audit row exists: a refusal (a dataset's budget spent on chain, by any CVM
+ * or database) marks the run failed and is raised as it is -- it says
+ * nothing about sealed rows, none was read.
+ */
+static void
+charge_on_chain(DfdwRun *run, const DfdwValidated *v, const DfdwChainFacts *f, const char *query,
+				const DfdwCharge *charge, double delta, DfdwChainCharge *out)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		dfdw_chain_charge(v->serverid, f, query, charge->epsilon_micro, delta, run->datasets, out);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	if (edata != NULL)
+	{
+		dfdw_ledger_fail(charge->run_id, pstrdup(unpack_sql_state(ERRCODE_TO_CATEGORY(edata->sqlerrcode))));
+		ReThrowError(edata);
+	}
+}
+
 /* Previous receipt of this database: sequence and body hash (zeros when none). */
 static void
 previous_receipt(int64 *seq, char **prev_hash)
@@ -498,71 +534,24 @@ previous_receipt(int64 *seq, char **prev_hash)
 	SPI_finish();
 }
 
-/* What the receipt needs besides the answer. */
-typedef struct RunFacts
+/* The receipt body's datasets, from the run's (palloc'd array). */
+static DReceiptDataset *
+receipt_datasets(const DfdwRun *run)
 {
-	const char *query;
-	const char *result;
-	const char *datasets;
-	const DfdwChainFacts *f;
-	const Selection *sel;
-	int64		charged;
-	int64		aggregates;
-	int64		spent;
-	int64		total;
-	int64		k;
-	int			rows_per_unit;
-	const char *privacy_unit;
-	int64		run_id;
-	int64		seq;
-	const char *prev_hash;
-} RunFacts;
+	DReceiptDataset *ds = palloc0(sizeof(DReceiptDataset) * Max(list_length(run->datasets), 1));
+	ListCell   *lc;
 
-static char *
-receipt_body(const RunFacts *r)
-{
-	const DfdwChainFacts *f = r->f;
-	StringInfoData body;
-	pg_time_t	t = timestamptz_to_time_t(GetCurrentTransactionStartTimestamp());
-	char		iso[32];
+	foreach(lc, run->datasets)
+	{
+		DfdwDatasetRef *d = lfirst(lc);
+		DReceiptDataset *r = &ds[foreach_current_index(lc)];
 
-	initStringInfo(&body);
-	appendStringInfo(&body, "{\"format\":\"%s\",\"query\":", DRECEIPT_FORMAT);
-	escape_json(&body, r->query);
-	appendStringInfo(&body, ",\"result\":%s,\"datasets\":%s", r->result, r->datasets);
-	appendStringInfo(&body, ",\"epsilon\":{\"charged\":\"%s\",\"aggregates\":\"%s\",\"selection\":\"%s\","
-					 "\"spent\":\"%s\",\"left\":\"%s\",\"total\":\"%s\"}",
-					 eps_text(r->charged), eps_text(r->aggregates), eps_text(r->sel->on ? r->sel->eps_micro : 0),
-					 eps_text(r->spent), eps_text(r->total - r->spent), eps_text(r->total));
-	appendStringInfoString(&body, ",\"delta\":");
-	escape_json(&body, r->sel->on ? f->delta_text : "0");
-	if (r->sel->on)
-		appendStringInfo(&body, ",\"selection\":{\"mechanism\":\"laplace-threshold\",\"rows_per_unit_bound\":%lld,"
-						 "\"threshold\":%lld}", (long long) r->k, (long long) r->sel->tau_int);
-	appendStringInfoString(&body, ",\"policy\":{\"epsilon_total\":");
-	escape_json(&body, eps_text((int64) f->epsilon_milli * 1000));
-	appendStringInfoString(&body, ",\"delta\":");
-	escape_json(&body, f->delta_text);
-	appendStringInfo(&body, ",\"epsilon_select\":\"%s\",\"min_group_size\":%u,\"privacy_unit\":",
-					 eps_text(f->epsilon_select_micro), f->min_group_size);
-	escape_json(&body, f->privacy_unit);
-	appendStringInfo(&body, ",\"max_rows_per_unit\":%d}", f->max_rows_per_unit);
-	appendStringInfoString(&body, ",\"contribution\":{\"privacy_unit\":");
-	escape_json(&body, r->privacy_unit);
-	appendStringInfo(&body, ",\"rows_per_unit\":%d,\"sensitivity\":%lld}", r->rows_per_unit, (long long) r->k);
-	appendStringInfo(&body, ",\"noise\":\"%s\",\"run_id\":%lld",
-					 dfdw_dp_seeded() ? "test-seed" : "csprng", (long long) r->run_id);
-	appendStringInfo(&body, ",\"app_id\":\"%s\",\"compose_hash\":\"%s\",\"instance_id\":\"%s\"",
-					 hex0x(f->app_id, DC_ADDR_LEN), hexs(f->compose_hash, 32), f->instance_id);
-	appendStringInfo(&body, ",\"chain\":{\"chain_id\":%llu,\"block_number\":%llu,\"block_hash\":\"%s\","
-					 "\"approvals\":%llu,\"threshold\":%llu}",
-					 (unsigned long long) f->chain_id, (unsigned long long) f->block_number,
-					 hex0x(f->block_hash, 32), (unsigned long long) f->approvals,
-					 (unsigned long long) f->threshold);
-	pg_strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", pg_gmtime(&t));
-	appendStringInfo(&body, ",\"issued_at\":\"%s\",\"sequence\":%lld,\"prev_receipt_hash\":\"%s\"}",
-					 iso, (long long) r->seq, r->prev_hash);
-	return body.data;
+		r->table = d->table;
+		memcpy(r->owner, d->owner, DC_ADDR_LEN);
+		memcpy(r->dataset_id, d->dataset_id, DSEAL_DATASET_ID_LEN);
+		memcpy(r->manifest_hash, d->manifest_hash, DC_SHA256_LEN);
+	}
+	return ds;
 }
 
 static Datum
@@ -575,7 +564,11 @@ run_query(DfdwRun *run, const char *query)
 	PlannedStmt *plan;
 	Selection	sel;
 	DfdwCharge	charge;
-	RunFacts	rf;
+	DfdwChainCharge onchain;
+	DReceiptBody rb;
+	char	   *result;
+	char	   *prev_hash;
+	char		issued_at[32];
 	int64		k = 1;
 	char	   *canon;
 	uint8		body_hash[DC_SHA256_LEN];
@@ -593,7 +586,7 @@ run_query(DfdwRun *run, const char *query)
 	dfdw_validate_units(q, st.facts.privacy_unit, &v);
 	run->privacy_unit = pstrdup(st.facts.privacy_unit);
 	run->rows_per_unit = Max(st.facts.max_rows_per_unit, 1);
-	premount(run, &v);
+	premount(run, &v, &st.facts);
 	for (int i = 0; i < v.sealed_scans; i++)
 	{
 		k *= run->rows_per_unit;
@@ -622,28 +615,64 @@ run_query(DfdwRun *run, const char *query)
 	charge.query = query;
 	charge.datasets_json = datasets_json(run);
 	dfdw_ledger_charge(&charge);
+	charge_on_chain(run, &v, &st.facts, query, &charge, sel.on ? st.facts.delta : 0, &onchain);
 
 	/* 5, 6. the sealed part */
-	memset(&rf, 0, sizeof(rf));
-	rf.result = execute_sealed(run, plan, query, v.n_out, &sel, charge.run_id);
+	result = execute_sealed(run, plan, query, v.n_out, &sel, charge.run_id);
 
 	/* 7. the receipt */
-	rf.query = query;
-	rf.datasets = charge.datasets_json;
-	rf.f = &st.facts;
-	rf.sel = &sel;
-	rf.charged = charge.epsilon_micro;
-	rf.aggregates = v.epsilon_micro * k;
-	rf.spent = charge.spent_micro;
-	rf.total = charge.total_micro_out;
-	rf.k = k;
-	rf.rows_per_unit = run->rows_per_unit;
-	rf.privacy_unit = run->privacy_unit;
-	rf.run_id = charge.run_id;
-	previous_receipt(&rf.seq, (char **) &rf.prev_hash);
-	rf.seq++;
+	memset(&rb, 0, sizeof(rb));
+	rb.query = query;
+	rb.result_json = result;
+	rb.datasets = receipt_datasets(run);
+	rb.n_datasets = list_length(run->datasets);
+	rb.eps_charged = charge.epsilon_micro;
+	rb.eps_aggregates = v.epsilon_micro * k;
+	rb.eps_selection = sel.on ? sel.eps_micro : 0;
+	rb.eps_spent = charge.spent_micro;
+	rb.eps_total = charge.total_micro_out;
+	rb.delta = charge.delta;
+	rb.selection = sel.on;
+	rb.selection_k = k;
+	rb.selection_threshold = sel.tau_int;
+	rb.pol_epsilon_total = (int64) st.facts.epsilon_milli * 1000;
+	rb.pol_delta = st.facts.delta_text;
+	rb.pol_epsilon_select = st.facts.epsilon_select_micro;
+	rb.pol_min_group_size = st.facts.min_group_size;
+	rb.pol_privacy_unit = st.facts.privacy_unit;
+	rb.pol_max_rows_per_unit = st.facts.max_rows_per_unit;
+	rb.rows_per_unit = run->rows_per_unit;
+	rb.sensitivity = k;
+	rb.seeded = dfdw_dp_seeded();
+	rb.run_id = charge.run_id;
+	memcpy(rb.app_id, st.facts.app_id, DC_ADDR_LEN);
+	memcpy(rb.compose_hash, st.facts.compose_hash, 32);
+	rb.instance_id = st.facts.instance_id;
+	rb.chain_id = st.facts.chain_id;
+	rb.block_number = st.facts.block_number;
+	memcpy(rb.block_hash, st.facts.block_hash, 32);
+	rb.approvals = st.facts.approvals;
+	rb.threshold = st.facts.threshold;
+	{
+		pg_time_t	t = timestamptz_to_time_t(GetCurrentTransactionStartTimestamp());
+
+		pg_strftime(issued_at, sizeof(issued_at), "%Y-%m-%dT%H:%M:%SZ", pg_gmtime(&t));
+	}
+	rb.issued_at = issued_at;
+	rb.onchain = onchain.on_chain;
+	memcpy(rb.charge_tx, onchain.tx_hash, 32);
+	rb.charge_block = onchain.block_number;
+	rb.charge_log_index = onchain.log_index;
+	rb.charge_index = onchain.index;
+	memcpy(rb.charge_nonce, onchain.nonce, 32);
+	memcpy(rb.charge_query_hash, onchain.query_hash, 32);
+	rb.charge_delta_pico = onchain.delta_pico;
+	memcpy(rb.charge_account, onchain.ledger_address, DC_ADDR_LEN);
+	previous_receipt(&rb.sequence, &prev_hash);
+	rb.sequence++;
+	rb.prev_receipt_hash = prev_hash;
 	derr_clear(&err);
-	if (!dreceipt_canonical(receipt_body(&rf), &canon, body_hash, &err))
+	if (!dreceipt_body(&rb, &canon, body_hash, &err))
 		derr_ereport(&err, ERRCODE_INTERNAL_ERROR, NULL);
 	{
 		char	   *canon_p = pstrdup(canon);	/* palloc'd: freed on error too */
@@ -651,7 +680,7 @@ run_query(DfdwRun *run, const char *query)
 		free(canon);
 		receipt = sign_and_quote(&sopts, &st.facts, canon_p, body_hash);
 	}
-	dfdw_ledger_record(charge.run_id, rf.seq, hexs(body_hash, 32), rf.prev_hash, charge.epsilon_micro, receipt);
+	dfdw_ledger_record(charge.run_id, rb.sequence, hexs(body_hash, 32), prev_hash, charge.epsilon_micro, receipt);
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(receipt));
 }
 

@@ -49,6 +49,13 @@ BEGIN;
 DECLARE cur CURSOR FOR SELECT * FROM g;
 ROLLBACK;
 
+-- ANALYZE would read rows outside dstack_run() and publish them in pg_stats:
+-- never under the guard, even with allow_analyze on
+SET dstack_fdw.allow_analyze = on;
+ANALYZE g;
+SELECT count(*) AS stats_rows FROM pg_stats WHERE tablename = 'g';
+RESET dstack_fdw.allow_analyze;
+
 -- the guard cannot be switched off by a non-superuser
 CREATE ROLE guard_analyst;
 GRANT SELECT ON g TO guard_analyst;

@@ -16,6 +16,10 @@
 #     those values; its URL is DSTACK_TEST_LYING_RPC
 #   - per owner: the owner key file (mode 0600, readable by the server user)
 #     and the recipient key the CVM publishes for that owner
+#   - the KMS root: made before the deployment (WORKDIR/kms/kms-root.key, which the
+#     simulator then uses), since the contract pins its address; no dataset is registered
+#   - the CVM's ledger account (GetKey at "dstack-ledger/v1"), funded with 10 ETH by the
+#     deployer: DSTACK_TEST_LEDGER_ADDR
 # Usage:
 #   tools/testenv.sh up WORKDIR [--owners N] [--threshold K] [--approve A] [--app-compose FILE]
 #                    [--cvm-app-compose FILE] [--cvm-compose-hash 0x..] [--lying-rpc EPS_MILLI,MIN_GROUP,UNIT]
@@ -84,11 +88,28 @@ up() {
 		console.log(eps, mg, u, s);' "$app_compose")
 	local addrs=() i
 	for i in $(seq 1 "$owners"); do addrs+=("$("$BIN/cast" wallet address --private-key "${ANVIL_KEYS[$i]}")"); done
+	# The contract pins the KMS root (charges must chain to it) and is deployed before the
+	# simulator starts (the simulator needs the app id), so the simulator's root key is made
+	# here, in the file and format the simulator reads from its state dir and then reuses.
+	mkdir -p "$work/kms"
+	if [ ! -s "$work/kms/kms-root.key" ]; then
+		(umask 077; node --input-type=module -e '
+			const { secp256k1 } = await import(process.argv[1] + "/@noble/curves/secp256k1.js");
+			process.stdout.write(Buffer.from(secp256k1.utils.randomSecretKey()).toString("hex") + "\n");' \
+			"$ROOT/node_modules" >"$work/kms/kms-root.key")
+	fi
+	local root_pub
+	root_pub=$(node --input-type=module -e '
+		import { readFileSync } from "node:fs";
+		const { secp256k1 } = await import(process.argv[1] + "/@noble/curves/secp256k1.js");
+		const sk = Buffer.from(readFileSync(process.argv[2], "utf8").trim(), "hex");
+		process.stdout.write(Buffer.from(secp256k1.getPublicKey(sk, true)).toString("hex"));' \
+		"$ROOT/node_modules" "$work/kms/kms-root.key")
 	local app
 	app=$("$ROOT/contracts/scripts/consortium.sh" deploy --rpc "$rpc" --key "${ANVIL_KEYS[0]}" \
 		--owners "$(IFS=,; echo "${addrs[*]}")" --threshold "$threshold" --compose-hash "$compose_hash" \
 		--epsilon-milli "$eps_milli" --min-group "$min_group" --output-type "$shape" --privacy-unit "$unit" \
-		2>"$work/deploy.log")
+		--kms-root-pubkey "$root_pub" 2>"$work/deploy.log")
 	for i in $(seq 1 "$approve"); do
 		"$ROOT/contracts/scripts/consortium.sh" approve --rpc "$rpc" --key "${ANVIL_KEYS[$i]}" --app "$app" >>"$work/deploy.log" 2>&1
 	done
@@ -100,6 +121,20 @@ up() {
 	echo $! >"$work/dstack-sim.pid"
 	wait_for 30 test -S "$work/dstack.sock" || { cat "$work/dstack-sim.out" >&2; exit 1; }
 	wait_for 10 test -s "$work/kms/kms-root.pub"
+	if [ "$(tr -d '[:space:]' <"$work/kms/kms-root.pub")" != "$root_pub" ]; then
+		echo "testenv: the simulator's KMS root is not the one the contract pins" >&2; exit 1
+	fi
+
+	# The CVM pays for its charges from its own ledger account, the address of the guest
+	# agent's GetKey key at "dstack-ledger/v1"; the consortium funds it (here the deployer).
+	# The simulator releases the key only while the consortium is approved; otherwise the
+	# address is derived from the KMS root as the simulator derives it.
+	local sign=$ROOT/contracts/scripts/sign-charge.mjs ledger_addr
+	ledger_addr=$(node "$sign" --socket "$work/dstack.sock" --app "$app" --address-only 2>>"$work/deploy.log") ||
+		ledger_addr=$(node "$sign" --kms-root-key "$(tr -d '[:space:]' <"$work/kms/kms-root.key")" --app "$app" --address-only)
+	ledger_addr=$("$BIN/cast" to-check-sum-address "$ledger_addr")
+	"$BIN/cast" send --rpc-url "$rpc" --private-key "${ANVIL_KEYS[0]}" --value 10ether "$ledger_addr" >>"$work/deploy.log" 2>&1 ||
+		{ echo "testenv: cannot fund the ledger account $ledger_addr" >&2; exit 1; }
 
 	local lying_url=
 	if [ -n "$lying_rpc" ]; then
@@ -122,6 +157,7 @@ up() {
 		echo "export DSTACK_TEST_SOCKET=$work/dstack.sock"
 		echo "export DSTACK_TEST_OWNERS=$owners"
 		echo "export DSTACK_TEST_DEPLOYER_KEY=${ANVIL_KEYS[0]}"
+		echo "export DSTACK_TEST_LEDGER_ADDR=$ledger_addr"
 		if [ -n "$lying_url" ]; then echo "export DSTACK_TEST_LYING_RPC=$lying_url"; fi
 	} >"$work/env.sh"
 	for i in $(seq 1 "$owners"); do

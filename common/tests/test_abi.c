@@ -315,6 +315,81 @@ test_revert(void)
 	free(s);
 }
 
+/*
+ * The ledger views of the consortium contract (vectors from `cast abi-encode`):
+ * charges(uint256) -> (bytes32,uint64,uint64,bytes32,uint64,bytes32[]) and
+ * datasetVersion(bytes32) -> (address,bytes16,uint64,uint64,bool).
+ */
+static void
+test_ledger_shapes(void)
+{
+	size_t		len;
+	uint8_t    *d;
+	uint8_t		b32[32];
+	uint8_t		b16[16];
+	uint8_t		a[20];
+	uint8_t		(*arr)[32] = NULL;
+	size_t		n = 0;
+	uint64_t	u = 0;
+	bool		b = false;
+	DErr		err = {0};
+
+	d = vec("1111111111111111111111111111111111111111111111111111111111111111"
+			"000000000000000000000000000000000000000000000000000000000003d090"
+			"00000000000000000000000000000000000000000000000000000000000f4240"
+			"2222222222222222222222222222222222222222222222222222222222222222"
+			"0000000000000000000000000000000000000000000000000000000000000005"
+			"00000000000000000000000000000000000000000000000000000000000000c0"
+			"0000000000000000000000000000000000000000000000000000000000000002"
+			"3333333333333333333333333333333333333333333333333333333333333333"
+			"4444444444444444444444444444444444444444444444444444444444444444", &len);
+	CHECK(abi_get_bytes32(d, len, 0, b32, &err) && b32[0] == 0x11 && b32[31] == 0x11, "charge: queryHash");
+	CHECK(abi_get_uint(d, len, 1, 64, &u, &err) && u == 250000, "charge: epsilonMicro");
+	CHECK(abi_get_uint(d, len, 2, 64, &u, &err) && u == 1000000, "charge: deltaPico");
+	CHECK(abi_get_uint(d, len, 4, 64, &u, &err) && u == 5, "charge: blockNumber");
+	CHECK(abi_get_bytes32_array(d, len, 5, &arr, &n, &err) && n == 2 &&
+		  arr[0][0] == 0x33 && arr[0][31] == 0x33 && arr[1][0] == 0x44 && arr[1][31] == 0x44,
+		  "charge: bytes32[] manifestHashes of two");
+	free(arr);
+
+	/* the count claims three words, two follow */
+	d = vec("0000000000000000000000000000000000000000000000000000000000000020"
+			"0000000000000000000000000000000000000000000000000000000000000003"
+			"3333333333333333333333333333333333333333333333333333333333333333"
+			"4444444444444444444444444444444444444444444444444444444444444444", &len);
+	derr_clear(&err);
+	arr = NULL;
+	CHECK(!abi_get_bytes32_array(d, len, 0, &arr, &n, &err) && err.code == DERR_FORMAT && arr == NULL && n == 0,
+		  "bytes32[] count past the end refused");
+	d = vec("0000000000000000000000000000000000000000000000000000000000000020"
+			"0000000000000000000000000000000000000000000000000000000000000000", &len);
+	CHECK(abi_get_bytes32_array(d, len, 0, &arr, &n, &err) && n == 0 && arr == NULL, "empty bytes32[]");
+	d = vec("0000000000000000000000000000000000000000000000000000000000000040", &len);
+	derr_clear(&err);
+	CHECK(!abi_get_bytes32_array(d, len, 0, &arr, &n, &err) && err.code == DERR_FORMAT,
+		  "bytes32[] offset past the end refused");
+
+	d = vec("00000000000000000000000070997970c51812dc3a010c7d01b50e0d17dc79c8"
+			"000102030405060708090a0b0c0d0e0f00000000000000000000000000000000"
+			"000000000000000000000000000000000000000000000000ffffffffffffffff"
+			"00000000000000000000000000000000000000000000000000000000000493e0"
+			"0000000000000000000000000000000000000000000000000000000000000001", &len);
+	CHECK(abi_get_address(d, len, 0, a, &err) && a[0] == 0x70 && a[19] == 0xc8, "datasetVersion: owner");
+	CHECK(abi_get_bytes_n(d, len, 1, 16, b16, &err) && b16[0] == 0x00 && b16[1] == 0x01 && b16[15] == 0x0f,
+		  "datasetVersion: bytes16 datasetId");
+	CHECK(abi_get_uint(d, len, 2, 64, &u, &err) && u == UINT64_MAX, "datasetVersion: budget uint64 max");
+	CHECK(abi_get_uint(d, len, 3, 64, &u, &err) && u == 300000, "datasetVersion: spent");
+	CHECK(abi_get_bool(d, len, 4, &b, &err) && b, "datasetVersion: current");
+	derr_clear(&err);
+	CHECK(!abi_get_bytes_n(d, len, 0, 16, b16, &err) && err.code == DERR_FORMAT,
+		  "bytes16 with non-zero low bytes refused (an address word)");
+	derr_clear(&err);
+	CHECK(!abi_get_bytes_n(d, len, 1, 33, b16, &err) && err.code == DERR_ARG, "bytes33 refused as a width");
+	CHECK(abi_get_bytes_n(d, len, 1, 32, b32, &err) && b32[15] == 0x0f && b32[16] == 0, "bytes32 via bytes_n");
+	derr_clear(&err);
+	CHECK(!abi_get_bytes_n(d, len, 5, 16, b16, &err) && err.code == DERR_FORMAT, "bytes16 past the end refused");
+}
+
 int
 main(void)
 {
@@ -325,6 +400,7 @@ main(void)
 	test_decode();
 	test_malformed();
 	test_revert();
+	test_ledger_shapes();
 	vec("00", &len);				/* frees the last vector */
 	UNIT_DONE();
 }

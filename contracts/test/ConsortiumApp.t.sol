@@ -12,6 +12,7 @@ contract ConsortiumAppTest is Test {
     address constant B = address(0xB0B);
     address constant C = address(0xC0C);
     address constant OUTSIDER = address(0xBAD);
+    address constant KMS = address(0x4B5);
 
     event ConsortiumCreated(
         address[] owners,
@@ -20,7 +21,8 @@ contract ConsortiumAppTest is Test {
         uint32 epsilonMilli,
         uint32 minGroupSize,
         string outputType,
-        string privacyUnit
+        string privacyUnit,
+        address kmsRootAddress
     );
     event Approved(address indexed owner, uint256 count);
     event Revoked(address indexed owner, string reason);
@@ -39,7 +41,7 @@ contract ConsortiumAppTest is Test {
     }
 
     function _deploy(uint256 k) internal returns (ConsortiumApp) {
-        return new ConsortiumApp(_owners3(), k, HASH, _policy());
+        return new ConsortiumApp(_owners3(), k, HASH, _policy(), KMS);
     }
 
     function _boot(address app, bytes32 h) internal pure returns (IAppAuth.AppBootInfo memory b) {
@@ -73,6 +75,7 @@ contract ConsortiumAppTest is Test {
         assertEq(app.revokeReason(), "");
         assertFalse(app.isApproved(), "not approved");
         assertEq(app.approvers().length, 0, "no approvers");
+        assertEq(app.kmsRootAddress(), KMS, "kms root");
     }
 
     function testPolicyViews() public {
@@ -86,42 +89,47 @@ contract ConsortiumAppTest is Test {
 
     function testConstructorEmitsCreated() public {
         vm.expectEmit(true, true, true, true);
-        emit ConsortiumCreated(_owners3(), 2, HASH, 1500, 10, "dp-aggregate", "patient_id");
+        emit ConsortiumCreated(_owners3(), 2, HASH, 1500, 10, "dp-aggregate", "patient_id", KMS);
         _deploy(2);
     }
 
     function testConstructorRejectsZeroThreshold() public {
         vm.expectRevert(abi.encodeWithSelector(ConsortiumApp.InvalidThreshold.selector, 0, 3));
-        new ConsortiumApp(_owners3(), 0, HASH, _policy());
+        new ConsortiumApp(_owners3(), 0, HASH, _policy(), KMS);
     }
 
     function testConstructorRejectsThresholdAboveN() public {
         vm.expectRevert(abi.encodeWithSelector(ConsortiumApp.InvalidThreshold.selector, 4, 3));
-        new ConsortiumApp(_owners3(), 4, HASH, _policy());
+        new ConsortiumApp(_owners3(), 4, HASH, _policy(), KMS);
     }
 
     function testConstructorRejectsNoOwners() public {
         vm.expectRevert(abi.encodeWithSelector(ConsortiumApp.InvalidThreshold.selector, 1, 0));
-        new ConsortiumApp(new address[](0), 1, HASH, _policy());
+        new ConsortiumApp(new address[](0), 1, HASH, _policy(), KMS);
     }
 
     function testConstructorRejectsDuplicateOwner() public {
         address[] memory o = _owners3();
         o[2] = A;
         vm.expectRevert(abi.encodeWithSelector(ConsortiumApp.DuplicateOwner.selector, A));
-        new ConsortiumApp(o, 2, HASH, _policy());
+        new ConsortiumApp(o, 2, HASH, _policy(), KMS);
     }
 
     function testConstructorRejectsZeroOwner() public {
         address[] memory o = _owners3();
         o[1] = address(0);
         vm.expectRevert(ConsortiumApp.ZeroOwner.selector);
-        new ConsortiumApp(o, 2, HASH, _policy());
+        new ConsortiumApp(o, 2, HASH, _policy(), KMS);
+    }
+
+    function testConstructorRejectsZeroKmsRoot() public {
+        vm.expectRevert(ConsortiumApp.ZeroKmsRoot.selector);
+        new ConsortiumApp(_owners3(), 2, HASH, _policy(), address(0));
     }
 
     function testConstructorRejectsZeroComposeHash() public {
         vm.expectRevert(ConsortiumApp.ZeroComposeHash.selector);
-        new ConsortiumApp(_owners3(), 2, bytes32(0), _policy());
+        new ConsortiumApp(_owners3(), 2, bytes32(0), _policy(), KMS);
     }
 
     // ---- approval ----------------------------------------------------------------

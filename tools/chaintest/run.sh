@@ -7,6 +7,7 @@
 #   4. 3 owners, threshold 2, 1 approval        -> underapproved
 #   5. 2 approvals, CVM with another recipe     -> wrong-compose
 #   6. no agent socket                          -> no-socket
+#   7. (txtest) transactions signed in C: transfer, receipt, replay, wrong chain
 # Prints every check and a total "N passed, N failed"; exits non-zero on failure.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -56,6 +57,7 @@ env_up() {
 
 if env_up approved --owners 3 --threshold 2 --approve 2; then
 	run approved --timeout-ms "$TIMEOUT_MS"
+	BIN=$ROOT/tools/chaintest/txtest run "$DSTACK_TEST_RPC"
 	if contracts/scripts/consortium.sh revoke --rpc "$DSTACK_TEST_RPC" --key "$DSTACK_TEST_OWNER1_KEY" \
 		--app "$DSTACK_TEST_APP_ID" >"$WORK/revoke.log" 2>&1; then
 		run revoked --timeout-ms "$TIMEOUT_MS"

@@ -6,6 +6,7 @@
  *   dstack-verify --kms-root HEX [options] RECEIPT.json
  *   dstack-verify --kms-root HEX [options] --chain R1.json R2.json ...
  *   dstack-verify --quote FILE [options]
+ *   dstack-verify --ledger --rpc URL --app ADDR [--kms-root HEX]   (ledger.c)
  *
  * One line per check; the first failure prints "FAIL <check>: <reason>" and
  * exits 1.  Usage errors exit 2.  Exit 0 means every check passed, the TCB
@@ -23,6 +24,7 @@
 
 #include "crypto.h"
 #include "hex.h"
+#include "ledger.h"
 #include "quote_check.h"
 #include "rpc.h"
 #include "sigchain.h"
@@ -543,6 +545,7 @@ usage(void)
 			"usage: dstack-verify --kms-root HEX [options] RECEIPT.json\n"
 			"       dstack-verify --kms-root HEX [options] --chain R1.json R2.json ...\n"
 			"       dstack-verify --quote FILE [--report-data HEX] [options]\n"
+			"       dstack-verify --ledger --rpc URL --app ADDR [--kms-root HEX] [--quiet]\n"
 			"options: --rpc URL          check the chain state the receipt cites\n"
 			"         --collateral FILE  Intel collateral (PCCS / dcap-qvl JSON): evaluate the TCB\n"
 			"         --kms-id HEX       the KMS as dstack's key-provider event names it (its CA public key)\n"
@@ -574,8 +577,10 @@ main(int argc, char **argv)
 			   *collateral_path = NULL,
 			   *kms_id_hex = NULL,
 			   *quote_path = NULL,
-			   *report_data_hex = NULL;
+			   *report_data_hex = NULL,
+			   *app_hex = NULL;
 	bool		chain_mode = false,
+				ledger = false,
 				any_simulated = false;
 	int			first = 0,
 				outcome = QC_EXIT_VALID;
@@ -613,6 +618,10 @@ main(int argc, char **argv)
 			quiet = true;
 		else if (strcmp(argv[i], "--chain") == 0)
 			chain_mode = true;
+		else if (strcmp(argv[i], "--ledger") == 0)
+			ledger = true;
+		else if (strcmp(argv[i], "--app") == 0 && i + 1 < argc)
+			app_hex = argv[++i];
 		else if (argv[i][0] == '-')
 			usage();
 		else
@@ -623,6 +632,12 @@ main(int argc, char **argv)
 	}
 	derr_clear(&err);
 	qc_quiet = quiet;
+	if (ledger && (first != 0 || chain_mode))
+		usage();
+	if (ledger)
+		return dstack_verify_ledger(rpc_url, app_hex, kms_hex, quiet);
+	if (app_hex != NULL)
+		usage();
 	if (quote_path ? (first != 0 || chain_mode || rpc_url) : (kms_hex == NULL || first == 0 ||
 															  (!chain_mode && first != argc - 1)))
 		usage();

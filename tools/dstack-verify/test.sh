@@ -11,7 +11,8 @@
 #   2. make-receipt.mjs --socket --rpc against tools/testenv.sh (anvil, the
 #      consortium contract, the dstack simulator): the --rpc checks;
 #   3. real receipts from dstack_run() in PostgreSQL with both extensions.
-# Then a revocation: receipts still verify at the block they cite.
+# Then a revocation: receipts still verify at the block they cite. Last, the public
+# audit of the privacy-budget ledger (test-ledger.sh).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 . "$ROOT/tools/lib/pg.sh"
@@ -420,6 +421,16 @@ checkout "receipt before the revocation still verifies at its block" '^note the 
 [ -f "$WORK/r1.json" ] && check "  ... so does the dstack_run receipt" pass "${K[@]}" "${R[@]}" "$WORK/r1.json"
 $MR --local "$L/kms" --app-id "$DSTACK_TEST_APP_ID" --rpc "$DSTACK_TEST_RPC" >"$WORK/t.json" 2>/dev/null
 check "a receipt citing a revoked block" consortium "${KR[@]}" --allow-simulated "${R[@]}" "$WORK/t.json"
+
+# ---------------------------------------------------------------- the ledger
+echo "# the privacy-budget ledger on chain (test-ledger.sh)"
+out=$("$HERE/test-ledger.sh" 2>&1); rc=$?
+printf '%s\n' "$out" | sed '$d'
+p=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' | tail -1)
+f=$(printf '%s\n' "$out" | sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' | tail -1)
+if [ -z "$p" ]; then flunk "test-ledger.sh did not finish (rc $rc)"; p=0 f=0; fi
+[ $rc -ne 0 ] && [ "$f" -eq 0 ] && flunk "test-ledger.sh exited $rc"
+passed=$((passed + p)) failed=$((failed + f))
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -3,6 +3,13 @@ pragma solidity ^0.8.22;
 
 /// @notice The few forge cheatcodes these tests use (forge-std is not available offline).
 interface Vm {
+    struct Wallet {
+        address addr;
+        uint256 publicKeyX;
+        uint256 publicKeyY;
+        uint256 privateKey;
+    }
+
     function prank(address sender) external;
     function startPrank(address sender) external;
     function stopPrank() external;
@@ -16,6 +23,11 @@ interface Vm {
     function toString(address value) external pure returns (string memory);
     function toString(uint256 value) external pure returns (string memory);
     function toString(bytes32 value) external pure returns (string memory);
+    function toString(bytes calldata value) external pure returns (string memory);
+    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
+    function createWallet(uint256 privateKey) external returns (Wallet memory);
+    function chainId(uint256 newChainId) external;
+    function roll(uint256 newHeight) external;
 }
 
 /**
