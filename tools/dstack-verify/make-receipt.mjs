@@ -31,8 +31,9 @@
 //                   report_data is not the body hash, so only that check fails
 //   --real-layout F (--local) a quote as a faithful simulator makes it: the real
 //                   quote of F with report_data and RTMR3 replaced (so its Intel
-//                   signature no longer holds) and the marker written at
-//                   --marker-at (default 12, the QE vendor id; "end" = in the padding)
+//                   signature no longer holds) and "DSTACK-SIMULATED" + 4 zero
+//                   bytes written at --marker-at (default 28, the header's user
+//                   data, as tools/dstack-sim does; "end" = in the padding)
 //   --event-log F   (--local) use the event log of F (a GetQuote JSON) instead
 //
 // --local quotes carry a dstack event log: system-preparing, app-id,
@@ -233,19 +234,20 @@ function readQuoteFile(f) {
 	return { quote: new Uint8Array(b), event_log: '' };
 }
 
-// The faithful simulator's layout: a real quote, report_data and RTMR3 replaced, the marker in it.
+// The faithful simulator's layout: a real quote, report_data and RTMR3 replaced, the marker
+// "DSTACK-SIMULATED" and four zero bytes in the header's user data (offset 28), or in the padding.
 function realLayoutQuote(real, reportData, rtmr3, markerAt) {
 	const q = new Uint8Array(real);
 	const body = q[0] === 5 ? 54 : 48;
 	q.set(rtmr3, body + 472);
 	q.set(reportData, body + 520);
-	const m = enc.encode(QUOTE_MARKER);
+	const m = concat(enc.encode('DSTACK-SIMULATED'), new Uint8Array(4));
 	if (markerAt === 'end') {
 		const siglen = new DataView(q.buffer).getUint32(body + 584, true);
 		const end = body + 584 + 4 + siglen;
 		if (q.length - end < m.length) die('--marker-at end: the quote has no room after its signature data');
 		q.set(m, end);
-	} else q.set(m, Number(markerAt ?? 12));
+	} else q.set(m, Number(markerAt ?? 28));
 	return q;
 }
 
@@ -392,7 +394,7 @@ async function main() {
 		body_sha256: hex(bodyHash),
 		signature: { public_key: hex(pubOf(receiptSk)), purpose: PURPOSE, signature_chain: chain.map(hex), value: hex(value) },
 		quote: { quote: q.quote, report_data: q.report_data, event_log: q.event_log ?? '',
-			simulated: Buffer.from(q.quote, 'hex').includes(Buffer.from(QUOTE_MARKER)) },
+			simulated: Buffer.from(q.quote, 'hex').includes(Buffer.from('DSTACK-SIMULATED')) },
 	};
 	// deliberately not canonical: the verifier must canonicalise the body itself
 	process.stdout.write(JSON.stringify(receipt, null, 2) + '\n');

@@ -200,8 +200,7 @@ static bool
 is_legacy_sim(const uint8_t *q, size_t len)
 {
 	return len == LEGACY_LEN && q[0] == 4 && q[1] == 0 && q[632] == LEGACY_SIG_LEN && !q[633] && !q[634] && !q[635] &&
-		memcmp(q + 12, QUOTE_SIM_MARKER, strlen(QUOTE_SIM_MARKER)) == 0 &&
-		memcmp(q + LEGACY_LEN - 22, QUOTE_SIM_MARKER, 22) == 0;
+		memcmp(q + 12, QUOTE_SIM_MARKER_FIRST, 22) == 0 && memcmp(q + LEGACY_LEN - 22, QUOTE_SIM_MARKER_FIRST, 22) == 0;
 }
 
 static void

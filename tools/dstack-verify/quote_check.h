@@ -28,7 +28,14 @@
 
 #include "tdx_collateral.h"
 
-#define QUOTE_SIM_MARKER	"DSTACK-SIMULATED-QUOTE"
+/*
+ * tools/dstack-sim's marker.  Its first layout writes "DSTACK-SIMULATED-QUOTE"
+ * at offset 12 (QE vendor id and user data); a real layout "DSTACK-SIMULATED"
+ * and four zero bytes in the header's user data (offset 28).  A quote with
+ * "DSTACK-SIMULATED" anywhere is simulated.
+ */
+#define QUOTE_SIM_MARKER		"DSTACK-SIMULATED"
+#define QUOTE_SIM_MARKER_FIRST	"DSTACK-SIMULATED-QUOTE"
 
 /* exit statuses shared with dstack-verify.c */
 #define QC_EXIT_VALID			0

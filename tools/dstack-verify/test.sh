@@ -127,7 +127,7 @@ check "forged event log: an event left out" rtmr3 --quote "$WORK/q.json" "${C18[
 qtamper "$Q" "$WORK/q.json" 'const l=JSON.parse(event_log);const a=l.find(e=>e.event==="compose-hash");a.event_type=1;a.event_payload="00".repeat(32);event_log=JSON.stringify(l)'
 checkout "forged event log: compose-hash as another event type (digest kept, payload changed): not taken for the compose-hash" \
 	'^note event compose-hash: none before system-ready$' --quote "$WORK/q.json" "${C18[@]}"
-qtamper "$Q" "$WORK/q.json" 'q.write("DSTACK-SIMULATED-QUOTE",12)'
+qtamper "$Q" "$WORK/q.json" 'q.write("DSTACK-SIMULATED\0\0\0\0",28,"latin1")'
 check "the simulator's marker in a real quote, no --allow-simulated" quote --quote "$WORK/q.json" "${C18[@]}"
 checkout "  ... with --allow-simulated: SIMULATED, its broken signature reported" \
 	'^note quote signature: not valid, as expected of a simulated quote' --quote "$WORK/q.json" "${C18[@]}" --allow-simulated
@@ -234,7 +234,8 @@ out=$("$V" "${K[@]}" "$A" 2>&1); rc=$?
 [ $rc -eq 0 ] && [ -z "$(echo "$out" | grep -v ' \[SIMULATED\]$')" ] && pass "  ... with it: valid, every line says SIMULATED" ||
 	{ flunk "  ... with it: rc=$rc"; echo "$out" | sed 's/^/     /'; }
 checkout "  ... its RTMR3 replays to the body's app, compose-hash, instance and KMS" '^ok   event key-provider: kms, id = --kms-root$' "${K[@]}" "$A"
-MARK=$(printf DSTACK-SIMULATED-QUOTE | od -An -tx1 | tr -d ' \n')
+MARK=$(printf DSTACK-SIMULATED-QUOTE | od -An -tx1 | tr -d ' \n')	# the simulator's first layout
+MARK16=$(printf DSTACK-SIMULATED | od -An -tx1 | tr -d ' \n')		# and a real layout's
 tamper "$A" "$WORK/t.json" "r.quote.quote=r.quote.quote.split('$MARK').join('00'.repeat(22))"
 check "simulated quote with its marker zeroed" quote "${K[@]}" "$WORK/t.json"
 check "  ... without --allow-simulated too" quote "${KR[@]}" "$WORK/t.json"
@@ -256,15 +257,15 @@ check "instance id the CVM did not measure (re-signed)" instance-id "${K[@]}" "$
 # a faithful simulator's layout: a real quote, report_data and RTMR3 replaced, the marker in it
 $MR --local "$L/kms" --real-layout "$FX/dstack-tdx-lite-getquote.json" >"$WORK/sim12.json" || exit 1
 $MR --local "$L/kms" --real-layout "$FX/dstack-tdx-lite-getquote.json" --marker-at end >"$WORK/simend.json" || exit 1
-check "real-layout simulated quote (marker at 12)" pass "${K[@]}" "$WORK/sim12.json"
+check "real-layout simulated quote (marker in the header's user data)" pass "${K[@]}" "$WORK/sim12.json"
 checkout "  ... its Intel signature reported broken, as expected" '^note quote signature: not valid, as expected of a simulated quote' \
 	"${K[@]}" "$WORK/sim12.json"
 check "  ... without --allow-simulated" quote "${KR[@]}" "$WORK/sim12.json"
 check "real-layout simulated quote (marker in the padding)" pass "${K[@]}" "$WORK/simend.json"
 check "  ... without --allow-simulated" quote "${KR[@]}" "$WORK/simend.json"
-tamper "$WORK/sim12.json" "$WORK/t.json" "r.quote.quote=r.quote.quote.split('$MARK').join('00'.repeat(22));r.quote.simulated=false"
-check "  ... marker at 12 zeroed" quote "${K[@]}" "$WORK/t.json"
-tamper "$WORK/simend.json" "$WORK/t.json" "r.quote.quote=r.quote.quote.split('$MARK').join('00'.repeat(22));r.quote.simulated=false"
+tamper "$WORK/sim12.json" "$WORK/t.json" "r.quote.quote=r.quote.quote.split('$MARK16').join('00'.repeat(16));r.quote.simulated=false"
+check "  ... marker in the header zeroed" "quote signature" "${K[@]}" "$WORK/t.json"
+tamper "$WORK/simend.json" "$WORK/t.json" "r.quote.quote=r.quote.quote.split('$MARK16').join('00'.repeat(16));r.quote.simulated=false"
 check "  ... marker in the padding zeroed" "quote signature" "${K[@]}" "$WORK/t.json"
 # receipts around real quotes (fixtures): every check before report_data passes, then report_data fails
 ev() { node -e 'const j=require(process.argv[1]);const e=JSON.parse(j.event_log).find(e=>e.event===process.argv[2]);
