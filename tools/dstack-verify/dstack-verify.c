@@ -1,25 +1,31 @@
 /*
  * dstack-verify: check a pg_dstack receipt (docs/receipts.md) offline against
- * a KMS root public key, and with --rpc against the chain state it cites.
+ * a KMS root public key, its TDX quote against Intel's root (and TCB with
+ * --collateral), and with --rpc the chain state it cites.
  *
- *   dstack-verify --kms-root HEX [--rpc URL] [--quiet] RECEIPT.json
- *   dstack-verify --kms-root HEX [--rpc URL] --chain R1.json R2.json ...
+ *   dstack-verify --kms-root HEX [options] RECEIPT.json
+ *   dstack-verify --kms-root HEX [options] --chain R1.json R2.json ...
+ *   dstack-verify --quote FILE [options]
  *   dstack-verify --ledger --rpc URL --app ADDR [--kms-root HEX]   (ledger.c)
  *
  * One line per check; the first failure prints "FAIL <check>: <reason>" and
- * exits 1.  Usage errors exit 2.  Exit 0 means every check passed.
+ * exits 1.  Usage errors exit 2.  Exit 0 means every check passed, the TCB
+ * included; 3: every check passed but the TCB was not evaluated (no
+ * --collateral); 4: every check passed, the TCB is not UpToDate.
  */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "crypto.h"
 #include "hex.h"
 #include "ledger.h"
+#include "quote_check.h"
 #include "rpc.h"
 #include "sigchain.h"
 
@@ -32,17 +38,8 @@
 #define RECEIPT_PURPOSE		"dstack-receipt/v1"
 #define CANON_FLAGS			(JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
 
-/* TDX quote v4: 48-byte header, 584-byte TD report body, u32 signature length, signature */
-#define QUOTE_HEADER_LEN			48
-#define QUOTE_REPORT_DATA_OFFSET	568		/* header + 520 */
-#define QUOTE_SIGLEN_OFFSET			632
-#define QUOTE_SIG_OFFSET			636
-#define QUOTE_TEE_TDX				0x81
-/* tools/dstack-sim: marker in the header's QE vendor id, r||s||v by the KMS root over sha256(header || body) */
-#define QUOTE_SIM_MARKER			"DSTACK-SIMULATED-QUOTE"
-#define QUOTE_SIM_MARKER_OFFSET		12
-
 static bool quiet = false;
+static bool chain_headers = false;	/* --chain: "== FILE" before each receipt's lines */
 
 static void
 ok(const char *fmt,...)
@@ -54,11 +51,14 @@ ok(const char *fmt,...)
 	va_start(ap, fmt);
 	fputs("ok   ", stdout);
 	vprintf(fmt, ap);
+	fputs(qc_tag, stdout);
 	fputc('\n', stdout);
 	va_end(ap);
 }
 
 /* The first failure ends the run: a receipt is valid only if everything holds. */
+static void fail(const char *check, const char *fmt,...) __attribute__((format(printf, 2, 3), noreturn));
+
 static void
 fail(const char *check, const char *fmt,...)
 {
@@ -67,6 +67,7 @@ fail(const char *check, const char *fmt,...)
 	va_start(ap, fmt);
 	printf("FAIL %s: ", check);
 	vprintf(fmt, ap);
+	fputs(qc_tag, stdout);
 	fputc('\n', stdout);
 	va_end(ap);
 	exit(1);
@@ -136,12 +137,6 @@ has_real(json_t *v)
 			if (has_real(e))
 				return true;
 	return false;
-}
-
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
 }
 
 /* body.policy (docs/receipts.md): the policy the CVM read from its measured app-compose. */
@@ -284,11 +279,13 @@ typedef struct Verified
 	uint8_t		body_hash[32];
 	uint64_t	sequence;
 	uint8_t		prev_hash[32];
+	int			outcome;		/* QC_EXIT_VALID, QC_EXIT_TCB_UNKNOWN or QC_EXIT_TCB_NOT_CURRENT */
 } Verified;
 
 /* All offline checks, then the chain checks when rpc_url is given. */
 static void
-verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *rpc_url, Verified *out)
+verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *rpc_url, const QuoteCheckOptions *qo,
+		   Verified *out)
 {
 	json_error_t jerr;
 	json_t	   *r = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
@@ -312,8 +309,21 @@ verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *
 	ReceiptPolicy pol;
 
 	derr_clear(&err);
+	out->outcome = QC_EXIT_VALID;
 	if (r == NULL)
 		fail("receipt", "%s is not JSON: %s (line %d)", path, jerr.text, jerr.line);
+	/* a simulated quote marks every line, from the first (a missing quote fails at step 4) */
+	{
+		json_t	   *qq = json_object_get(json_object_get(r, "quote"), "quote");
+
+		if (!json_is_string(qq) || !dhex_decode_alloc(json_string_value(qq), &quote, &quote_len, "quote", &err))
+			quote = NULL;
+		derr_clear(&err);
+	}
+	simulated = quote != NULL && quote_is_simulated(quote, quote_len);
+	qc_tag = simulated ? " [SIMULATED]" : "";
+	if (chain_headers && !quiet)
+		printf("== %s%s\n", path, qc_tag);
 	body = json_object_get(r, "body");
 	if (!json_is_object(body))
 		fail("receipt", "%s has no body object", path);
@@ -367,57 +377,60 @@ verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *
 	if (!dstack_sigchain_verify(kms_root, app_id, RECEIPT_PURPOSE, pub, chain[0], chain[1], NULL, &err))
 	{
 		/* the library's detail (which link, which keys) goes on a line after the FAIL line */
-		printf("FAIL key chain: %s\n", err.msg);
+		printf("FAIL key chain: %s%s\n", err.msg, qc_tag);
 		if (err.detail[0])
-			printf("     %s\n", err.detail);
+			printf("     %s%s\n", err.detail, qc_tag);
 		exit(1);
 	}
 	dhex_encode(kms_root, DC_PUBKEY_LEN, hexbuf);
 	ok("key chain ends at KMS root %.16s... for app %s", hexbuf, jstr(body, "app_id", "key chain"));
 
-	/* 4. the quote carries the body hash as report_data */
+	/* 4. the quote: Intel's signatures, RTMR3 replayed to the body's app, compose-hash, instance and KMS, report_data */
 	memcpy(expect_rd, hash, 32);
 	memset(expect_rd + 32, 0, 32);
-	hexfield(r, "quote.report_data", report_data, 64, "quote");
-	if (!dc_equal(report_data, expect_rd, 64))
-		fail("quote", "report_data is not the body hash followed by 32 zero bytes");
-	if (!dhex_decode_alloc(jstr(r, "quote.quote", "quote"), &quote, &quote_len, "quote", &err))
-		fail("quote", "quote.quote is not hex");
-	if (quote_len < QUOTE_SIG_OFFSET || (quote[0] | quote[1] << 8) != 4 || le32(quote + 4) != QUOTE_TEE_TDX ||
-		le32(quote + QUOTE_SIGLEN_OFFSET) != quote_len - QUOTE_SIG_OFFSET)
-		fail("quote", "quote.quote is not a TDX quote v4 (%zu bytes; version, TEE type or signature length is wrong)",
-			 quote_len);
-	if (memcmp(quote + QUOTE_REPORT_DATA_OFFSET, expect_rd, 64) != 0)
-		fail("quote", "the report_data inside the quote (offset %d) is not the body hash", QUOTE_REPORT_DATA_OFFSET);
-	simulated = memmem(quote, quote_len, QUOTE_SIM_MARKER, strlen(QUOTE_SIM_MARKER)) != NULL;
+	if (quote == NULL)
+		fail("quote", "the receipt has no hex string field quote.quote");
 	{
 		json_t	   *sf = json_object_get(json_object_get(r, "quote"), "simulated");
+		json_t	   *el = json_object_get(json_object_get(r, "quote"), "event_log");
+		uint8_t		compose[32];
+		uint8_t    *instance = NULL;
+		size_t		instance_len = 0;
+		QuoteExpect qe = {
+			.need_event_log = true, .report_data = expect_rd, .app_id = app_id, .compose_hash = compose,
+			.key_provider = true, .source = "body",
+		};
+		char	   *el_text = NULL;
+		int			outcome;
 
 		if (!json_is_boolean(sf))
 			fail("quote", "the receipt has no boolean field quote.simulated");
 		if (json_is_true(sf) != simulated)
-			fail("quote", "quote.simulated is %s but the quote %s the simulator's", json_is_true(sf) ? "true" : "false",
-				 simulated ? "is" : "is not");
+			fail("quote", "quote.simulated is %s but the quote %s the simulator's marker",
+				 json_is_true(sf) ? "true" : "false", simulated ? "carries" : "does not carry");
+		hexfield(body, "compose_hash", compose, 32, "compose-hash");
+		if (!dhex_decode_alloc(jstr(body, "instance_id", "instance-id"), &instance, &instance_len, "instance_id", &err))
+			fail("instance-id", "body.instance_id is not hex");
+		qe.instance_id = instance;
+		qe.instance_id_len = instance_len;
+		/* the guest agent returns the event log as a JSON string; an array is taken too */
+		if (json_is_string(el))
+			el_text = strdup(json_string_value(el));
+		else if (json_is_array(el))
+			el_text = json_dumps(el, JSON_COMPACT);
+		else if (el != NULL)
+			fail("event log", "quote.event_log is neither a JSON string nor an array");
+		outcome = quote_check(quote, quote_len, el_text, qo, &qe);
+		if (outcome > out->outcome)
+			out->outcome = outcome;
+		free(el_text);
+		free(instance);
 	}
-	if (simulated)
-	{
-		/* a simulator quote: signed by the (simulated) KMS root over header and body */
-		uint8_t		qd[32],
-					qpub[DC_PUBKEY_LEN];
-
-		if (memcmp(quote + QUOTE_SIM_MARKER_OFFSET, QUOTE_SIM_MARKER, strlen(QUOTE_SIM_MARKER)) != 0)
-			fail("quote", "the simulated quote's header lost its marker: the quote was altered");
-		if (quote_len < QUOTE_SIG_OFFSET + DC_SIG_LEN)
-			fail("quote", "the simulated quote is truncated");
-		dc_sha256(quote, QUOTE_SIGLEN_OFFSET, qd);
-		if (!dc_recover_pubkey(qd, quote + QUOTE_SIG_OFFSET, qpub, &err) ||
-			!dc_equal(qpub, kms_root, DC_PUBKEY_LEN))
-			fail("quote", "the simulated quote is not signed by the KMS root");
-		ok("quote report_data = body hash (SIMULATED quote, signed by the simulated KMS root; not DCAP-verified)");
-	}
-	else
-		ok("quote report_data = body hash (TDX quote: its signature is NOT checked offline; verify quote.quote with Intel DCAP)");
 	free(quote);
+	/* the receipt's copy of report_data says the same */
+	hexfield(r, "quote.report_data", report_data, 64, "report_data");
+	if (!dc_equal(report_data, expect_rd, 64))
+		fail("report_data", "quote.report_data is not the body hash followed by 32 zero bytes");
 
 	/* the policy the CVM says it ran under (signed with the body; --rpc compares it with the contract) */
 	read_policy(body, &pol);
@@ -425,9 +438,9 @@ verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *
 		ok("policy epsilon_total %.40s, delta %.40s, epsilon_select %.40s, min_group_size %lld, privacy_unit %.64s, "
 		   "max_rows_per_unit %lld", pol.epsilon_total, pol.delta, pol.epsilon_select,
 		   (long long) pol.min_group_size, pol.privacy_unit, (long long) pol.max_rows_per_unit);
-	else if (!quiet)
-		printf("note the receipt states no policy (a receipt from before the CVM read it from its measured "
-			   "app-compose); its policy is not checked\n");
+	else
+		qc_note("the receipt states no policy (a receipt from before the CVM read it from its measured "
+				"app-compose); its policy is not checked");
 
 	/* 5. the chain state the receipt cites */
 	if (rpc_url)
@@ -502,13 +515,13 @@ verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *
 		 */
 		memset(&st, 0, sizeof(st));
 		if (!rpc_consortium_state(rpc, app_id, RPC_LATEST, &st, &err))
-			printf("note the consortium's latest state cannot be read: %s\n", err.msg);
+			qc_note("the consortium's latest state cannot be read: %s", err.msg);
 		else if (st.revoked)
-			printf("note the consortium was revoked after this receipt (by 0x%s at latest block %llu%s%s); "
-				   "the receipt remains valid for block %llu\n",
-				   hexaddr(st.revoked_by), (unsigned long long) st.block_number,
-				   st.revoke_reason && st.revoke_reason[0] ? ": " : "", st.revoke_reason ? st.revoke_reason : "",
-				   (unsigned long long) number);
+			qc_note("the consortium was revoked after this receipt (by 0x%s at latest block %llu%s%s); "
+					"the receipt remains valid for block %llu",
+					hexaddr(st.revoked_by), (unsigned long long) st.block_number,
+					st.revoke_reason && st.revoke_reason[0] ? ": " : "", st.revoke_reason ? st.revoke_reason : "",
+					(unsigned long long) number);
 		rpc_consortium_state_free(&st);
 		rpc_free(rpc);
 	}
@@ -528,10 +541,32 @@ verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: dstack-verify --kms-root HEX [--rpc URL] [--quiet] RECEIPT.json\n"
-			"       dstack-verify --kms-root HEX [--rpc URL] [--quiet] --chain R1.json R2.json ...\n"
-			"       dstack-verify --ledger --rpc URL --app ADDR [--kms-root HEX] [--quiet]\n");
-	exit(2);
+	fprintf(stderr,
+			"usage: dstack-verify --kms-root HEX [options] RECEIPT.json\n"
+			"       dstack-verify --kms-root HEX [options] --chain R1.json R2.json ...\n"
+			"       dstack-verify --quote FILE [--report-data HEX] [options]\n"
+			"       dstack-verify --ledger --rpc URL --app ADDR [--kms-root HEX] [--quiet]\n"
+			"options: --rpc URL          check the chain state the receipt cites\n"
+			"         --collateral FILE  Intel collateral (PCCS / dcap-qvl JSON): evaluate the TCB\n"
+			"         --kms-id HEX       the KMS as dstack's key-provider event names it (its CA public key)\n"
+			"         --at TIME          verify at TIME (Unix seconds or YYYY-MM-DDThh:mm:ssZ), not now\n"
+			"         --allow-simulated  accept tools/dstack-sim's quotes (every line says SIMULATED)\n"
+			"         --quiet            print only a failure\n"
+			"exit: 0 valid; 1 a check failed; 2 usage; 3 valid, TCB not evaluated; 4 valid, TCB not UpToDate\n");
+	exit(QC_EXIT_USAGE);
+}
+
+static void
+usage_error(const char *fmt,...)
+{
+	va_list		ap;
+
+	fputs("dstack-verify: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(QC_EXIT_USAGE);
 }
 
 int
@@ -539,21 +574,46 @@ main(int argc, char **argv)
 {
 	const char *kms_hex = NULL,
 			   *rpc_url = NULL,
+			   *collateral_path = NULL,
+			   *kms_id_hex = NULL,
+			   *quote_path = NULL,
+			   *report_data_hex = NULL,
 			   *app_hex = NULL;
 	bool		chain_mode = false,
-				ledger = false;
-	int			first = 0;
+				ledger = false,
+				any_simulated = false;
+	int			first = 0,
+				outcome = QC_EXIT_VALID;
 	uint8_t		kms_root[DC_PUBKEY_LEN];
+	uint8_t    *kms_id = NULL;
 	DErr		err;
 	Verified	prev,
 				cur;
+	QuoteCheckOptions qo;
 
+	memset(&qo, 0, sizeof(qo));
+	qo.at = time(NULL);
 	for (int i = 1; i < argc; i++)
 	{
 		if (strcmp(argv[i], "--kms-root") == 0 && i + 1 < argc)
 			kms_hex = argv[++i];
 		else if (strcmp(argv[i], "--rpc") == 0 && i + 1 < argc)
 			rpc_url = argv[++i];
+		else if (strcmp(argv[i], "--collateral") == 0 && i + 1 < argc)
+			collateral_path = argv[++i];
+		else if (strcmp(argv[i], "--kms-id") == 0 && i + 1 < argc)
+			kms_id_hex = argv[++i];
+		else if (strcmp(argv[i], "--at") == 0 && i + 1 < argc)
+		{
+			if (!quote_parse_time_arg(argv[++i], &qo.at))
+				usage_error("--at %s: not Unix seconds nor YYYY-MM-DDThh:mm:ssZ", argv[i]);
+		}
+		else if (strcmp(argv[i], "--quote") == 0 && i + 1 < argc)
+			quote_path = argv[++i];
+		else if (strcmp(argv[i], "--report-data") == 0 && i + 1 < argc)
+			report_data_hex = argv[++i];
+		else if (strcmp(argv[i], "--allow-simulated") == 0)
+			qo.allow_simulated = true;
 		else if (strcmp(argv[i], "--quiet") == 0)
 			quiet = true;
 		else if (strcmp(argv[i], "--chain") == 0)
@@ -571,35 +631,98 @@ main(int argc, char **argv)
 		}
 	}
 	derr_clear(&err);
+	qc_quiet = quiet;
 	if (ledger && (first != 0 || chain_mode))
 		usage();
 	if (ledger)
 		return dstack_verify_ledger(rpc_url, app_hex, kms_hex, quiet);
-	if (kms_hex == NULL || first == 0 || (!chain_mode && first != argc - 1) || app_hex != NULL)
+	if (app_hex != NULL)
 		usage();
-	if (!dhex_decode_exact(kms_hex, kms_root, DC_PUBKEY_LEN, "--kms-root", &err))
+	if (quote_path ? (first != 0 || chain_mode || rpc_url) : (kms_hex == NULL || first == 0 ||
+															  (!chain_mode && first != argc - 1)))
+		usage();
+	if (report_data_hex && !quote_path)
+		usage_error("--report-data goes with --quote (a receipt's report_data is its body hash)");
+	if (kms_hex && !dhex_decode_exact(kms_hex, kms_root, DC_PUBKEY_LEN, "--kms-root", &err))
+		usage_error("--kms-root: %s", err.detail[0] ? err.detail : err.msg);
+	if (kms_hex)
+		qo.kms_root = kms_root;
+	if (kms_id_hex)
 	{
-		fprintf(stderr, "dstack-verify: --kms-root: %s\n", err.detail[0] ? err.detail : err.msg);
-		return 2;
+		if (!dhex_decode_alloc(kms_id_hex, &kms_id, &qo.kms_id_len, "--kms-id", &err) || qo.kms_id_len == 0)
+			usage_error("--kms-id: not hex");
+		qo.kms_id = kms_id;
 	}
-	for (int i = first; i < argc; i++)
+	if (collateral_path)
 	{
-		if (chain_mode && !quiet)
-			printf("== %s\n", argv[i]);
-		verify_one(argv[i], kms_root, rpc_url, &cur);
-		if (chain_mode && i > first)
+		TdxErr		terr;
+
+		qo.collateral = tdx_collateral_load(collateral_path, &terr);
+		if (qo.collateral == NULL)
+			usage_error("--collateral: %s", terr.msg);
+	}
+
+	if (quote_path)
+	{
+		uint8_t    *quote = NULL,
+					rd[64];
+		size_t		quote_len = 0;
+		char	   *event_log = NULL;
+		QuoteExpect qe = {.source = "--report-data"};
+
 		{
-			if (cur.sequence != prev.sequence + 1)
-				fail("audit chain", "%s has sequence %llu after %llu", argv[i],
-					 (unsigned long long) cur.sequence, (unsigned long long) prev.sequence);
-			if (memcmp(cur.prev_hash, prev.body_hash, 32) != 0)
-				fail("audit chain", "%s does not link to the previous receipt's body hash", argv[i]);
-			ok("audit chain: sequence %llu links to %llu", (unsigned long long) cur.sequence,
-			   (unsigned long long) prev.sequence);
+			TdxErr		terr;
+
+			if (!quote_read_file(quote_path, &quote, &quote_len, &event_log, &terr))
+				usage_error("--quote %s: %s", quote_path, terr.msg);
 		}
-		prev = cur;
+		if (report_data_hex)
+		{
+			uint8_t    *b = NULL;
+			size_t		n = 0;
+
+			if (!dhex_decode_alloc(report_data_hex, &b, &n, "--report-data", &err) || n == 0 || n > 64)
+				usage_error("--report-data: 1 to 64 bytes of hex (zero-padded to 64, as the guest agent does)");
+			memset(rd, 0, 64);
+			memcpy(rd, b, n);
+			free(b);
+			qe.report_data = rd;
+		}
+		qe.key_provider = qo.kms_root || qo.kms_id;
+		any_simulated = quote_is_simulated(quote, quote_len);
+		qc_tag = any_simulated ? " [SIMULATED]" : "";
+		outcome = quote_check(quote, quote_len, event_log, &qo, &qe);
+		free(quote);
+		free(event_log);
 	}
+	else
+		for (int i = first; i < argc; i++)
+		{
+			chain_headers = chain_mode;
+			verify_one(argv[i], kms_root, rpc_url, &qo, &cur);
+			if (qc_tag[0])
+				any_simulated = true;
+			if (cur.outcome > outcome)
+				outcome = cur.outcome;
+			if (chain_mode && i > first)
+			{
+				if (cur.sequence != prev.sequence + 1)
+					fail("audit chain", "%s has sequence %llu after %llu", argv[i],
+						 (unsigned long long) cur.sequence, (unsigned long long) prev.sequence);
+				if (memcmp(cur.prev_hash, prev.body_hash, 32) != 0)
+					fail("audit chain", "%s does not link to the previous receipt's body hash", argv[i]);
+				ok("audit chain: sequence %llu links to %llu", (unsigned long long) cur.sequence,
+				   (unsigned long long) prev.sequence);
+			}
+			prev = cur;
+		}
+	qc_tag = any_simulated ? " [SIMULATED]" : "";
 	if (!quiet)
-		printf("%s\n", chain_mode ? "receipt chain valid" : "receipt valid");
-	return 0;
+		printf("%s%s%s\n", quote_path ? "quote valid" : chain_mode ? "receipt chain valid" : "receipt valid",
+			   outcome == QC_EXIT_TCB_UNKNOWN ? ", TCB not evaluated (no --collateral)"
+			   : outcome == QC_EXIT_TCB_NOT_CURRENT ? ", but the platform's TCB is not UpToDate (the tcb line)" : "",
+			   qc_tag);
+	tdx_collateral_free(qo.collateral);
+	free(kms_id);
+	return outcome;
 }

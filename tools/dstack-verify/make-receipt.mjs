@@ -25,6 +25,21 @@
 //                   field can catch it
 //   --unset PATH    remove a body field before signing (e.g. policy: a receipt
 //                   from before the CVM stated its policy)
+//   --quote-file F  (--local) take the quote and event log from F, a guest agent
+//                   GetQuote response (JSON) or a raw quote: a real quote then
+//                   (quote.simulated false unless F carries the marker); its
+//                   report_data is not the body hash, so only that check fails
+//   --real-layout F (--local) a quote as a faithful simulator makes it: the real
+//                   quote of F with report_data and RTMR3 replaced (so its Intel
+//                   signature no longer holds) and "DSTACK-SIMULATED" + 4 zero
+//                   bytes written at --marker-at (default 28, the header's user
+//                   data, as tools/dstack-sim does; "end" = in the padding)
+//   --event-log F   (--local) use the event log of F (a GetQuote JSON) instead
+//
+// --local quotes carry a dstack event log: system-preparing, app-id,
+// compose-hash, instance-id, boot-mr-done, key-provider {"name":"kms","id":
+// <root public key hex>}, system-ready, each digested as dstack does
+// (sha384(u32le(0x08000001) ":" name ":" payload)), RTMR3 their replay.
 //
 // body.policy: with --socket, the pg_dstack_policy of the app-compose text in the
 // agent's Info (tcb_info.app_compose), as the CVM reads it; with --local, the demo's.
@@ -34,7 +49,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256, sha384 } from '@noble/hashes/sha2.js';
 
 const PURPOSE = 'dstack-receipt/v1';
 const QUOTE_MARKER = 'DSTACK-SIMULATED-QUOTE';
@@ -125,10 +140,15 @@ for (let i = 0; i < argv.length; i++) {
 		case '--set': opts.set.push(val()); break;
 		case '--unset': opts.unset.push(val()); break;
 		case '--canon': opts.canon = true; break;
+		case '--quote-file': opts.quoteFile = val(); break;
+		case '--real-layout': opts.realLayout = val(); break;
+		case '--marker-at': opts.markerAt = val(); break;
+		case '--event-log': opts.eventLog = val(); break;
 		default: die(`unknown argument ${a}`);
 	}
 }
 if (!opts.local === !opts.socket) die('give exactly one of --local DIR and --socket PATH');
+if ((opts.quoteFile || opts.realLayout || opts.eventLog) && !opts.local) die('--quote-file, --real-layout and --event-log go with --local');
 
 // ---------------------------------------------------------------- the guest agent
 function agent(route, body) {
@@ -161,10 +181,31 @@ async function rpc(method, params) {
 	return j.result;
 }
 
-// A TDX-v4-shaped quote in tools/dstack-sim's layout: 48-byte header carrying the
-// marker at 12, 584-byte TD report body (report_data at 568), u32 length, then
-// r‖s‖v by the KMS root over sha256(header ‖ body), root public key, marker.
-function localQuote(rootSk, reportData) {
+// dstack's runtime event digest (version 1) and RTMR3 replay.
+const RUNTIME_EVENT = 0x08000001;
+function eventDigest(name, payload) {
+	const t = new Uint8Array(4);
+	new DataView(t.buffer).setUint32(0, RUNTIME_EVENT, true);
+	return sha384(concat(t, enc.encode(`:${name}:`), payload));
+}
+function dstackEventLog(appId, composeHash, instanceId, rootPub) {
+	const kp = enc.encode(JSON.stringify({ name: 'kms', id: hex(rootPub) }));
+	return [['system-preparing', []], ['app-id', appId], ['compose-hash', composeHash], ['instance-id', instanceId],
+		['boot-mr-done', []], ['key-provider', kp], ['system-ready', []]].map(([event, payload]) => ({
+		imr: 3, event_type: RUNTIME_EVENT, digest: hex(eventDigest(event, Uint8Array.from(payload))), event,
+		event_payload: hex(Uint8Array.from(payload)),
+	}));
+}
+function replayRtmr3(log) {
+	let mr = new Uint8Array(48);
+	for (const e of log) if (e.imr === 3) mr = sha384(concat(mr, unhex(e.digest, 48, 'digest')));
+	return mr;
+}
+
+// A TDX-v4-shaped quote in tools/dstack-sim's first layout: 48-byte header carrying the
+// marker at 12, 584-byte TD report body (RTMR3 at 520-48, report_data at 568), u32
+// length, then r‖s‖v by the KMS root over sha256(header ‖ body), root public key, marker.
+function localQuote(rootSk, reportData, rtmr3) {
 	const header = new Uint8Array(48);
 	const dv = new DataView(header.buffer);
 	dv.setUint16(0, 4, true);
@@ -172,12 +213,42 @@ function localQuote(rootSk, reportData) {
 	dv.setUint32(4, 0x81, true);
 	header.set(enc.encode(QUOTE_MARKER), 12);
 	const body = new Uint8Array(584);
+	body.set(rtmr3, 472);
 	body.set(reportData, 520);
 	const signed = concat(header, body);
 	const sigSection = concat(signRSV(rootSk, sha256(signed)), pubOf(rootSk), enc.encode(QUOTE_MARKER));
 	const len = new Uint8Array(4);
 	new DataView(len.buffer).setUint32(0, sigSection.length, true);
 	return concat(signed, len, sigSection);
+}
+
+// A GetQuote response (JSON) or a raw / hex quote file.
+function readQuoteFile(f) {
+	const b = fs.readFileSync(f);
+	try {
+		const j = JSON.parse(b.toString());
+		if (j && typeof j.quote === 'string') return { quote: unhex(j.quote, undefined, `${f} quote`), event_log: j.event_log ?? '' };
+	} catch { /* not JSON */ }
+	const t = b.toString().trim();
+	if (/^(0x)?[0-9a-fA-F]+$/.test(t)) return { quote: unhex(t, undefined, f), event_log: '' };
+	return { quote: new Uint8Array(b), event_log: '' };
+}
+
+// The faithful simulator's layout: a real quote, report_data and RTMR3 replaced, the marker
+// "DSTACK-SIMULATED" and four zero bytes in the header's user data (offset 28), or in the padding.
+function realLayoutQuote(real, reportData, rtmr3, markerAt) {
+	const q = new Uint8Array(real);
+	const body = q[0] === 5 ? 54 : 48;
+	q.set(rtmr3, body + 472);
+	q.set(reportData, body + 520);
+	const m = concat(enc.encode('DSTACK-SIMULATED'), new Uint8Array(4));
+	if (markerAt === 'end') {
+		const siglen = new DataView(q.buffer).getUint32(body + 584, true);
+		const end = body + 584 + 4 + siglen;
+		if (q.length - end < m.length) die('--marker-at end: the quote has no room after its signature data');
+		q.set(m, end);
+	} else q.set(m, Number(markerAt ?? 28));
+	return q;
 }
 
 // An epsilon as receipts write it: the compose's decimal text with exactly six decimals.
@@ -218,7 +289,29 @@ async function main() {
 		chain = [signRSV(appSk, appDigest(PURPOSE, pubOf(receiptSk))), signRSV(rootSk, kmsDigest(appId, appPub))];
 		composeHash = sha256(enc.encode('make-receipt compose'));
 		instanceId = sha256(enc.encode('make-receipt instance')).subarray(0, 20);
-		getQuote = async (rd) => ({ quote: hex(localQuote(rootSk, rd)), event_log: '[]', report_data: hex(rd) });
+		// the CVM's measurements: made when the quote is, after --rpc may have taken the compose-hash from the chain
+		const eventLog = () => {
+			if (!opts.eventLog) return dstackEventLog(appId, composeHash, instanceId, pubOf(rootSk));
+			const e = readQuoteFile(opts.eventLog).event_log;
+			return typeof e === 'string' ? JSON.parse(e) : e;
+		};
+		if (opts.quoteFile) {
+			const f = readQuoteFile(opts.quoteFile);
+			// report_data states the body hash, as a forger would; the quote's own says otherwise
+			getQuote = async (rd) => ({ quote: hex(f.quote), event_log: opts.eventLog ? JSON.stringify(eventLog()) : f.event_log,
+				report_data: hex(rd) });
+		} else if (opts.realLayout) {
+			const f = readQuoteFile(opts.realLayout);
+			getQuote = async (rd) => {
+				const log = eventLog();
+				return { quote: hex(realLayoutQuote(f.quote, rd, replayRtmr3(log), opts.markerAt)), event_log: JSON.stringify(log),
+					report_data: hex(rd) };
+			};
+		} else
+			getQuote = async (rd) => {
+				const log = eventLog();
+				return { quote: hex(localQuote(rootSk, rd, replayRtmr3(log))), event_log: JSON.stringify(log), report_data: hex(rd) };
+			};
 	} else {
 		const info = await agent('Info');
 		appId = unhex(info.app_id, 20, 'Info.app_id');
@@ -300,7 +393,8 @@ async function main() {
 		body,
 		body_sha256: hex(bodyHash),
 		signature: { public_key: hex(pubOf(receiptSk)), purpose: PURPOSE, signature_chain: chain.map(hex), value: hex(value) },
-		quote: { quote: q.quote, report_data: q.report_data, event_log: q.event_log ?? '', simulated: true },
+		quote: { quote: q.quote, report_data: q.report_data, event_log: q.event_log ?? '',
+			simulated: Buffer.from(q.quote, 'hex').includes(Buffer.from('DSTACK-SIMULATED')) },
 	};
 	// deliberately not canonical: the verifier must canonicalise the body itself
 	process.stdout.write(JSON.stringify(receipt, null, 2) + '\n');
