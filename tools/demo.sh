@@ -123,6 +123,13 @@ for i in 1 2 3 4; do
 	echo "   sealed $rows rows into $t.dseal ($bytes bytes) in $((SECONDS - t1)) s; verify: $valid"
 	expect "silo $i sealed all $n rows and the file verifies without keys" \
 		"$([ "$rows" = "$n" ] && [ "${valid%% *}" = true ]; echo $?)"
+	# the owner registers this version on the consortium contract: its own budget, on chain
+	read -r dsid mhash < <(node "$ROOT/tools/dseal-id.mjs" "$WORK/published/$t.dseal")
+	if "$ROOT/tools/register-dataset.sh" "$WORK/published/$t.dseal" "$WORK/env/owner$i.key"; then
+		expect "owner $i registered $t on chain (dataset $dsid, manifest ${mhash:0:18}...)" 0
+	else
+		expect "owner $i registered $t on chain" 1
+	fi
 	SUMMARY+=("$(printf '%-22s %-8s %9s %10s  %s' "${HOSPITALS[$((i - 1))]}" "$t" "$rows" "$bytes" "${valid%% *}")")
 done
 
@@ -137,8 +144,7 @@ cq -c "CREATE EXTENSION dstack_fdw" \
 	    guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT', app_contract '$DSTACK_TEST_APP_ID')" \
 	-c "CREATE ROLE analyst LOGIN" \
 	-c "IMPORT FOREIGN SCHEMA sealed FROM SERVER cardio INTO public OPTIONS (directory '$WORK/published')" \
-	-c "GRANT SELECT ON ehr, imaging, assays, samples TO analyst" \
-	-c "GRANT USAGE ON FOREIGN SERVER cardio TO analyst" >/dev/null
+	-c "GRANT SELECT ON ehr, imaging, assays, samples TO analyst" >/dev/null
 echo "   imported: $(cq -At -c "SELECT string_agg(foreign_table_name, ', ' ORDER BY 1) FROM information_schema.foreign_tables")"
 consortia() { cq -c "SELECT server, approvals || '/' || threshold AS approvals, approval, revocation, recipe, owners, overall FROM dstack_consortia" | sed 's/^/   /'; }
 consortia
@@ -204,6 +210,27 @@ if "$ROOT/tools/dstack-verify/dstack-verify" --allow-simulated --kms-root "$DSTA
 	expect "the two receipts form a hash chain (attested run history)" 0
 else
 	expect "the two receipts form a hash chain (attested run history)" 1
+fi
+
+step "one budget on chain: a second CVM database of the consortium starts with an empty local ledger"
+cq -c "CREATE DATABASE cvm2" >/dev/null
+pg_psql "$cvm" "$cvm_port" -d cvm2 -c "CREATE EXTENSION dstack_fdw" \
+	-c "CREATE SERVER cardio FOREIGN DATA WRAPPER dstack_fdw OPTIONS (rpc_url '$DSTACK_TEST_RPC',
+	    guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT', app_contract '$DSTACK_TEST_APP_ID')" \
+	-c "IMPORT FOREIGN SCHEMA sealed FROM SERVER cardio INTO public OPTIONS (directory '$WORK/published')" \
+	-c "GRANT SELECT ON ehr, imaging, assays, samples TO analyst" >/dev/null
+echo "   cvm2's local ledger: $(pg_psql "$cvm" "$cvm_port" -d cvm2 -At -c "SELECT count(*) FROM dstack_budget") rows"
+if psql -X -q -h "$cvm" -p "$cvm_port" -U analyst -d cvm2 -At -c "SELECT dstack_run(\$q\$$COHORT\$q\$)" >/dev/null 2>"$WORK/cvm2.err"; then
+	expect "the chain refuses the cohort query in the second database (ehr has 0.25 of 1.5 left on chain)" 1
+else
+	expect "the chain refuses the cohort query in the second database: $(head -1 "$WORK/cvm2.err" | sed 's/^ERROR:  //')" 0
+fi
+if "$ROOT/tools/dstack-verify/dstack-verify" --ledger --rpc "$DSTACK_TEST_RPC" --app "$DSTACK_TEST_APP_ID" >"$WORK/ledger.out" 2>&1; then
+	sed 's/^/   /' "$WORK/ledger.out" | tail -8
+	expect "dstack-verify --ledger totals the spend from the chain alone: within every budget" 0
+else
+	sed 's/^/   /' "$WORK/ledger.out" | tail -8
+	expect "dstack-verify --ledger totals the spend from the chain alone" 1
 fi
 
 # ---- 6: revocation ----------------------------------------------------------
