@@ -320,8 +320,15 @@ dfdwBeginForeignScan(ForeignScanState *node, int eflags)
 	s = scan_open(node->ss.ss_currentRelation, strVal(linitial(plan->fdw_private)),
 				  lthird(plan->fdw_private), node->ss.ps.state->es_query_cxt);
 	node->fdw_state = s;
-	/* a parallel worker gets the key from the leader (dfdwInitializeWorkerForeignScan) */
-	if (!IsParallelWorker())
+	/*
+	 * A parallel worker gets the key of a parallel-aware scan from the
+	 * leader (dfdwInitializeWorkerForeignScan).  A scan that is not
+	 * parallel-aware but runs in a worker anyway (the inner side of a hash
+	 * join under Gather: each worker reads it whole) has no shared state:
+	 * the worker mounts it itself, with the same rule.  Its leader passed
+	 * dfdw_check_sealed_scan() for the same plan before any worker started.
+	 */
+	if (!IsParallelWorker() || !node->ss.ps.plan->parallel_aware)
 		scan_mount(s);
 	setup_bounding(s);
 }

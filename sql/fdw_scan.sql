@@ -101,6 +101,17 @@ SET max_parallel_workers_per_gather = 2;
 EXPLAIN (COSTS OFF) SELECT count(*), sum(age), sum(egfr) FROM s.ehr;
 SELECT count(*), sum(age), sum(egfr)::numeric(20,4) FROM s.ehr;
 SELECT count(*) AS differing FROM ((TABLE s.ehr EXCEPT TABLE ehr) UNION ALL (TABLE ehr EXCEPT TABLE s.ehr)) d;
+-- a sealed table that is not scanned in parallel but is read in each worker
+-- (the inner side of a hash join under Gather) mounts itself there
+SET enable_parallel_hash = off;
+SET enable_mergejoin = off;
+SET enable_nestloop = off;
+EXPLAIN (COSTS OFF) SELECT count(*), sum(i.lvef) FROM s.ehr e JOIN s.imaging i USING (patient_id);
+SELECT count(*), sum(i.lvef) FROM s.ehr e JOIN s.imaging i USING (patient_id);
+SELECT count(*), sum(i.lvef) FROM ehr e JOIN imaging i USING (patient_id);
+RESET enable_parallel_hash;
+RESET enable_mergejoin;
+RESET enable_nestloop;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;

@@ -389,6 +389,8 @@ CREATE SERVER s FOREIGN DATA WRAPPER dstack_fdw OPTIONS
   (rpc_url '$DSTACK_TEST_RPC', guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT');
 CREATE FOREIGN TABLE st (patient_id int4, k int4) SERVER s OPTIONS (path '$WORK/out/t.dseal', owner '$DSTACK_TEST_OWNER1_ADDR');
 SQL
+	# the owner registers the file on the consortium contract (ledger 'chain')
+	"$ROOT/tools/register-dataset.sh" "$WORK/out/t.dseal" "$WORK/env/owner1.key" || flunk "registering the dataset"
 	q -c 'SELECT dstack_run($$SELECT k, dp_count(patient_id, 0.2) FROM st GROUP BY k$$)' >"$WORK/r1.json"
 	q -c 'SELECT dstack_run($$SELECT dp_count(patient_id, 0.2) FROM st /* caf\u00e9 */$$)' >"$WORK/r2.json"
 	check "dstack_run receipt verifies offline" pass "${K[@]}" "$WORK/r1.json"
