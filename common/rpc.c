@@ -131,6 +131,7 @@ static const char *const consortium_errors[] = {
 	"ManifestExists(bytes32)",
 	"UnknownDataset(bytes16)",
 	"NotDatasetOwner(bytes16,address)",
+	"UnknownCharge(uint256)",
 };
 
 /*

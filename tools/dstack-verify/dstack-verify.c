@@ -283,6 +283,108 @@ typedef struct Verified
 } Verified;
 
 /* All offline checks, then the chain checks when rpc_url is given. */
+/* "1.500000" (six decimals) to millionths, or -1. */
+static int64_t
+eps_micro_of(const char *s)
+{
+	int64_t		v;
+
+	return s && micro6(s, &v) ? v : -1;
+}
+
+/*
+ * body.charge (docs/receipts.md): with ledger "chain", the charge the CVM
+ * sent before it read a row must be on the consortium contract, equal to
+ * the receipt's epsilon, delta, query and datasets.
+ */
+static void
+check_charge(json_t *body, RpcClient *rpc, const uint8_t app_id[DC_ADDR_LEN])
+{
+	json_t	   *c = json_object_get(body, "charge");
+	const char *ledger = json_string_value(json_object_get(c, "ledger"));
+	json_t	   *jindex = json_object_get(c, "index");
+	json_t	   *datasets = json_object_get(body, "datasets");
+	uint8_t		w[1][ABI_WORD];
+	uint8_t    *call = NULL,
+			   *r = NULL;
+	size_t		call_len,
+				rl,
+				n = 0;
+	uint8_t		query[32],
+				nonce[32],
+				want_nonce[32],
+				want_query[32];
+	uint8_t		(*manifests)[32] = NULL;
+	uint64_t	eps = 0,
+				delta = 0,
+				blk = 0;
+	const char *q = jstr(body, "query", "charge");
+	DErr		err = {0};
+
+	if (c == NULL)
+	{
+		qc_note("the receipt states no charge (a receipt from before the on-chain ledger)");
+		return;
+	}
+	if (ledger && strcmp(ledger, "local") == 0)
+	{
+		qc_note("charged on the CVM's local ledger only (server option ledger 'local'): no on-chain charge to check");
+		return;
+	}
+	if (ledger == NULL || strcmp(ledger, "chain") != 0 || !json_is_integer(jindex) || json_integer_value(jindex) < 0)
+		fail("charge", "body.charge is neither a local nor an on-chain charge with an index");
+	abi_word_uint64((uint64_t) json_integer_value(jindex), w[0]);
+	if (!abi_encode_static_call("charges(uint256)", (const uint8_t (*)[ABI_WORD]) w, 1, &call, &call_len, &err) ||
+		!rpc_eth_call(rpc, app_id, call, call_len, RPC_LATEST, &r, &rl, &err) ||
+		!abi_get_bytes32(r, rl, 0, query, &err) || !abi_get_uint(r, rl, 1, 64, &eps, &err) ||
+		!abi_get_uint(r, rl, 2, 64, &delta, &err) || !abi_get_bytes32(r, rl, 3, nonce, &err) ||
+		!abi_get_uint(r, rl, 4, 64, &blk, &err) || !abi_get_bytes32_array(r, rl, 5, &manifests, &n, &err))
+	{
+		free(call);
+		free(r);
+		fail("charge", "charge %lld is not on the consortium contract: %s", (long long) json_integer_value(jindex),
+			 err.msg);
+	}
+	free(call);
+	free(r);
+	{
+		const char *nh = jstr(body, "charge.nonce", "charge");
+
+		if (strncmp(nh, "0x", 2) != 0 || !dhex_decode_exact(nh + 2, want_nonce, 32, "charge.nonce", &err))
+			fail("charge", "body.charge.nonce is not 0x and 32 bytes of hex");
+	}
+	dc_sha256(q, strlen(q), want_query);
+	if (memcmp(nonce, want_nonce, 32) != 0)
+		fail("charge", "charge %lld on chain has another nonce than the receipt cites", (long long) json_integer_value(jindex));
+	if (memcmp(query, want_query, 32) != 0)
+		fail("charge", "charge %lld on chain is for another query (sha256 of body.query differs)",
+			 (long long) json_integer_value(jindex));
+	if ((int64_t) eps != eps_micro_of(jstr(body, "epsilon.charged", "charge")))
+		fail("charge", "charge %lld on chain is epsilon %llu millionths, the receipt says %s",
+			 (long long) json_integer_value(jindex), (unsigned long long) eps, jstr(body, "epsilon.charged", "charge"));
+	if (delta != juint(body, "charge", "delta_pico", "charge") || blk != juint(body, "charge", "block_number", "charge"))
+		fail("charge", "charge %lld on chain has another delta or block than the receipt cites",
+			 (long long) json_integer_value(jindex));
+	if (!json_is_array(datasets) || json_array_size(datasets) != n)
+		fail("charge", "charge %lld on chain names %zu datasets, the receipt %zu", (long long) json_integer_value(jindex),
+			 n, json_array_size(datasets));
+	for (size_t i = 0; i < n; i++)
+	{
+		uint8_t		mh[32];
+		const char *t = json_string_value(json_object_get(json_array_get(datasets, i), "manifest_hash"));
+
+		if (t == NULL || !dhex_decode_exact(t, mh, 32, "manifest_hash", &err))
+			fail("charge", "body.datasets[%zu].manifest_hash is not 32 bytes of hex", i);
+		if (memcmp(mh, manifests[i], 32) != 0)
+			fail("charge", "charge %lld on chain names other dataset versions than the receipt",
+				 (long long) json_integer_value(jindex));
+	}
+	free(manifests);
+	ok("charge %lld on chain at block %llu: epsilon %s, delta %llu x 1e-12, the receipt's query and %zu dataset "
+	   "version(s)", (long long) json_integer_value(jindex), (unsigned long long) blk,
+	   jstr(body, "epsilon.charged", "charge"), (unsigned long long) delta, n);
+}
+
 static void
 verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *rpc_url, const QuoteCheckOptions *qo,
 		   Verified *out)
@@ -508,6 +610,7 @@ verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *
 			   "privacy_unit)", (unsigned long long) number);
 		}
 		rpc_consortium_state_free(&st);
+		check_charge(body, rpc, app_id);
 
 		/*
 		 * A receipt attests the state at the block it cites; a later

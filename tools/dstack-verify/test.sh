@@ -400,6 +400,30 @@ SQL
 		checkout "  ... $re" "$re" "${K[@]}" "$WORK/r1.json"
 	done
 	check "  ... and against the chain" pass "${K[@]}" "${R[@]}" "$WORK/r1.json"
+	checkout "  ... its charge is on the consortium contract, equal to the receipt" '^ok   charge [0-9]* on chain at block ' \
+		"${K[@]}" "${R[@]}" "$WORK/r1.json"
+	# re-signed receipts citing r1's on-chain charge: consistent, then each field changed
+	cj=$(node -e 'const b=JSON.parse(require("fs").readFileSync(process.argv[1])).body;process.stdout.write(JSON.stringify({charge:b.charge,epsilon:b.epsilon,datasets:b.datasets,query:b.query}))' "$WORK/r1.json")
+	mr_charge() { # mr_charge OUT [--set ...]: a receipt with r1's charge, query, epsilon and datasets
+		local out=$1; shift
+		$MR --socket "$DSTACK_TEST_SOCKET" --rpc "$DSTACK_TEST_RPC" \
+			--set "charge=$(node -e 'console.log(JSON.stringify(JSON.parse(process.argv[1]).charge))' "$cj")" \
+			--set "epsilon=$(node -e 'console.log(JSON.stringify(JSON.parse(process.argv[1]).epsilon))' "$cj")" \
+			--set "datasets=$(node -e 'console.log(JSON.stringify(JSON.parse(process.argv[1]).datasets))' "$cj")" \
+			--query "$(node -e 'console.log(JSON.parse(process.argv[1]).query)' "$cj")" "$@" >"$out"
+	}
+	mr_charge "$WORK/c.json"
+	check "a re-signed receipt citing that charge verifies against the chain" pass "${K[@]}" "${R[@]}" "$WORK/c.json"
+	mr_charge "$WORK/c.json" --set 'epsilon.charged="0.010000"'
+	check "  ... with another epsilon (re-signed)" charge "${K[@]}" "${R[@]}" "$WORK/c.json"
+	mr_charge "$WORK/c.json" --query 'SELECT dp_count(patient_id, 0.2) FROM st'
+	check "  ... for another query (re-signed)" charge "${K[@]}" "${R[@]}" "$WORK/c.json"
+	mr_charge "$WORK/c.json" --set 'charge.nonce="0x1111111111111111111111111111111111111111111111111111111111111111"'
+	check "  ... with another nonce (re-signed)" charge "${K[@]}" "${R[@]}" "$WORK/c.json"
+	mr_charge "$WORK/c.json" --set 'datasets=[]'
+	check "  ... naming other datasets (re-signed)" charge "${K[@]}" "${R[@]}" "$WORK/c.json"
+	mr_charge "$WORK/c.json" --set 'charge.index=999'
+	check "  ... citing a charge that does not exist (re-signed)" charge "${K[@]}" "${R[@]}" "$WORK/c.json"
 	check "two dstack_run receipts form an audit chain" pass "${K[@]}" "${R[@]}" --chain "$WORK/r1.json" "$WORK/r2.json"
 	check "  ... not in the other order" "audit chain" "${K[@]}" --chain "$WORK/r2.json" "$WORK/r1.json"
 	tamper "$WORK/r1.json" "$WORK/t.json" 'r.body.result.rows[0][1]=String(Number(r.body.result.rows[0][1])+1)'
