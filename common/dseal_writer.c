@@ -402,8 +402,9 @@ write_detached_manifest(DsealWriter *w, DErr *err)
 		return derr_set(err, DERR_NOMEM, "out of memory");
 	}
 	f = fopen(jtmp, "wx");
+	/* byte for byte the embedded manifest: its SHA-256 is the receipts' manifest_hash */
 	if (f && fwrite(w->m.json, 1, w->m.json_len, f) == w->m.json_len &&
-		fputc('\n', f) != EOF && fflush(f) == 0 && fsync(fileno(f)) == 0)
+		fflush(f) == 0 && fsync(fileno(f)) == 0)
 		ok = true;
 	if (f && fclose(f) != 0)
 		ok = false;

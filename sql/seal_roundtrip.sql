@@ -50,6 +50,10 @@ SELECT m->>'format' AS format, m->>'row_count' AS row_count,
 FROM (SELECT dstack_seal('alltypes') AS m) s;
 -- the detached manifest equals the embedded one; its schema records each encoding
 SELECT jsonb_pretty(pg_read_file(:'out' || '/alltypes.dseal.json')::jsonb->'header'->'columns');
+-- the detached manifest is byte for byte the embedded one: its SHA-256 is the manifest hash
+-- that receipts and the on-chain registry cite
+SELECT encode(sha256(pg_read_binary_file(:'out' || '/alltypes.dseal.json')), 'hex') =
+       (dstack_seal_verify(:'out' || '/alltypes.dseal'))->>'manifest_hash' AS detached_is_embedded;
 SELECT v->>'valid' AS valid, v->>'row_count' AS row_count, v->>'chunks_checked' AS chunks,
        v->>'recipient_chain' AS chain, v->'problems' AS problems
 FROM dstack_seal_verify(:'out' || '/alltypes.dseal') v;
