@@ -151,9 +151,14 @@ RESET dstack_fdw.dp_test_seed;
 -- dstack_run() through GpuPreAgg: the same contribution bounding (one row per
 -- patient_id, the policy's privacy unit), the same receipt, the same answer.
 -- This suite leaves the ledger and the run history as it found them.
+-- (quietly: what earlier suites left there varies with the order suites run in)
+\set QUIET on
 CREATE TEMP TABLE saved_budget AS SELECT * FROM dstack_budget;
 CREATE TEMP TABLE saved_receipts AS SELECT * FROM dstack_receipts;
 CREATE TEMP TABLE saved_runs AS SELECT * FROM dstack_runs;
+-- whatever earlier suites spent of the local budget: this suite compares paths
+DELETE FROM dstack_budget;
+\set QUIET off
 -- noise is drawn in the order groups are finalised: sorted grouping pins it on both paths
 SET enable_hashagg = off;
 SET dstack_fdw.output_guard = on;
@@ -190,12 +195,14 @@ SET gpu_scan.enabled = on;
 RESET dstack_fdw.dp_test_seed;
 SET dstack_fdw.output_guard = off;
 RESET enable_hashagg;
+\set QUIET on
 DELETE FROM dstack_receipts;
 DELETE FROM dstack_budget;
 DELETE FROM dstack_runs;
 INSERT INTO dstack_budget SELECT * FROM saved_budget;
 INSERT INTO dstack_receipts SELECT * FROM saved_receipts;
 INSERT INTO dstack_runs SELECT * FROM saved_runs;
+\set QUIET off
 SELECT setval('dstack_runs_id_seq', coalesce(max(id), 0) + 1, false) > 0 AS run_ids_rewound FROM dstack_runs;
 
 -- GpuScan: the kernel filters, the rest stays a CPU filter, rows equal the heap's
