@@ -391,41 +391,23 @@ result_json(StringInfo buf, Tuplestorestate *ts, TupleDesc desc, int n_out, cons
 }
 
 /*
- * Run the validated plan and build the released rows.  Everything that can
- * see a sealed value happens here, inside a subtransaction: any error is
- * rolled back cleanly, recorded as the run's failure, and replaced by one
- * fixed error that keeps only the SQLSTATE class.
+ * Run fn(arg) in a subtransaction of its own.  On error the subtransaction
+ * is rolled back cleanly (locks, buffers, executor state) and a copy of the
+ * error is returned, so the caller can still write the ledger before it
+ * raises; NULL on success.
  */
-static char *
-execute_sealed(DfdwRun *run, PlannedStmt *plan, const char *query, int n_out, const Selection *sel,
-			   int64 run_id)
+static ErrorData *
+in_subtransaction(void (*fn) (void *), void *arg)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	Tuplestorestate *ts = tuplestore_begin_heap(false, false, work_mem);
-	StringInfoData res;
-	ErrorData  *edata = NULL;
+	ErrorData  *volatile edata = NULL;
 
-	initStringInfo(&res);
-	run->plan = plan;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
-	run->phase = DFDW_RUN_EXECUTING;
 	PG_TRY();
 	{
-		DestReceiver *dest = CreateDestReceiver(DestTuplestore);
-		QueryDesc  *qd;
-
-		SetTuplestoreDestReceiverParams(dest, ts, cxt, false, NULL, NULL);
-		qd = CreateQueryDesc(plan, query, GetActiveSnapshot(), InvalidSnapshot, dest, NULL, NULL, 0);
-		ExecutorStart(qd, 0);
-		ExecutorRun(qd, ForwardScanDirection, 0, true);
-		ExecutorFinish(qd);
-		MemoryContextSwitchTo(cxt);
-		result_json(&res, ts, qd->tupDesc, n_out, sel);
-		ExecutorEnd(qd);
-		FreeQueryDesc(qd);
-		dest->rDestroy(dest);
+		fn(arg);
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
@@ -438,9 +420,61 @@ execute_sealed(DfdwRun *run, PlannedStmt *plan, const char *query, int n_out, co
 	PG_END_TRY();
 	MemoryContextSwitchTo(cxt);
 	CurrentResourceOwner = owner;
+	return edata;
+}
+
+/* What the sealed part needs, and what it produces. */
+typedef struct SealedExec
+{
+	PlannedStmt *plan;
+	const char *query;
+	int			n_out;
+	const Selection *sel;
+	Tuplestorestate *ts;
+	StringInfoData res;
+} SealedExec;
+
+static void
+sealed_exec(void *arg)
+{
+	SealedExec *x = arg;
+	MemoryContext cxt = CurrentMemoryContext;
+	DestReceiver *dest = CreateDestReceiver(DestTuplestore);
+	QueryDesc  *qd;
+
+	SetTuplestoreDestReceiverParams(dest, x->ts, cxt, false, NULL, NULL);
+	qd = CreateQueryDesc(x->plan, x->query, GetActiveSnapshot(), InvalidSnapshot, dest, NULL, NULL, 0);
+	ExecutorStart(qd, 0);
+	ExecutorRun(qd, ForwardScanDirection, 0, true);
+	ExecutorFinish(qd);
+	MemoryContextSwitchTo(cxt);
+	result_json(&x->res, x->ts, qd->tupDesc, x->n_out, x->sel);
+	ExecutorEnd(qd);
+	FreeQueryDesc(qd);
+	dest->rDestroy(dest);
+}
+
+/*
+ * Run the validated plan and build the released rows.  Everything that can
+ * see a sealed value happens here, inside a subtransaction: any error is
+ * rolled back cleanly (while messages are still withheld), recorded as the
+ * run's failure, and replaced by one fixed error that keeps only the
+ * SQLSTATE class.
+ */
+static char *
+execute_sealed(DfdwRun *run, PlannedStmt *plan, const char *query, int n_out, const Selection *sel,
+			   int64 run_id)
+{
+	SealedExec	x = {plan, query, n_out, sel, tuplestore_begin_heap(false, false, work_mem)};
+	ErrorData  *edata;
+
+	initStringInfo(&x.res);
+	run->plan = plan;
+	run->phase = DFDW_RUN_EXECUTING;
+	edata = in_subtransaction(sealed_exec, &x);
 	run->phase = DFDW_RUN_RELEASING;
 	run->plan = NULL;
-	tuplestore_end(ts);
+	tuplestore_end(x.ts);
 	if (edata != NULL)
 	{
 		int			cls = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
@@ -456,7 +490,27 @@ execute_sealed(DfdwRun *run, PlannedStmt *plan, const char *query, int n_out, co
 				 errhint("Check the query's constants and types; a query that passes dstack_run()'s rules "
 						 "fails only on resource limits, cancellation or damaged datasets.")));
 	}
-	return res.data;
+	return x.res.data;
+}
+
+/* The arguments of dfdw_chain_charge(), for in_subtransaction(). */
+typedef struct ChainChargeArgs
+{
+	DfdwRun    *run;
+	const DfdwValidated *v;
+	const DfdwChainFacts *f;
+	const char *query;
+	const DfdwCharge *charge;
+	double		delta;
+	DfdwChainCharge *out;
+} ChainChargeArgs;
+
+static void
+chain_charge(void *arg)
+{
+	ChainChargeArgs *a = arg;
+
+	dfdw_chain_charge(a->v->serverid, a->f, a->query, a->charge->epsilon_micro, a->delta, a->run->datasets, a->out);
 }
 
 /*
@@ -469,27 +523,9 @@ static void
 charge_on_chain(DfdwRun *run, const DfdwValidated *v, const DfdwChainFacts *f, const char *query,
 				const DfdwCharge *charge, double delta, DfdwChainCharge *out)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	ErrorData  *volatile edata = NULL;
+	ChainChargeArgs a = {run, v, f, query, charge, delta, out};
+	ErrorData  *edata = in_subtransaction(chain_charge, &a);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		dfdw_chain_charge(v->serverid, f, query, charge->epsilon_micro, delta, run->datasets, out);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	CurrentResourceOwner = owner;
 	if (edata != NULL)
 	{
 		dfdw_ledger_fail(charge->run_id, pstrdup(unpack_sql_state(ERRCODE_TO_CATEGORY(edata->sqlerrcode))));
