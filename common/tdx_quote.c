@@ -73,7 +73,7 @@ sha384(const void *data, size_t len, uint8_t out[TDXQ_MR_LEN])
 	EVP_Digest(data, len, out, &n, EVP_sha384(), NULL);
 }
 
-/* A JSON string as JCS (RFC 8785) writes it: short escapes, \u00xx lowercase, UTF-8 as is. */
+/* A JSON string as JCS writes it: short escapes, \u00xx lowercase, UTF-8 as is. */
 static size_t
 jcs_string(const char *s, char *out)
 {
