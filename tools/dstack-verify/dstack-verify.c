@@ -20,6 +20,7 @@
 #include "hex.h"
 #include "rpc.h"
 #include "sigchain.h"
+#include "tdx_quote.h"
 
 /*
  * The receipt rules are implemented here again from docs/receipts.md, not
@@ -31,14 +32,6 @@
 #define CANON_FLAGS			(JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII)
 
 /* TDX quote v4: 48-byte header, 584-byte TD report body, u32 signature length, signature */
-#define QUOTE_HEADER_LEN			48
-#define QUOTE_REPORT_DATA_OFFSET	568		/* header + 520 */
-#define QUOTE_SIGLEN_OFFSET			632
-#define QUOTE_SIG_OFFSET			636
-#define QUOTE_TEE_TDX				0x81
-/* tools/dstack-sim: marker in the header's QE vendor id, r||s||v by the KMS root over sha256(header || body) */
-#define QUOTE_SIM_MARKER			"DSTACK-SIMULATED-QUOTE"
-#define QUOTE_SIM_MARKER_OFFSET		12
 
 static bool quiet = false;
 
@@ -134,12 +127,6 @@ has_real(json_t *v)
 			if (has_real(e))
 				return true;
 	return false;
-}
-
-static uint32_t
-le32(const uint8_t *p)
-{
-	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
 }
 
 /* body.policy (docs/receipts.md): the policy the CVM read from its measured app-compose. */
@@ -305,6 +292,7 @@ verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *
 	uint8_t    *quote = NULL;
 	size_t		quote_len = 0;
 	bool		simulated;
+	TdxqReport	rep;
 	char		hexbuf[2 * DC_PUBKEY_LEN + 1];
 	DErr		err;
 	ReceiptPolicy pol;
@@ -381,13 +369,11 @@ verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *
 		fail("quote", "report_data is not the body hash followed by 32 zero bytes");
 	if (!dhex_decode_alloc(jstr(r, "quote.quote", "quote"), &quote, &quote_len, "quote", &err))
 		fail("quote", "quote.quote is not hex");
-	if (quote_len < QUOTE_SIG_OFFSET || (quote[0] | quote[1] << 8) != 4 || le32(quote + 4) != QUOTE_TEE_TDX ||
-		le32(quote + QUOTE_SIGLEN_OFFSET) != quote_len - QUOTE_SIG_OFFSET)
-		fail("quote", "quote.quote is not a TDX quote v4 (%zu bytes; version, TEE type or signature length is wrong)",
-			 quote_len);
-	if (memcmp(quote + QUOTE_REPORT_DATA_OFFSET, expect_rd, 64) != 0)
-		fail("quote", "the report_data inside the quote (offset %d) is not the body hash", QUOTE_REPORT_DATA_OFFSET);
-	simulated = memmem(quote, quote_len, QUOTE_SIM_MARKER, strlen(QUOTE_SIM_MARKER)) != NULL;
+	if (!tdxq_parse(quote, quote_len, &rep, &err))
+		fail("quote", "quote.quote is not a TDX quote v4 (%zu bytes): %s", quote_len, err.detail);
+	if (memcmp(rep.report_data, expect_rd, 64) != 0)
+		fail("quote", "the report_data inside the quote (offset %d) is not the body hash", TDXQ_REPORT_DATA_OFFSET);
+	simulated = tdxq_is_simulated(quote, quote_len);
 	{
 		json_t	   *sf = json_object_get(json_object_get(r, "quote"), "simulated");
 
@@ -397,22 +383,39 @@ verify_one(const char *path, const uint8_t kms_root[DC_PUBKEY_LEN], const char *
 			fail("quote", "quote.simulated is %s but the quote %s the simulator's", json_is_true(sf) ? "true" : "false",
 				 simulated ? "is" : "is not");
 	}
-	if (simulated)
+	/* RTMR3 is the replay of the event log, which measures the body's app id and compose-hash */
 	{
-		/* a simulator quote: signed by the (simulated) KMS root over header and body */
-		uint8_t		qd[32],
-					qpub[DC_PUBKEY_LEN];
+		const char *elog = json_string_value(json_object_get(json_object_get(r, "quote"), "event_log"));
+		json_t	   *log = elog && elog[0] ? json_loads(elog, 0, &jerr) : NULL;
+		uint8_t		rtmr3[TDXQ_MR_LEN];
+		uint8_t		compose[32];
+		uint8_t    *p = NULL;
+		size_t		plen = 0;
+		bool		found;
 
-		if (memcmp(quote + QUOTE_SIM_MARKER_OFFSET, QUOTE_SIM_MARKER, strlen(QUOTE_SIM_MARKER)) != 0)
-			fail("quote", "the simulated quote's header lost its marker: the quote was altered");
-		if (quote_len < QUOTE_SIG_OFFSET + DC_SIG_LEN)
-			fail("quote", "the simulated quote is truncated");
-		dc_sha256(quote, QUOTE_SIGLEN_OFFSET, qd);
-		if (!dc_recover_pubkey(qd, quote + QUOTE_SIG_OFFSET, qpub, &err) ||
-			!dc_equal(qpub, kms_root, DC_PUBKEY_LEN))
-			fail("quote", "the simulated quote is not signed by the KMS root");
-		ok("quote report_data = body hash (SIMULATED quote, signed by the simulated KMS root; not DCAP-verified)");
+		if (log == NULL && simulated)
+			fail("quote", "a simulated quote needs its event log (quote.event_log) to be checked");
+		if (log != NULL)
+		{
+			if (!tdxq_replay_rtmr3(log, NULL, rtmr3, &err))
+				fail("quote", "quote.event_log: %s (%s)", err.msg, err.detail);
+			if (memcmp(rtmr3, rep.rtmr[3], TDXQ_MR_LEN) != 0)
+				fail("quote", "the quote's RTMR3 is not the replay of quote.event_log");
+			if (!tdxq_event_payload(log, "app-id", &p, &plen, &found, &err) || !found || plen != DC_ADDR_LEN ||
+				memcmp(p, app_id, DC_ADDR_LEN) != 0)
+				fail("quote", "the event log's app-id is not the body's app_id");
+			free(p);
+			hexfield(body, "compose_hash", compose, 32, "quote");
+			if (!tdxq_event_payload(log, "compose-hash", &p, &plen, &found, &err) || !found || plen != 32 ||
+				memcmp(p, compose, 32) != 0)
+				fail("quote", "the event log's compose-hash is not the body's compose_hash");
+			free(p);
+			json_decref(log);
+		}
 	}
+	if (simulated)
+		ok("quote report_data = body hash; RTMR3 replays the event log of the body's app and compose-hash "
+		   "(SIMULATED quote: not signed by a TDX quoting enclave)");
 	else
 		ok("quote report_data = body hash (TDX quote: its signature is NOT checked offline; verify quote.quote with Intel DCAP)");
 	free(quote);

@@ -2,8 +2,9 @@
 // make-receipt.mjs: an independent generator of dstack-receipt/v1 receipts
 // (docs/receipts.md) for testing tools/dstack-verify.  It shares no code with
 // the CVM side (dstack_fdw, common/receipt.c): canonical JSON, the digests,
-// the key chain and the simulated quote are written here again from the spec,
-// so a receipt it makes verifying in the C verifier cross-checks both.
+// the key chain are written here again from the spec, so a receipt it makes
+// verifying in the C verifier cross-checks both.  The --local quote is built as
+// tools/dstack-sim builds its quotes (its tdx.mjs: a captured quote, marker set).
 //
 //   node make-receipt.mjs --local DIR  [options] > receipt.json
 //   node make-receipt.mjs --socket PATH [--rpc URL] [options] > receipt.json
@@ -11,7 +12,7 @@
 //   --local DIR     simulate the guest agent here: a KMS root key kept in
 //                   DIR/root.key (made once; DIR/root.pub is its public key),
 //                   the app key and the receipt key derived from it, a quote
-//                   in the simulator's layout signed by that root
+//                   as the simulator makes them with an RTMR3 event log
 //   --socket PATH   ask the dstack guest agent (tools/dstack-sim) on a Unix
 //                   socket: Info, GetKey dstack-receipt/v1, GetQuote
 //   --rpc URL       cite the chain: eth_chainId, the latest block, and the
@@ -35,9 +36,9 @@ import path from 'node:path';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { sha256 } from '@noble/hashes/sha2.js';
+import { loadFixture, runtimeEvent, replay, eventJson, simulatedQuote, mrConfigIdV1 } from '../dstack-sim/tdx.mjs';
 
 const PURPOSE = 'dstack-receipt/v1';
-const QUOTE_MARKER = 'DSTACK-SIMULATED-QUOTE';
 const enc = new TextEncoder();
 
 function die(msg) {
@@ -161,23 +162,20 @@ async function rpc(method, params) {
 	return j.result;
 }
 
-// A TDX-v4-shaped quote in tools/dstack-sim's layout: 48-byte header carrying the
-// marker at 12, 584-byte TD report body (report_data at 568), u32 length, then
-// r‖s‖v by the KMS root over sha256(header ‖ body), root public key, marker.
-function localQuote(rootSk, reportData) {
-	const header = new Uint8Array(48);
-	const dv = new DataView(header.buffer);
-	dv.setUint16(0, 4, true);
-	dv.setUint16(2, 2, true);
-	dv.setUint32(4, 0x81, true);
-	header.set(enc.encode(QUOTE_MARKER), 12);
-	const body = new Uint8Array(584);
-	body.set(reportData, 520);
-	const signed = concat(header, body);
-	const sigSection = concat(signRSV(rootSk, sha256(signed)), pubOf(rootSk), enc.encode(QUOTE_MARKER));
-	const len = new Uint8Array(4);
-	new DataView(len.buffer).setUint32(0, sigSection.length, true);
-	return concat(signed, len, sigSection);
+// A quote as tools/dstack-sim makes it: the captured quote with report_data,
+// MRCONFIGID and RTMR3 replaced and the simulation marker set, and the RTMR3 event
+// log (as the agent strips it) that replays to it.
+function localQuote(appId, composeHash, instanceId, reportData) {
+	const fixture = loadFixture(new URL('../dstack-sim/fixtures/attestation.bin', import.meta.url).pathname);
+	const events = [
+		runtimeEvent('system-preparing', new Uint8Array(0)), runtimeEvent('app-id', appId),
+		runtimeEvent('compose-hash', composeHash), runtimeEvent('instance-id', instanceId),
+		runtimeEvent('boot-mr-done', new Uint8Array(0)),
+	];
+	const quote = simulatedQuote(fixture.quote, {
+		reportData, mrConfigId: mrConfigIdV1(composeHash), rtmr3: replay(events.map((e) => e.digest)),
+	});
+	return { quote: hex(quote), event_log: JSON.stringify(events.map((e) => eventJson(e, { strip: true }))) };
 }
 
 // An epsilon as receipts write it: the compose's decimal text with exactly six decimals.
@@ -218,7 +216,7 @@ async function main() {
 		chain = [signRSV(appSk, appDigest(PURPOSE, pubOf(receiptSk))), signRSV(rootSk, kmsDigest(appId, appPub))];
 		composeHash = sha256(enc.encode('make-receipt compose'));
 		instanceId = sha256(enc.encode('make-receipt instance')).subarray(0, 20);
-		getQuote = async (rd) => ({ quote: hex(localQuote(rootSk, rd)), event_log: '[]', report_data: hex(rd) });
+		getQuote = async (rd) => ({ ...localQuote(appId, composeHash, instanceId, rd), report_data: hex(rd) });
 	} else {
 		const info = await agent('Info');
 		appId = unhex(info.app_id, 20, 'Info.app_id');

@@ -115,12 +115,14 @@ tamper "$A" "$WORK/t.json" 'r.quote.report_data=flip(r.quote.report_data,2)'
 check "quote report_data edited" quote "${K[@]}" "$WORK/t.json"
 tamper "$A" "$WORK/t.json" 'r.quote.quote=flip(r.quote.quote,2*568+1)'
 check "quote bytes: report_data inside the quote" quote "${K[@]}" "$WORK/t.json"
-tamper "$A" "$WORK/t.json" 'r.quote.quote=flip(r.quote.quote,2*100)'
-check "quote bytes: TD report (simulated signature breaks)" quote "${K[@]}" "$WORK/t.json"
-tamper "$A" "$WORK/t.json" 'r.quote.quote=flip(r.quote.quote,2*12)'
+tamper "$A" "$WORK/t.json" 'r.quote.quote=flip(r.quote.quote,2*520)'
+check "quote bytes: RTMR3 (no longer the event log's replay)" quote "${K[@]}" "$WORK/t.json"
+tamper "$A" "$WORK/t.json" 'r.quote.quote=flip(r.quote.quote,2*28)'
 check "quote bytes: header marker" quote "${K[@]}" "$WORK/t.json"
-tamper "$A" "$WORK/t.json" 'r.quote.quote=flip(r.quote.quote,2*636+3)'
-check "quote bytes: signature" quote "${K[@]}" "$WORK/t.json"
+tamper "$A" "$WORK/t.json" 'const e=JSON.parse(r.quote.event_log);e.find(x=>x.event==="compose-hash").event_payload="00".repeat(32);r.quote.event_log=JSON.stringify(e)'
+check "quote event log: another compose-hash measured" quote "${K[@]}" "$WORK/t.json"
+tamper "$A" "$WORK/t.json" 'r.quote.event_log=""'
+check "quote event log: missing" quote "${K[@]}" "$WORK/t.json"
 tamper "$A" "$WORK/t.json" 'r.quote.quote=r.quote.quote.slice(0,2*700)'
 check "quote bytes: truncated" quote "${K[@]}" "$WORK/t.json"
 tamper "$A" "$WORK/t.json" 'r.quote.simulated=false'
@@ -188,7 +190,7 @@ check "wrong chain id (re-signed)" chain "${K[@]}" "${R[@]}" "$WORK/t.json"
 $MR "${S[@]}" --set "chain.approvals=3" >"$WORK/t.json"
 check "wrong approval count (re-signed)" consortium "${K[@]}" "${R[@]}" "$WORK/t.json"
 $MR "${S[@]}" --set "compose_hash=\"$(printf '%064d' 1)\"" >"$WORK/t.json"
-check "compose-hash not pinned (re-signed)" consortium "${K[@]}" "${R[@]}" "$WORK/t.json"
+check "compose-hash not the one the quote measures (re-signed)" quote "${K[@]}" "${R[@]}" "$WORK/t.json"
 $MR "${S[@]}" --set 'app_id="0x70997970c51812dc3a010c7d01b50e0d17dc79c8"' >"$WORK/t.json"
 check "app id not the key's (re-signed)" "key chain" "${K[@]}" "${R[@]}" "$WORK/t.json"
 tamper "$WORK/s.json" "$WORK/t.json" 'r.body.chain.block_hash="0x"+flip(r.body.chain.block_hash.slice(2),5)'
@@ -213,7 +215,8 @@ SET dstack_seal.recipient_key = '$DSTACK_TEST_RECIPIENT1_PUB';
 SET dstack_seal.recipient_key_chain = '$DSTACK_TEST_RECIPIENT1_CHAIN';
 SELECT dstack_seal('t', NULL, '$WORK/out/t.dseal') IS NOT NULL;
 CREATE SERVER s FOREIGN DATA WRAPPER dstack_fdw OPTIONS
-  (rpc_url '$DSTACK_TEST_RPC', guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT');
+  (rpc_url '$DSTACK_TEST_RPC', guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT',
+   kms_contract '$DSTACK_TEST_KMS_CONTRACT', chain_id '$DSTACK_TEST_CHAIN_ID');
 CREATE FOREIGN TABLE st (patient_id int4, k int4) SERVER s OPTIONS (path '$WORK/out/t.dseal', owner '$DSTACK_TEST_OWNER1_ADDR');
 SQL
 	q -c 'SELECT dstack_run($$SELECT k, dp_count(patient_id, 0.2) FROM st GROUP BY k$$)' >"$WORK/r1.json"
