@@ -11,7 +11,7 @@ CREATE TABLE bl_cohort AS SELECT g::int8 AS patient_id, g % 90 AS age FROM gener
 \set blpath :out '/bl_cohort.dseal'
 SELECT (dstack_seal('bl_cohort', NULL, :'blpath'))->>'row_count' AS sealed;
 CREATE SERVER bl_server FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root');
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id');
 CREATE FOREIGN TABLE bl (patient_id int8, age int4) SERVER bl_server OPTIONS (path :'blpath', owner :'owner1_addr');
 CREATE TEMP TABLE bl_saved_budget AS SELECT * FROM dstack_budget;
 CREATE TEMP TABLE bl_saved_receipts AS SELECT * FROM dstack_receipts;

@@ -134,7 +134,8 @@ SILOS+=("$cvm")
 cq() { pg_psql "$cvm" "$cvm_port" -d postgres "$@"; }
 cq -c "CREATE EXTENSION dstack_fdw" \
 	-c "CREATE SERVER cardio FOREIGN DATA WRAPPER dstack_fdw OPTIONS (rpc_url '$DSTACK_TEST_RPC',
-	    guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT', app_contract '$DSTACK_TEST_APP_ID')" \
+	    guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT', app_contract '$DSTACK_TEST_APP_ID',
+	    kms_contract '$DSTACK_TEST_KMS_CONTRACT', chain_id '$DSTACK_TEST_CHAIN_ID')" \
 	-c "CREATE ROLE analyst LOGIN" \
 	-c "IMPORT FOREIGN SCHEMA sealed FROM SERVER cardio INTO public OPTIONS (directory '$WORK/published')" \
 	-c "GRANT SELECT ON ehr, imaging, assays, samples TO analyst" \
