@@ -700,8 +700,9 @@ ga_boot_info(const GaInfo *info, AbiAppBootInfo *boot, DErr *err)
 	bool		cfg_found = false;
 
 	memset(boot, 0, sizeof(*boot));
-	if (info->tcb_info == NULL || info->tcb_info[0] == '\0' ||
-		!json_is_object(tcb = json_loads(info->tcb_info, 0, &jerr)))
+	if (info->tcb_info != NULL && info->tcb_info[0] != '\0')
+		tcb = json_loads(info->tcb_info, 0, &jerr);
+	if (!json_is_object(tcb))
 	{
 		derr_set(err, DERR_FORMAT, "the guest agent's Info carries no tcb_info");
 		derr_detail(err, "Info.tcb_info (registers and RTMR3 event log) is what the KMS's view of this boot is "

@@ -185,7 +185,9 @@ test_replay(void)
 	CHECK(!tdxq_replay_rtmr3(log, NULL, mr, &err) && err.code == DERR_FORMAT, "malformed event: DERR_FORMAT");
 	json_decref(log);
 	derr_clear(&err);
-	CHECK(!tdxq_replay_rtmr3(json_object(), NULL, mr, &err) && err.code == DERR_FORMAT, "not an array: DERR_FORMAT");
+	log = json_object();
+	CHECK(!tdxq_replay_rtmr3(log, NULL, mr, &err) && err.code == DERR_FORMAT, "not an array: DERR_FORMAT");
+	json_decref(log);
 }
 
 static void
