@@ -390,6 +390,7 @@ ga_get_quote(const char *socket, const uint8_t *report_data, size_t len, GaQuote
 		derr_set(err, DERR_FORMAT, "guest agent sent an empty quote");
 		goto done;
 	}
+	quote->simulated = tdxq_is_simulated(quote->quote, quote->quote_len);
 	if (!ga_dup_opt(j, "event_log", &quote->event_log, err) ||
 		!ga_dup_opt(j, "vm_config", &quote->vm_config, err))
 		goto done;

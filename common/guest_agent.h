@@ -69,6 +69,7 @@ typedef struct GaQuote
 	char	   *event_log;		/* JSON text as the agent sent it, malloc()ed */
 	uint8_t		report_data[64];	/* as echoed by the agent (zero-padded) */
 	char	   *vm_config;		/* malloc()ed; "" when absent */
+	bool		simulated;		/* tdxq_is_simulated(quote): tools/dstack-sim's marker */
 } GaQuote;
 
 typedef struct GaInfo

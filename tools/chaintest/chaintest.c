@@ -434,7 +434,8 @@ scenario_approved(const Env *e)
 		derr_clear(&err);
 		check(tdxq_parse(q.quote, q.quote_len, &rep, &err) && memcmp(rep.report_data, rd, 64) == 0,
 			  "  ... a TDX v4 quote carrying that report data", &err);
-		check(tdxq_is_simulated(q.quote, q.quote_len), "  ... marked as simulated (common/tdx_quote.h)", NULL);
+		check(tdxq_is_simulated(q.quote, q.quote_len) && q.simulated,
+			  "  ... marked as simulated (common/tdx_quote.h; GaQuote.simulated says so)", NULL);
 		derr_clear(&err);
 		check(tdxq_replay_rtmr3(log, NULL, r3, &err) && memcmp(r3, rep.rtmr[3], TDXQ_MR_LEN) == 0,
 			  "  ... whose RTMR3 is the replay of the (stripped) event log", &err);
