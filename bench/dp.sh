@@ -28,7 +28,7 @@ CREATE TABLE tiny AS SELECT * FROM cohort LIMIT 1000;
 SELECT dstack_seal('tiny') IS NOT NULL;
 CREATE SERVER sealed FOREIGN DATA WRAPPER dstack_fdw OPTIONS
   (rpc_url '$DSTACK_TEST_RPC', guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT',
-   ledger 'local');
+   kms_contract '$DSTACK_TEST_KMS_CONTRACT', chain_id '$DSTACK_TEST_CHAIN_ID', ledger 'local');
 CREATE SCHEMA s;
 IMPORT FOREIGN SCHEMA sealed FROM SERVER sealed INTO s OPTIONS (directory '$WORK/out');
 SQL

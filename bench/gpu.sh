@@ -40,7 +40,8 @@ SELECT dstack_seal('transactions') IS NOT NULL;
 SELECT dstack_seal('accounts') IS NOT NULL;
 DROP TABLE transactions; DROP TABLE accounts;
 CREATE SERVER sealed FOREIGN DATA WRAPPER dstack_fdw OPTIONS
-  (rpc_url '$DSTACK_TEST_RPC', guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT');
+  (rpc_url '$DSTACK_TEST_RPC', guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT',
+   kms_contract '$DSTACK_TEST_KMS_CONTRACT', chain_id '$DSTACK_TEST_CHAIN_ID');
 CREATE SCHEMA s;
 IMPORT FOREIGN SCHEMA sealed FROM SERVER sealed INTO s OPTIONS (directory '$WORK/out');
 SQL

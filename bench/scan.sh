@@ -30,7 +30,8 @@ $RECIPE
 SELECT dstack_seal('cohort') IS NOT NULL;
 COPY cohort TO '$WORK/out/cohort.csv' (FORMAT csv);
 CREATE SERVER sealed FOREIGN DATA WRAPPER dstack_fdw OPTIONS
-  (rpc_url '$DSTACK_TEST_RPC', guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT');
+  (rpc_url '$DSTACK_TEST_RPC', guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT',
+   kms_contract '$DSTACK_TEST_KMS_CONTRACT', chain_id '$DSTACK_TEST_CHAIN_ID');
 CREATE SCHEMA s;
 IMPORT FOREIGN SCHEMA sealed FROM SERVER sealed INTO s OPTIONS (directory '$WORK/out');
 CREATE SERVER csv FOREIGN DATA WRAPPER file_fdw;

@@ -16,6 +16,7 @@
 #include "hex.h"
 #include "http.h"
 #include "sigchain.h"
+#include "tdx_quote.h"
 
 #define GA_WHAT "dstack guest agent"
 
@@ -77,8 +78,12 @@ ga_resolve_endpoint(const char *socket, GaEndpoint *ep, DErr *err)
 	memset(ep, 0, sizeof(*ep));
 	if (socket != NULL && socket[0] != '\0')
 	{
+		const char *base = strrchr(socket, '/');
+
 		if (strncmp(socket, "http://", 7) == 0 || strncmp(socket, "https://", 8) == 0)
 			return ga_copy_url(ep, socket, err);
+		/* an explicit tappd socket is the legacy one, whatever directory it is in */
+		ep->legacy = strcmp(base ? base + 1 : socket, GA_LEGACY_SOCKET_NAME) == 0;
 		return ga_copy(ep->socket, sizeof(ep->socket), socket, err);
 	}
 	env = getenv(GA_ENV_ENDPOINT);
@@ -103,15 +108,31 @@ ga_resolve_endpoint(const char *socket, GaEndpoint *ep, DErr *err)
 	return ga_copy(ep->socket, sizeof(ep->socket), GA_DEFAULT_SOCKET, err);
 }
 
+static HttpOptions ga_opts;
+static bool ga_opts_set;
+
+void
+ga_set_http_options(const HttpOptions *opt)
+{
+	ga_opts_set = opt != NULL;
+	if (opt != NULL)
+		ga_opts = *opt;
+}
+
 /* Options for a local agent: quick connect, patient answer, no 5xx retry. */
 static void
 ga_http_options(HttpOptions *opt)
 {
-	http_options_default(opt);
-	opt->connect_timeout_ms = 2000;
-	opt->timeout_ms = 30000;	/* a TDX quote can take seconds */
-	opt->retries = 2;
-	/* the agent reports refusals (KMS said no) as 500: an answer, not a glitch */
+	if (ga_opts_set)
+		*opt = ga_opts;
+	else
+	{
+		http_options_default(opt);
+		opt->connect_timeout_ms = 2000;
+		opt->timeout_ms = 30000;	/* a TDX quote can take seconds */
+		opt->retries = 2;
+	}
+	/* the agent's failures are answers (400), not glitches; a 5xx is no better */
 	opt->retry_5xx = false;
 }
 
@@ -155,7 +176,10 @@ ga_call(const GaEndpoint *ep, const char *http_method, const char *method, const
 	jerror = json_is_object(j) ? json_object_get(j, "error") : NULL;
 	if (jerror != NULL && !json_is_null(jerror))
 	{
-		const char *text = json_is_string(jerror) ? json_string_value(jerror) : "(malformed error)";
+		/* Rocket's catchers answer {"error": {"code", "reason", "description"}} */
+		json_t	   *jdesc = json_object_get(jerror, "description");
+		const char *text = json_is_string(jerror) ? json_string_value(jerror)
+			: json_is_string(jdesc) ? json_string_value(jdesc) : "(malformed error)";
 
 		derr_set(err, DERR_REMOTE, "guest agent refused %s: %s", method + 1, text);
 		derr_detail(err, "The agent at %s answered http %ld: %s", ga_name(ep), hr->status, text);
@@ -366,6 +390,7 @@ ga_get_quote(const char *socket, const uint8_t *report_data, size_t len, GaQuote
 		derr_set(err, DERR_FORMAT, "guest agent sent an empty quote");
 		goto done;
 	}
+	quote->simulated = tdxq_is_simulated(quote->quote, quote->quote_len);
 	if (!ga_dup_opt(j, "event_log", &quote->event_log, err) ||
 		!ga_dup_opt(j, "vm_config", &quote->vm_config, err))
 		goto done;
@@ -611,4 +636,171 @@ ga_app_compose_measured(const GaInfo *info, DErr *err)
 		return false;
 	}
 	return true;
+}
+
+/* A 48-byte register of tcb_info, as hex. */
+static bool
+ga_tcb_mr(json_t *tcb, const char *name, uint8_t out[TDXQ_MR_LEN], DErr *err)
+{
+	json_t	   *v = json_object_get(tcb, name);
+
+	if (!json_is_string(v) || !dhex_decode_exact(json_string_value(v), out, TDXQ_MR_LEN, name, err))
+	{
+		derr_set(err, DERR_FORMAT, "the guest agent's tcb_info has no valid %s", name);
+		derr_detail(err, "tcb_info.%s must be the hex of a 48-byte TDX register.", name);
+		return false;
+	}
+	return true;
+}
+
+/* The log's event `name` must carry exactly `want` (when the log has it). */
+static bool
+ga_event_is(json_t *log, const char *name, const uint8_t *want, size_t want_len, bool required, DErr *err)
+{
+	uint8_t    *p = NULL;
+	size_t		n = 0;
+	bool		found;
+	char		got[2 * 64 + 1];
+	char		exp[2 * 64 + 1];
+
+	if (!tdxq_event_payload(log, name, &p, &n, &found, err))
+		return false;
+	if (!found && !required)
+		return true;
+	if (found && n == want_len && (n == 0 || memcmp(p, want, n) == 0))
+	{
+		free(p);
+		return true;
+	}
+	dhex_encode(p, n < 64 ? n : 64, got);
+	dhex_encode(want, want_len < 64 ? want_len : 64, exp);
+	free(p);
+	derr_set(err, DERR_INTEGRITY, "the guest agent's event log does not measure its %s", name);
+	if (found)
+		derr_detail(err, "The RTMR3 event \"%s\" carries %s; Info reports %s.", name, got, exp);
+	else
+		derr_detail(err, "RTMR3 has no \"%s\" event; Info reports %s.", name, exp);
+	return false;
+}
+
+bool
+ga_boot_info(const GaInfo *info, AbiAppBootInfo *boot, DErr *err)
+{
+	json_t	   *tcb = NULL;
+	json_t	   *log;
+	json_error_t jerr;
+	uint8_t		mrtd[TDXQ_MR_LEN],
+				rtmr[4][TDXQ_MR_LEN],
+				replayed[TDXQ_MR_LEN],
+				cfg[TDXQ_MR_LEN],
+				zero[TDXQ_MR_LEN] = {0};
+	uint8_t    *kpi = NULL;
+	size_t		kpi_len = 0;
+	bool		has_kpi;
+	bool		ok = false;
+	bool		cfg_found = false;
+
+	memset(boot, 0, sizeof(*boot));
+	if (info->tcb_info != NULL && info->tcb_info[0] != '\0')
+		tcb = json_loads(info->tcb_info, 0, &jerr);
+	if (!json_is_object(tcb))
+	{
+		derr_set(err, DERR_FORMAT, "the guest agent's Info carries no tcb_info");
+		derr_detail(err, "Info.tcb_info (registers and RTMR3 event log) is what the KMS's view of this boot is "
+					"recomputed from; dstack's guest agent sends it on its socket.");
+		goto done;
+	}
+	log = json_object_get(tcb, "event_log");
+	if (!ga_tcb_mr(tcb, "mrtd", mrtd, err) || !ga_tcb_mr(tcb, "rtmr0", rtmr[0], err) ||
+		!ga_tcb_mr(tcb, "rtmr1", rtmr[1], err) || !ga_tcb_mr(tcb, "rtmr2", rtmr[2], err) ||
+		!ga_tcb_mr(tcb, "rtmr3", rtmr[3], err) || !tdxq_replay_rtmr3(log, NULL, replayed, err))
+		goto done;
+	if (memcmp(replayed, rtmr[3], TDXQ_MR_LEN) != 0)
+	{
+		derr_set(err, DERR_INTEGRITY, "the guest agent's RTMR3 is not the replay of its event log");
+		derr_detail(err, "tcb_info.rtmr3 differs from the replay of tcb_info.event_log's runtime events.");
+		goto done;
+	}
+	if (!ga_event_is(log, "app-id", info->app_id, DC_ADDR_LEN, true, err) ||
+		!ga_event_is(log, "compose-hash", info->compose_hash, 32, true, err) ||
+		!ga_event_is(log, "instance-id", info->instance_id, info->instance_id_len, info->instance_id_len > 0, err) ||
+		!tdxq_event_payload(log, "key-provider", &kpi, &kpi_len, &has_kpi, err))
+		goto done;
+	if (has_kpi && info->key_provider_info != NULL && info->key_provider_info[0] != '\0' &&
+		(strlen(info->key_provider_info) != kpi_len || memcmp(info->key_provider_info, kpi, kpi_len) != 0))
+	{
+		derr_set(err, DERR_INTEGRITY, "the guest agent's event log does not measure its key_provider_info");
+		derr_detail(err, "Info.key_provider_info is not the payload of the RTMR3 \"key-provider\" event.");
+		goto done;
+	}
+
+	/* MRCONFIGID: the one of dstack's forms that gives Info's mr_aggregated */
+	if (info->mr_aggregated_len == 32)
+	{
+		uint8_t		cand[3][TDXQ_MR_LEN];
+		uint8_t    *kp_id = NULL;
+		size_t		kp_id_len = 0;
+		json_t	   *kj = has_kpi ? json_loadb((const char *) kpi, kpi_len, 0, &jerr) : NULL;
+		json_t	   *jid = json_object_get(kj, "id");
+
+		memset(cand[0], 0, TDXQ_MR_LEN);
+		tdxq_mr_config_id_v1(info->compose_hash, cand[1]);
+		if (json_is_string(jid))
+		{
+			DErr		ignore;
+
+			derr_clear(&ignore);
+			if (!dhex_decode_alloc(json_string_value(jid), &kp_id, &kp_id_len, "key provider id", &ignore))
+				kp_id_len = 0;
+		}
+		tdxq_mr_config_id_v2(info->compose_hash, info->app_id, kp_id, kp_id_len, cand[2]);
+		free(kp_id);
+		json_decref(kj);
+		for (int c = 0; c < 3 && !cfg_found; c++)
+		{
+			uint8_t		sys[32],
+						agg[32];
+
+			tdxq_measurements(mrtd, (const uint8_t (*)[TDXQ_MR_LEN]) rtmr, cand[c], zero, zero, kpi, kpi_len,
+							  sys, agg);
+			if (memcmp(agg, info->mr_aggregated, 32) == 0)
+			{
+				memcpy(cfg, cand[c], TDXQ_MR_LEN);
+				cfg_found = true;
+			}
+		}
+	}
+	if (!cfg_found)
+	{
+		derr_set(err, DERR_INTEGRITY, "the guest agent's mr_aggregated is not dstack's aggregate of its registers");
+		derr_detail(err, "Info.mr_aggregated%s is not sha256 of MRTD, RTMR0-3 and any MRCONFIGID dstack writes "
+					"(none, V1 or V2 of this compose-hash, app id and key provider).",
+					info->mr_aggregated_len == 32 ? "" : " is absent, or");
+		goto done;
+	}
+
+	/* the boot as the KMS saw it: RTMR3 up to boot-mr-done, no key provider yet */
+	if (!tdxq_replay_rtmr3(log, "boot-mr-done", rtmr[3], err))
+		goto done;
+	tdxq_measurements(mrtd, (const uint8_t (*)[TDXQ_MR_LEN]) rtmr, cfg, zero, zero, NULL, 0,
+					  boot->mr_system, boot->mr_aggregated);
+	memcpy(boot->app_id, info->app_id, DC_ADDR_LEN);
+	memcpy(boot->compose_hash, info->compose_hash, 32);
+	if (info->instance_id_len == DC_ADDR_LEN)
+		memcpy(boot->instance_id, info->instance_id, DC_ADDR_LEN);
+	if (info->device_id_len == 32)
+		memcpy(boot->device_id, info->device_id, 32);
+	if (info->os_image_hash_len == 32)
+		memcpy(boot->os_image_hash, info->os_image_hash, 32);
+	boot->tcb_status = "UpToDate";
+	boot->advisory_ids = NULL;
+	boot->n_advisory_ids = 0;
+	ok = true;
+
+done:
+	free(kpi);
+	json_decref(tcb);
+	if (!ok)
+		memset(boot, 0, sizeof(*boot));
+	return ok;
 }

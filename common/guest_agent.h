@@ -17,18 +17,25 @@
  *                  measured compose_hash (the agent's get_info: the
  *                  socket always includes it, the public port only when the
  *                  compose sets public_tcbinfo).
- *   errors: {"error": "..."} with status 400/500.
+ *   errors: {"error": "..."} with status 400 (prpc's encode_error); a path
+ *   the agent does not serve is Rocket's 404, whose JSON "error" is an object.
  * The SDKs send Info as POST with "{}"; a server that refuses that method
  * (404/405) is asked again with GET.
  *
- * Socket selection (ga_resolve_endpoint): an explicit socket argument wins;
+ * Socket selection (ga_resolve_endpoint): an explicit socket argument wins
+ * (one named tappd.sock, such as /var/run/tappd.sock, is the legacy socket);
  * else DSTACK_SIMULATOR_ENDPOINT when set (a path, or an http:// URL as the
  * SDKs allow); else the first of /var/run/dstack.sock, /run/dstack.sock,
  * /var/run/dstack/dstack.sock, /run/dstack/dstack.sock that exists (the
  * SDKs' probe order); else the legacy
- * /var/run/tappd.sock when it exists (spoken to with the legacy
- * /prpc/Tappd.DeriveK256Key, RawQuote and Info methods); else
- * /var/run/dstack.sock, so that the error names the expected path.
+ * /var/run/tappd.sock when it exists; else /var/run/dstack.sock, so that the
+ * error names the expected path.  The legacy socket serves dstack's older
+ * Tappd service under /prpc/: Tappd.DeriveK256Key ({"k256_key",
+ * "k256_signature_chain"}), Tappd.RawQuote (exactly 64 bytes of report data,
+ * no echo of it) and Tappd.Info.
+ *
+ * Every call honours the options of ga_set_http_options(): timeouts and the
+ * caller's cancel check (a backend passes one that sees a query cancel).
  */
 #ifndef DSTACK_GUEST_AGENT_H
 #define DSTACK_GUEST_AGENT_H
@@ -37,12 +44,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "abi.h"
 #include "crypto.h"
 #include "derr.h"
+#include "http.h"
 
 #define GA_DEFAULT_SOCKET	"/var/run/dstack.sock"
 #define GA_LEGACY_SOCKET	"/var/run/tappd.sock"
 #define GA_ENV_ENDPOINT		"DSTACK_SIMULATOR_ENDPOINT"
+#define GA_LEGACY_SOCKET_NAME "tappd.sock"
 
 /* A derived app key.  Holds a private key: always end with ga_key_scrub(). */
 typedef struct GaKey
@@ -59,6 +69,7 @@ typedef struct GaQuote
 	char	   *event_log;		/* JSON text as the agent sent it, malloc()ed */
 	uint8_t		report_data[64];	/* as echoed by the agent (zero-padded) */
 	char	   *vm_config;		/* malloc()ed; "" when absent */
+	bool		simulated;		/* tdxq_is_simulated(quote): tools/dstack-sim's marker */
 } GaQuote;
 
 typedef struct GaInfo
@@ -93,6 +104,15 @@ typedef struct GaEndpoint
 	bool		legacy;			/* tappd.sock: /prpc/Tappd.* methods */
 } GaEndpoint;
 extern bool ga_resolve_endpoint(const char *socket, GaEndpoint *ep, DErr *err);
+
+/*
+ * HTTP options for every later guest-agent call of this process: connect
+ * and total timeouts, retries, and a cancel check (should_abort).  NULL
+ * restores the defaults (2 s connect, 30 s per call, 2 retries, no cancel
+ * check).  5xx answers are never retried whatever opt says: the agent's
+ * refusals are answers.
+ */
+extern void ga_set_http_options(const HttpOptions *opt);
 
 /*
  * GetKey at `path` for `purpose` (secp256k1).  socket NULL: see above.
@@ -133,5 +153,22 @@ extern void ga_info_free(GaInfo *info);
  * DERR_INTEGRITY (detail with both hashes) when it hashes to something else.
  */
 extern bool ga_app_compose_measured(const GaInfo *info, DErr *err);
+
+/*
+ * The AppBootInfo dstack's KMS judged this CVM by when it released its keys
+ * at boot, recomputed from Info: app id, compose-hash, instance id, device
+ * id and OS image hash as Info reports them, and the boot-time measurements
+ * (dstack's boottime_mr): RTMR3 replayed up to boot-mr-done, mr_system with
+ * no key provider, mr_aggregated over that RTMR3 and MRCONFIGID.  Info does
+ * not report MRCONFIGID: the one dstack's VMM writes (zero, V1 or V2) that
+ * reproduces Info's mr_aggregated over the full RTMR3 is taken (MROWNER and
+ * MROWNERCONFIG assumed zero, as dstack leaves them).  Checked on the way:
+ * tcb_info's RTMR3 is the replay of its event log, the log's app-id,
+ * compose-hash, instance-id and key-provider events are Info's values
+ * (DERR_INTEGRITY otherwise).  tcb_status is "UpToDate" (the TCB status comes
+ * from quote verification, which the CVM cannot do on itself) and there are
+ * no advisory ids.  DERR_FORMAT when Info carries no tcb_info.
+ */
+extern bool ga_boot_info(const GaInfo *info, AbiAppBootInfo *boot, DErr *err);
 
 #endif							/* DSTACK_GUEST_AGENT_H */

@@ -292,6 +292,60 @@ http_setup(CURL *h, const char *method, const char *url, const char *unix_socket
 }
 
 /*
+ * One transfer.  With a cancel check, through the multi interface so that the
+ * check runs every 100 ms whatever the transfer is doing (libcurl calls its
+ * progress callback only about once a second on an idle connection).
+ */
+static CURLcode
+http_perform(CURL *h, const HttpOptions *opt)
+{
+	CURLM	   *m;
+	CURLcode	rc = CURLE_OK;
+	int			running = 1;
+	bool		done = false;
+
+	if (opt->should_abort == NULL || (m = curl_multi_init()) == NULL)
+		return curl_easy_perform(h);
+	if (curl_multi_add_handle(m, h) != CURLM_OK)
+	{
+		curl_multi_cleanup(m);
+		return curl_easy_perform(h);
+	}
+	for (;;)
+	{
+		CURLMsg    *msg;
+		int			queued;
+
+		if (curl_multi_perform(m, &running) != CURLM_OK)
+		{
+			rc = CURLE_FAILED_INIT;
+			break;
+		}
+		while ((msg = curl_multi_info_read(m, &queued)) != NULL)
+			if (msg->msg == CURLMSG_DONE && msg->easy_handle == h)
+			{
+				rc = msg->data.result;
+				done = true;
+			}
+		if (done || running == 0)
+			break;
+		if (opt->should_abort(opt->abort_arg))
+		{
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		if (curl_multi_poll(m, NULL, 0, 100, NULL) != CURLM_OK)
+		{
+			rc = CURLE_FAILED_INIT;
+			break;
+		}
+	}
+	curl_multi_remove_handle(m, h);
+	curl_multi_cleanup(m);
+	return rc;
+}
+
+/*
  * The attempt loop.  Every attempt gets what is left of the call's deadline,
  * so the caller's timeout bounds the whole call, backoff included.
  */
@@ -376,7 +430,7 @@ http_request(const char *method, const char *url, const char *unix_socket,
 			derr_detail(err, "libcurl rejected an option; this libcurl build lacks a needed feature.");
 			goto done;
 		}
-		rc = curl_easy_perform(h);
+		rc = http_perform(h, &opt);
 		resp->attempts = attempt;
 		resp->elapsed_ms = http_now_ms() - start;
 		os_errno = 0;
@@ -410,7 +464,13 @@ http_request(const char *method, const char *url, const char *unix_socket,
 		}
 		if (again && attempt <= opt.retries && http_now_ms() + backoff < deadline)
 		{
-			http_sleep_ms(backoff);
+			/* in slices, so that a cancel during the backoff is seen too */
+			for (long slept = 0; slept < backoff; slept += 50)
+			{
+				if (opt.should_abort != NULL && opt.should_abort(opt.abort_arg))
+					break;
+				http_sleep_ms(backoff - slept < 50 ? backoff - slept : 50);
+			}
 			backoff *= 2;
 			continue;
 		}

@@ -32,19 +32,25 @@ rpc_now_ms(void)
 }
 
 /* Same redaction idea as http.c: an API key in the URL must not reach logs. */
-static void
-rpc_set_name(RpcClient *rpc)
+void
+rpc_url_name(const char *url, char *out, size_t outlen)
 {
-	const char *p = strstr(rpc->url, "://");
-	const char *host = p ? p + 3 : rpc->url;
-	const char *end = host + strcspn(host, "/?#");
+	const char *p = strstr(url, "://");
+	const char *host = p ? p + 3 : url;
+	const char *end = host + strcspn(host, "/?#,");
 	const char *at = memchr(host, '@', (size_t) (end - host));
 
 	if (at != NULL)
 		host = at + 1;
-	snprintf(rpc->name, sizeof(rpc->name), "%.*s://%.*s%s",
-			 p ? (int) (p - rpc->url) : 4, p ? rpc->url : "http",
-			 (int) (end - host), host, *end != '\0' && strcmp(end, "/") != 0 ? "/..." : "");
+	snprintf(out, outlen, "%.*s://%.*s%s",
+			 p ? (int) (p - url) : 4, p ? url : "http",
+			 (int) (end - host), host, *end != '\0' && *end != ',' && strcmp(end, "/") != 0 ? "/..." : "");
+}
+
+static void
+rpc_set_name(RpcClient *rpc)
+{
+	rpc_url_name(rpc->url, rpc->name, sizeof(rpc->name));
 }
 
 /* Only HTTP(S) endpoints: geth's IPC socket speaks raw JSON, not HTTP. */

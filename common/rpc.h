@@ -118,4 +118,105 @@ extern bool rpc_is_app_allowed(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN],
 							   const AbiAppBootInfo *boot, uint64_t number,
 							   bool *allowed, char **reason, DErr *err);
 
+/* ---- several nodes (rpc_quorum.c) ---- */
+
+/*
+ * A CVM should not take one JSON-RPC node's word for the chain: the FDW reads
+ * the consortium through every node of its rpc_url list and uses the state
+ * only when a quorum of them (rpc_quorum, default all, always more than half)
+ * report the same block hash, contract state and KMS verdict at the same
+ * height.  A node on another chain (eth_chainId) refuses the read outright.
+ */
+#define RPC_MAX_NODES	8
+
+typedef struct RpcNodeList
+{
+	int			n;
+	char	   *urls[RPC_MAX_NODES];	/* malloc()ed */
+} RpcNodeList;
+
+/*
+ * Split a comma-separated list of http(s) URLs (spaces around commas
+ * allowed).  DERR_ARG for an empty entry, a non-http(s) URL, a duplicate or
+ * more than RPC_MAX_NODES.
+ */
+extern bool rpc_parse_urls(const char *csv, RpcNodeList *list, DErr *err);
+extern void rpc_node_list_free(RpcNodeList *list);	/* NULL-safe */
+/* The node's name for messages: scheme://host[:port], credentials and path hidden. */
+extern void rpc_url_name(const char *url, char *out, size_t outlen);
+
+/*
+ * The quorum for n nodes: 0 means all of them; otherwise it must be a
+ * majority (more than n/2) and at most n, so that two disjoint groups can
+ * never both reach it.  DERR_ARG otherwise.
+ */
+extern bool rpc_quorum_effective(int n, int quorum, int *effective, DErr *err);
+
+/*
+ * The height to read at: the quorum-th highest head (so that at least a
+ * quorum of nodes have the block) minus confirmations, floored at 0.
+ */
+extern uint64_t rpc_quorum_height(const uint64_t *heads, int n, int quorum, int confirmations);
+
+/* Whether two reads say the same thing: block, every contract view, KMS verdict. */
+typedef struct RpcNodeView
+{
+	ConsortiumState st;
+	bool		kms_allowed;
+	char	   *kms_reason;		/* malloc()ed */
+} RpcNodeView;
+extern bool rpc_node_views_equal(const RpcNodeView *a, const RpcNodeView *b);
+
+typedef enum RpcNodeStatus
+{
+	RPCN_AGREES,				/* in the group that reached the quorum */
+	RPCN_DISSENTS,				/* answered, outside that group (or no group reached it) */
+	RPCN_FAILED,				/* did not answer (err says why) */
+	RPCN_WRONG_CHAIN			/* serves another chain id */
+} RpcNodeStatus;
+
+typedef struct RpcNodeResult
+{
+	char		name[160];
+	RpcNodeStatus status;
+	DErr		err;			/* RPCN_FAILED */
+	uint64_t	chain_id;
+	uint64_t	head;
+	int			group;			/* nodes with the same view share it; -1 before the reads */
+	RpcNodeView view;
+} RpcNodeResult;
+
+typedef enum RpcQuorumOutcome
+{
+	RPCQ_AGREED,				/* a quorum agrees: view is theirs */
+	RPCQ_WRONG_CHAIN,			/* some node serves another chain */
+	RPCQ_TOO_FEW,				/* fewer than a quorum of nodes answered */
+	RPCQ_DISAGREE				/* they answered, but no view has a quorum */
+} RpcQuorumOutcome;
+
+typedef struct RpcQuorumResult
+{
+	int			n;
+	int			quorum;
+	uint64_t	height;
+	RpcQuorumOutcome outcome;
+	int			agreeing;		/* size of the largest group */
+	const RpcNodeView *view;	/* RPCQ_AGREED: the quorum's view (points into nodes) */
+	RpcNodeResult nodes[RPC_MAX_NODES];
+} RpcQuorumResult;
+
+/*
+ * Read the consortium contract at app, and DstackKms(kms).isAppAllowed(boot)
+ * (kms NULL: not asked, the verdict is "allowed"), through every node of
+ * list at one height, and find the quorum.  Each node gets the options opt
+ * (its own deadline, the caller's cancel check).  Returns false only for a
+ * bad argument (err); every node's fate and the outcome are in *res, which
+ * the caller frees with rpc_quorum_result_free().
+ */
+extern bool rpc_quorum_read(const RpcNodeList *list, int quorum, uint64_t chain_id, int confirmations,
+							const uint8_t app[ABI_ADDR_LEN], const uint8_t *kms,
+							const AbiAppBootInfo *boot, const HttpOptions *opt,
+							RpcQuorumResult *res, DErr *err);
+extern void rpc_quorum_result_free(RpcQuorumResult *res);	/* NULL-safe */
+
 #endif							/* DSTACK_RPC_H */

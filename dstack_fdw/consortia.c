@@ -8,8 +8,10 @@
  *   recipe      match: the pinned compose-hash is this CVM's; miss: it is not
  *   owners      match: every owner of a mounted table approved; partial: some
  *               did; miss: none did (n/a without tables)
- *   overall     match when all match; miss when approval, revocation or
- *               recipe misses; partial otherwise
+ *   kms         match: dstack's KMS contract allows this CVM's boot (what its
+ *               KMS asked before it released the keys); miss: it does not
+ *   overall     match when all match; miss when approval, revocation, recipe
+ *               or kms misses; partial otherwise
  */
 #include "postgres.h"
 
@@ -85,8 +87,8 @@ dstack_consortia(PG_FUNCTION_ARGS)
 	{
 		Form_pg_foreign_server srv = (Form_pg_foreign_server) GETSTRUCT(tup);
 		DfdwConsortiumStatus st;
-		Datum		values[12];
-		bool		nulls[12] = {0};
+		Datum		values[13];
+		bool		nulls[13] = {0};
 		char		hex[65];
 		int			approved,
 					tables;
@@ -118,12 +120,14 @@ dstack_consortia(PG_FUNCTION_ARGS)
 		values[7] = CStringGetTextDatum(g_rev);
 		values[8] = CStringGetTextDatum(g_recipe);
 		values[9] = CStringGetTextDatum(g_owners);
-		values[10] = CStringGetTextDatum(strcmp(g_appr, "match") == 0 && strcmp(g_rev, "match") == 0 &&
-										 strcmp(g_recipe, "match") == 0 &&
+		values[10] = CStringGetTextDatum(st.kms_allowed ? "match" : "miss");
+		values[11] = CStringGetTextDatum(strcmp(g_appr, "match") == 0 && strcmp(g_rev, "match") == 0 &&
+										 strcmp(g_recipe, "match") == 0 && st.kms_allowed &&
 										 (strcmp(g_owners, "match") == 0 || strcmp(g_owners, "n/a") == 0)
 										 ? "match"
-										 : strcmp(g_appr, "miss") == 0 || st.revoked || !recipe_ok ? "miss" : "partial");
-		values[11] = Int64GetDatum((int64) st.facts.block_number);
+										 : strcmp(g_appr, "miss") == 0 || st.revoked || !recipe_ok || !st.kms_allowed
+										 ? "miss" : "partial");
+		values[12] = Int64GetDatum((int64) st.facts.block_number);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	table_endscan(scan);

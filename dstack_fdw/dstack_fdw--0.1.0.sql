@@ -89,7 +89,7 @@ COMMENT ON FUNCTION dstack_run(text) IS
 CREATE FUNCTION dstack_consortia(
     OUT server text, OUT app_id text, OUT approvals bigint, OUT threshold bigint, OUT revoked boolean,
     OUT epsilon_total text, OUT approval text, OUT revocation text, OUT recipe text, OUT owners text,
-    OUT overall text, OUT block_number bigint)
+    OUT kms text, OUT overall text, OUT block_number bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'dstack_consortia'
 LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
@@ -99,7 +99,7 @@ COMMENT ON FUNCTION dstack_consortia() IS
 
 CREATE VIEW dstack_consortia AS SELECT * FROM dstack_consortia();
 COMMENT ON VIEW dstack_consortia IS
-'On-chain state of each consortium against its criteria: approval, revocation, recipe (compose-hash), owners of mounted tables.';
+'On-chain state of each consortium against its criteria: approval, revocation, recipe (compose-hash), owners of mounted tables, and whether dstack''s KMS contract allows this CVM.';
 -- dp_agg.sql: differentially private aggregates (C in dp_agg.c).
 -- All noise is integer-exact discrete Laplace, added once in the final
 -- function; a group without rows gets noise too.  Which groups dstack_run()

@@ -17,6 +17,7 @@
 
 #include "dstack_fdw.h"
 #include "gpu_scan.h"
+#include "guest_agent.h"
 
 PG_MODULE_MAGIC;
 
@@ -58,6 +59,16 @@ _PG_init(void)
 	dfdw_dp_init_gucs();
 	MarkGUCPrefixReserved("dstack_fdw");
 	dfdw_guard_init();
+
+	/* every guest-agent call of this backend ends at once on a query cancel */
+	{
+		HttpOptions hopt;
+
+		http_options_default(&hopt);
+		hopt.timeout_ms = 30000;	/* a TDX quote can take seconds */
+		hopt.should_abort = dfdw_should_abort;
+		ga_set_http_options(&hopt);
+	}
 	gpu_scan_init();			/* ../gpu_scan: its GUCs and planner hooks; no CUDA until first use */
 }
 

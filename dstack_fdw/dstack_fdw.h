@@ -42,6 +42,7 @@
 
 #include "dp.h"
 #include "dseal.h"
+#include "http.h"
 
 /* ---- GUCs (dstack_fdw.c) ---- */
 extern bool dfdw_guc_explain_stable;	/* test aid: no paths or timings in EXPLAIN */
@@ -54,7 +55,10 @@ extern Oid	dfdw_extension_schema(void);
 /* ---- options.c ---- */
 typedef struct DfdwServerOptions
 {
-	char	   *rpc_url;		/* JSON-RPC endpoint of the chain the consortium lives on */
+	char	   *rpc_url;		/* JSON-RPC node(s) of the chain the consortium lives on, comma-separated */
+	int			rpc_quorum;		/* nodes that must agree (0: all of them) */
+	char	   *chain_id;		/* decimal chain id the nodes must serve (required to mount) */
+	char	   *kms_contract;	/* dstack's KMS contract (DstackKms) address (required to mount) */
 	char	   *app_contract;	/* optional: must equal the guest agent's app id */
 	char	   *guest_agent;	/* Unix socket of the dstack guest agent (NULL: default) */
 	char	   *kms_root_pubkey;	/* hex, the KMS root the key chains must end at */
@@ -72,6 +76,13 @@ typedef struct DfdwTableOptions
 } DfdwTableOptions;
 
 extern void dfdw_server_options(ForeignServer *server, DfdwServerOptions *opts);
+/* The chain_id option as a number (opts->chain_id must be set); errors as at CREATE SERVER. */
+extern uint64 dfdw_chain_id(const DfdwServerOptions *opts);
+/* Raise "server lacks option" unless kms_contract and chain_id are both set. */
+extern void dfdw_require_chain_options(ForeignServer *server, const DfdwServerOptions *opts);
+/* rpc_url's value: one to DFDW_MAX_RPC_NODES http(s) URLs, comma-separated, no duplicate (mount.c). */
+#define DFDW_MAX_RPC_NODES 8
+extern void dfdw_validate_rpc_url(const char *value);
 extern void dfdw_table_options(Oid relid, DfdwTableOptions *opts);
 
 /* ---- mount.c ---- */
@@ -93,6 +104,9 @@ typedef struct DfdwMount
  * error for each failure.
  */
 extern void dfdw_mount(Oid serverid, Oid relid, DsealReader *reader, DfdwMount *mount);
+/* The HTTP clients' cancel check (a query cancel or a shutdown is pending), and a server's options with it. */
+extern bool dfdw_should_abort(void *arg);
+extern void dfdw_http_options(const DfdwServerOptions *opts, HttpOptions *hopt);
 extern void dfdw_mount_scrub(DfdwMount *mount);
 
 /* The identity and chain facts of the current statement (for receipts and views). */
@@ -122,6 +136,7 @@ typedef struct DfdwConsortiumStatus
 {
 	DfdwChainFacts facts;
 	uint8		pinned_compose_hash[32];
+	bool		kms_allowed;	/* DstackKms.isAppAllowed of this CVM's boot, at the same block */
 	bool		revoked;
 	int			n_approvers;
 	uint8		(*approvers)[DC_ADDR_LEN];

@@ -6,7 +6,13 @@
  *      values the unwrap uses, never options a user could set;
  *   2. the consortium contract at that app id, read at head - confirmations,
  *      is approved (>= k owner approvals), not revoked, and pins exactly the
- *      compose-hash this CVM was measured with;
+ *      compose-hash this CVM was measured with; and dstack's KMS contract
+ *      (server option kms_contract) answers isAppAllowed(this CVM's boot
+ *      info, recomputed from Info as the KMS saw it at boot) with true: the
+ *      very question the KMS asked before it released this CVM's keys, at
+ *      the same block as the rest.  Every JSON-RPC node of rpc_url is asked;
+ *      a quorum of them (rpc_quorum, default all) must agree on the block
+ *      hash and every answer, and all must serve the chain chain_id names;
  *      the analysis policy is the pg_dstack_policy of the app-compose.json
  *      that compose-hash measures (Info's app_compose, checked against the
  *      hash), never the chain's answer: the contract's policy() must agree
@@ -18,13 +24,20 @@
  *      unwrap of the data key.
  * Steps 1-2 are cached for one statement per server, so a three-way join
  * reads the chain once and a revocation is seen by the next statement.
- * Every failure is its own error saying what is missing on chain.
+ * Since dstack's KMS decides only at boot, this per-statement check is what
+ * enforces a revocation in a CVM that already holds its keys.
+ * Every failure is its own error saying what is missing on chain.  Every
+ * wait (JSON-RPC nodes, guest agent) is bounded by timeout_ms and ends at
+ * once when the statement is cancelled (statement_timeout, a cancel
+ * request): the HTTP client polls dfdw_should_abort(), and the error that
+ * follows is PostgreSQL's own cancel.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "storage/proc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -48,6 +61,9 @@ typedef struct StatementFacts
 	TimestampTz stmt_start;
 	DfdwChainFacts chain;
 	uint8		pinned_compose_hash[32];
+	bool		kms_allowed;
+	char		kms_reason[256];
+	char		kms_contract[2 * DC_ADDR_LEN + 3];
 	uint64		threshold;
 	uint64		approvals;
 	bool		revoked;
@@ -69,6 +85,56 @@ addr_text(const uint8 a[DC_ADDR_LEN])
 
 	dhex_encode(a, DC_ADDR_LEN, hex);
 	return psprintf("0x%s", hex);
+}
+
+/*
+ * The HTTP clients' cancel check, polled from libcurl's callbacks and between
+ * attempts: it only reads the flags PostgreSQL's signal handlers set (no
+ * ereport, no allocation there); the caller raises the cancel afterwards with
+ * CHECK_FOR_INTERRUPTS().
+ */
+bool
+dfdw_should_abort(void *arg)
+{
+	return InterruptPending && (QueryCancelPending || ProcDiePending);
+}
+
+/* A server's timeouts and retries, with the cancel check. */
+void
+dfdw_http_options(const DfdwServerOptions *opts, HttpOptions *hopt)
+{
+	http_options_default(hopt);
+	hopt->connect_timeout_ms = opts->connect_timeout_ms;
+	hopt->timeout_ms = opts->timeout_ms;
+	hopt->retries = opts->retries;
+	hopt->should_abort = dfdw_should_abort;
+}
+
+/* A failed remote call: a cancel is PostgreSQL's cancel error, anything else the caller's. */
+static void
+raise_if_cancelled(void)
+{
+	CHECK_FOR_INTERRUPTS();
+}
+
+StaticAssertDecl(DFDW_MAX_RPC_NODES == RPC_MAX_NODES, "rpc_url's limit is the client's");
+
+/* rpc_url at CREATE/ALTER SERVER (options.c cannot include the JSON-RPC client's headers). */
+void
+dfdw_validate_rpc_url(const char *value)
+{
+	RpcNodeList list;
+	DErr		err;
+
+	derr_clear(&err);
+	if (!rpc_parse_urls(value, &list, &err))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid value for option \"rpc_url\": %s", err.msg),
+				 errdetail("%s", err.detail),
+				 errhint("Use the http:// or https:// URL of an Ethereum JSON-RPC node, or up to %d such URLs "
+						 "separated by commas.", RPC_MAX_NODES)));
+	rpc_node_list_free(&list);
 }
 
 /* A cache entry belongs to the running statement of this backend. */
@@ -149,8 +215,8 @@ compose_policy(ForeignServer *server, GaInfo *info, DPolicy *pol)
  * before it raises the error.
  */
 static void
-check_policy_agrees(ForeignServer *server, const DfdwServerOptions *opts, const StatementFacts *f,
-					const DPolicy *pol, ConsortiumState *st)
+check_policy_agrees(ForeignServer *server, const char *nodes, const StatementFacts *f,
+					const DPolicy *pol, const ConsortiumState *st, RpcQuorumResult *res)
 {
 	const ConsortiumPolicy *cp = &st->policy;
 	StringInfoData fields;
@@ -181,22 +247,184 @@ check_policy_agrees(ForeignServer *server, const DfdwServerOptions *opts, const 
 		unsigned long long block = (unsigned long long) st->block_number;
 		unsigned	chain_mgs = cp->min_group_size;
 
-		rpc_consortium_state_free(st);
+		rpc_quorum_result_free(res);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("the policy() of consortium %s disagrees with this CVM's measured app-compose on %s",
 						app, fields.data + 2),
 				 errdetail("The app-compose.json of compose-hash 0x%s states epsilon_total %s, min_group_size %u, "
-						   "privacy_unit \"%s\", allowed_query_shape \"%s\". The JSON-RPC node at %s answered "
+						   "privacy_unit \"%s\", allowed_query_shape \"%s\". %s answered "
 						   "policy() at block %llu with epsilon %s, min_group_size %u, privacy_unit %s, "
 						   "output type %s.",
 						   hash, pol->epsilon_total_text, pol->min_group_size, pol->privacy_unit,
-						   pol->allowed_query_shape, opts->rpc_url, block, chain_eps, chain_mgs,
+						   pol->allowed_query_shape, nodes, block, chain_eps, chain_mgs,
 						   chain_unit, chain_shape),
 				 errhint("The measured app-compose's policy is the one in force. If the contract records another "
 						 "policy, the owners did not approve this one: deploy a consortium with the compose's "
-						 "policy. Otherwise the node misreports the chain: point server \"%s\"'s rpc_url at a "
-						 "node you run or trust.", server->servername)));
+						 "policy. Otherwise the node misreports the chain: point server \"%s\"'s rpc_url at "
+						 "nodes you run or trust.", server->servername)));
+	}
+}
+
+/* "node a, node b and node c" of the nodes whose status is one of mask (bits of RpcNodeStatus). */
+static char *
+node_names(const RpcQuorumResult *res, unsigned mask)
+{
+	StringInfoData b;
+	int			n = 0,
+				k = 0;
+
+	for (int i = 0; i < res->n; i++)
+		n += (mask >> res->nodes[i].status) & 1;
+	initStringInfo(&b);
+	for (int i = 0; i < res->n; i++)
+		if ((mask >> res->nodes[i].status) & 1)
+		{
+			k++;
+			appendStringInfo(&b, "%s%s", k == 1 ? "" : k == n ? " and " : ", ", res->nodes[i].name);
+		}
+	return b.data;
+}
+
+/* One line per node that answered: what it said, for a disagreement's detail. */
+static char *
+node_views(const RpcQuorumResult *res)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	for (int i = 0; i < res->n; i++)
+	{
+		const RpcNodeResult *r = &res->nodes[i];
+		char		h[65];
+
+		if (r->status == RPCN_FAILED)
+		{
+			appendStringInfo(&b, " Node %s did not answer: %s.", r->name, r->err.msg);
+			continue;
+		}
+		dhex_encode(r->view.st.block_hash, 32, h);
+		appendStringInfo(&b, " Node %s: block %llu hash 0x%.12s..., %llu of %llu approvals, %s, KMS %s.",
+						 r->name, (unsigned long long) r->view.st.block_number, h,
+						 (unsigned long long) r->view.st.approval_count, (unsigned long long) r->view.st.threshold,
+						 r->view.st.revoked ? "revoked" : "not revoked",
+						 r->view.kms_allowed ? "allows" : "refuses");
+	}
+	return b.data;
+}
+
+/*
+ * Read the consortium through every node of rpc_url and keep the quorum's
+ * view; every way that fails is its own error.  Frees res before raising.
+ */
+static void
+read_chain(ForeignServer *server, const DfdwServerOptions *opts, const StatementFacts *f,
+		   const AbiAppBootInfo *boot, const HttpOptions *hopt, RpcQuorumResult *res)
+{
+	RpcNodeList list;
+	DErr		err;
+	uint8		kms[DC_ADDR_LEN];
+	uint64		chain_id;
+	char	   *app = addr_text(f->chain.app_id);
+
+	derr_clear(&err);
+	dfdw_require_chain_options(server, opts);
+	if (!dhex_decode_exact(opts->kms_contract, kms, DC_ADDR_LEN, "kms_contract", &err))
+		derr_ereport(&err, ERRCODE_FDW_INVALID_OPTION_NAME, NULL);
+	chain_id = dfdw_chain_id(opts);
+	if (!rpc_parse_urls(opts->rpc_url, &list, &err))
+		derr_ereport(&err, ERRCODE_FDW_INVALID_OPTION_NAME,
+					 psprintf("Correct server \"%s\"'s rpc_url.", server->servername));
+	if (!rpc_quorum_read(&list, opts->rpc_quorum, chain_id, opts->confirmations, f->chain.app_id, kms, boot, hopt,
+						 res, &err))
+	{
+		int			n = list.n;
+
+		rpc_node_list_free(&list);
+		derr_ereport(&err, ERRCODE_FDW_INVALID_OPTION_NAME,
+					 psprintf("Set server \"%s\"'s rpc_quorum to more than half of its %d nodes, or to 0 (all).",
+							  server->servername, n));
+	}
+	rpc_node_list_free(&list);
+	/* a cancel that ended the reads is PostgreSQL's cancel, not a node failure */
+	if (dfdw_should_abort(NULL))
+	{
+		rpc_quorum_result_free(res);
+		raise_if_cancelled();
+	}
+
+	switch (res->outcome)
+	{
+		case RPCQ_AGREED:
+			return;
+		case RPCQ_WRONG_CHAIN:
+			{
+				char	   *names = node_names(res, 1u << RPCN_WRONG_CHAIN);
+				unsigned long long other = 0;
+
+				for (int i = 0; i < res->n; i++)
+					if (res->nodes[i].status == RPCN_WRONG_CHAIN)
+						other = (unsigned long long) res->nodes[i].chain_id;
+				rpc_quorum_result_free(res);
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+						 errmsg("JSON-RPC node %s serves chain %llu, not chain %llu of server \"%s\"",
+								names, other, (unsigned long long) chain_id, server->servername),
+						 errdetail("A consortium's approval is only what its contract says on the chain it lives on; "
+								   "nothing is read from a node that serves another chain."),
+						 errhint("Point rpc_url at nodes of chain %llu, or correct chain_id.",
+								 (unsigned long long) chain_id)));
+			}
+			break;
+		case RPCQ_TOO_FEW:
+			if (res->n == 1)
+			{
+				/* one node: its own error, as it said it */
+				DErr		e = res->nodes[0].err;
+				char	   *name = pstrdup(res->nodes[0].name);
+
+				rpc_quorum_result_free(res);
+				derr_ereport(&e, e.code == DERR_NETWORK ? ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION : 0,
+							 psprintf("Check that the JSON-RPC node at %s is reachable and serves the chain "
+									  "of consortium %s (server \"%s\", option rpc_url).",
+									  name, app, server->servername));
+			}
+			else
+			{
+				char	   *failed = node_names(res, 1u << RPCN_FAILED);
+				char	   *views = node_views(res);
+				int			q = res->quorum,
+							n = res->n;
+
+				rpc_quorum_result_free(res);
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
+						 errmsg("fewer than %d of the %d JSON-RPC nodes of server \"%s\" answered",
+								q, n, server->servername),
+						 errdetail("Node%s %s did not answer; a quorum of %d must agree before consortium %s is "
+								   "read.%s", strchr(failed, ' ') ? "s" : "", failed, q, app, views),
+						 errhint("Check that the nodes are reachable, or lower rpc_quorum (it must stay a majority).")));
+			}
+			break;
+		case RPCQ_DISAGREE:
+			{
+				char	   *names = node_names(res, (1u << RPCN_DISSENTS) | (1u << RPCN_AGREES));
+				char	   *views = node_views(res);
+				unsigned long long height = (unsigned long long) res->height;
+				int			q = res->quorum,
+							best = res->agreeing;
+
+				rpc_quorum_result_free(res);
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+						 errmsg("the JSON-RPC nodes %s disagree on consortium %s at block %llu",
+								names, app, height),
+						 errdetail("At most %d of them say the same; server \"%s\" needs %d.%s",
+								   best, server->servername, q, views),
+						 errhint("A node that answers otherwise than the others misreports the chain, or is not "
+								 "synced: find out which, and point rpc_url at nodes you run or trust.")));
+			}
+			break;
 	}
 }
 
@@ -212,23 +440,35 @@ load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts 
 	DPolicy		pol;
 	DErr		err;
 	HttpOptions hopt;
-	RpcClient  *rpc;
-	ConsortiumState st;
-	uint64		head;
-	uint64		number;
-	bool		ok;
+	AbiAppBootInfo boot;
+	RpcQuorumResult res;
+	const ConsortiumState *st;
+	char	   *nodes;
 
+	dfdw_http_options(opts, &hopt);
+	ga_set_http_options(&hopt);
 	memset(&info, 0, sizeof(info));
 	derr_clear(&err);
 	if (!ga_info(agent_socket(opts), &info, &err))
+	{
+		raise_if_cancelled();
 		derr_ereport(&err, ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
 					 psprintf("Check that the dstack guest agent is running and that server \"%s\"'s "
 							  "guest_agent option (or DSTACK_SIMULATOR_ENDPOINT) names its socket.",
 							  server->servername));
+	}
 	memcpy(f->chain.app_id, info.app_id, DC_ADDR_LEN);
 	memcpy(f->chain.compose_hash, info.compose_hash, 32);
 	dhex_encode(info.instance_id, Min(info.instance_id_len, 32), f->chain.instance_id);
 	compose_policy(server, &info, &pol);
+	if (!ga_boot_info(&info, &boot, &err))
+	{
+		ga_info_free(&info);
+		derr_ereport(&err, err.code == DERR_INTEGRITY ? ERRCODE_DATA_CORRUPTED : ERRCODE_FDW_ERROR,
+					 psprintf("The KMS's question is asked with the boot information recomputed from the guest "
+							  "agent's Info; point server \"%s\"'s guest_agent option at dstack's guest agent.",
+							  server->servername));
+	}
 	ga_info_free(&info);
 
 	if (opts->app_contract)
@@ -248,44 +488,41 @@ load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts 
 							 opts->app_contract)));
 	}
 
-	http_options_default(&hopt);
-	hopt.connect_timeout_ms = opts->connect_timeout_ms;
-	hopt.timeout_ms = opts->timeout_ms;
-	hopt.retries = opts->retries;
-	rpc = rpc_new(opts->rpc_url, &hopt, &err);
-	if (rpc == NULL)
-		derr_ereport(&err, 0, NULL);
-	memset(&st, 0, sizeof(st));
-	ok = rpc_block_number(rpc, &head, &err);
-	if (ok)
+	read_chain(server, opts, f, &boot, &hopt, &res);
+	st = &res.view->st;
+	if (res.agreeing < res.n)
 	{
-		number = head > (uint64) opts->confirmations ? head - opts->confirmations : 0;
-		ok = rpc_consortium_state(rpc, f->chain.app_id, number, &st, &err);
+		char	   *others = node_names(&res, (1u << RPCN_DISSENTS) | (1u << RPCN_FAILED));
+
+		ereport(WARNING,
+				(errmsg("%d of the %d JSON-RPC nodes of server \"%s\" %s not used: outvoted or not answering",
+						res.n - res.agreeing, res.n, server->servername, res.n - res.agreeing == 1 ? "was" : "were"),
+				 errdetail("Not used: %s. %d of the %d nodes agree on consortium %s at block %llu, which is what is "
+						   "used; a quorum of %d is required.%s", others, res.agreeing, res.n,
+						   addr_text(f->chain.app_id), (unsigned long long) st->block_number, res.quorum,
+						   node_views(&res)),
+				 errhint("A node that answers otherwise than the others misreports the chain, or is not synced.")));
 	}
-	rpc_free(rpc);
-	if (!ok)
-	{
-		rpc_consortium_state_free(&st);
-		derr_ereport(&err, err.code == DERR_NETWORK ? ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION : 0,
-					 psprintf("Check that the JSON-RPC node at %s is reachable and serves the chain "
-							  "of consortium %s (server \"%s\", option rpc_url).",
-							  opts->rpc_url, addr_text(f->chain.app_id), server->servername));
-	}
-	f->chain.chain_id = st.chain_id;
-	f->chain.block_number = st.block_number;
-	memcpy(f->chain.block_hash, st.block_hash, 32);
-	memcpy(f->pinned_compose_hash, st.compose_hash, 32);
-	f->threshold = st.threshold;
-	f->approvals = st.approval_count;
-	f->chain.threshold = st.threshold;
-	f->chain.approvals = st.approval_count;
+	nodes = res.n == 1 ? psprintf("The JSON-RPC node at %s", res.nodes[0].name)
+		: psprintf("The JSON-RPC nodes %s", node_names(&res, 1u << RPCN_AGREES));
+	f->chain.chain_id = st->chain_id;
+	f->chain.block_number = st->block_number;
+	memcpy(f->chain.block_hash, st->block_hash, 32);
+	memcpy(f->pinned_compose_hash, st->compose_hash, 32);
+	f->threshold = st->threshold;
+	f->approvals = st->approval_count;
+	f->chain.threshold = st->threshold;
+	f->chain.approvals = st->approval_count;
+	f->kms_allowed = res.view->kms_allowed;
+	strlcpy(f->kms_reason, res.view->kms_reason ? res.view->kms_reason : "", sizeof(f->kms_reason));
+	snprintf(f->kms_contract, sizeof(f->kms_contract), "%s", opts->kms_contract);
 
 	/*
 	 * A contract that does not pin this compose-hash is refused by
 	 * check_chain() with that reason; its policy() is about another recipe.
 	 */
-	if (memcmp(st.compose_hash, f->chain.compose_hash, 32) == 0)
-		check_policy_agrees(server, opts, f, &pol, &st);
+	if (memcmp(st->compose_hash, f->chain.compose_hash, 32) == 0)
+		check_policy_agrees(server, nodes, f, &pol, st, &res);
 	f->chain.epsilon_milli = (uint64) (pol.epsilon_total_micro / 1000);
 	f->chain.min_group_size = pol.min_group_size;
 	strlcpy(f->chain.privacy_unit, pol.privacy_unit, sizeof(f->chain.privacy_unit));
@@ -294,15 +531,15 @@ load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts 
 	strlcpy(f->chain.delta_text, pol.delta_text, sizeof(f->chain.delta_text));
 	f->chain.max_rows_per_unit = pol.max_rows_per_unit;
 	f->chain.policy_from_compose = true;
-	f->revoked = st.revoked;
-	memcpy(f->revoked_by, st.revoked_by, DC_ADDR_LEN);
-	f->n_approvers = (int) Min(st.n_approvers, lengthof(f->approvers));
+	f->revoked = st->revoked;
+	memcpy(f->revoked_by, st->revoked_by, DC_ADDR_LEN);
+	f->n_approvers = (int) Min(st->n_approvers, lengthof(f->approvers));
 	for (int i = 0; i < f->n_approvers; i++)
-		memcpy(f->approvers[i], st.approvers[i], DC_ADDR_LEN);
-	f->n_owners = (int) Min(st.n_owners, lengthof(f->owners));
+		memcpy(f->approvers[i], st->approvers[i], DC_ADDR_LEN);
+	f->n_owners = (int) Min(st->n_owners, lengthof(f->owners));
 	for (int i = 0; i < f->n_owners; i++)
-		memcpy(f->owners[i], st.owners[i], DC_ADDR_LEN);
-	rpc_consortium_state_free(&st);
+		memcpy(f->owners[i], st->owners[i], DC_ADDR_LEN);
+	rpc_quorum_result_free(&res);
 }
 
 /* This statement's facts for a server: cached, or read now. */
@@ -392,6 +629,18 @@ check_chain(const StatementFacts *f, const char *relname, const uint8 owner[DC_A
 				 errdetail("Read at block %llu.", (unsigned long long) f->chain.block_number),
 				 errhint("%llu more owner(s) must call approve() on the consortium contract.",
 						 (unsigned long long) (f->threshold - f->approvals))));
+	if (!f->kms_allowed)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("dstack's KMS contract %s does not allow this CVM: %s", f->kms_contract,
+						quoted(f->kms_reason)),
+				 errdetail("DstackKms.isAppAllowed, asked at block %llu with the boot information dstack's KMS judged "
+						   "this CVM by (app %s), answered false. The KMS decides only at boot; this check, made "
+						   "for every statement, is what stops a CVM that already holds its keys.",
+						   (unsigned long long) f->chain.block_number, app),
+				 errhint("The reason says what is missing: the consortium registered with the KMS contract "
+						 "(consortium.sh kms-register), an OS image the KMS allows, or the consortium contract's own "
+						 "approval.")));
 	if (!addr_in(f->owners, f->n_owners, owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -477,10 +726,13 @@ dfdw_mount(Oid serverid, Oid relid, DsealReader *reader, DfdwMount *mount)
 	path = psprintf("dstack-seal/v1/%s", owner_hex);
 	memset(&key, 0, sizeof(key));
 	if (!ga_get_key_verified(agent_socket(&sopts), path, path, kms_root, f->chain.app_id, &key, &err))
+	{
+		raise_if_cancelled();
 		derr_ereport(&err, err.code == DERR_NETWORK ? ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION
 					 : ERRCODE_INSUFFICIENT_PRIVILEGE,
 					 "The KMS releases keys only to a CVM whose consortium allows it; check the "
 					 "consortium's state with the consortium.sh state command, and the guest agent's log.");
+	}
 	if (memcmp(key.pub, m->recipient_pub, DC_PUBKEY_LEN) != 0)
 	{
 		ga_key_scrub(&key);
@@ -524,6 +776,7 @@ dfdw_consortium_status(Oid serverid, DfdwConsortiumStatus *st)
 	memset(st, 0, sizeof(*st));
 	st->facts = f->chain;
 	memcpy(st->pinned_compose_hash, f->pinned_compose_hash, 32);
+	st->kms_allowed = f->kms_allowed;
 	st->revoked = f->revoked;
 	st->n_approvers = f->n_approvers;
 	st->approvers = palloc(sizeof(*st->approvers) * Max(f->n_approvers, 1));

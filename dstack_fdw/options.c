@@ -2,7 +2,8 @@
  * options.c: the option validator, and server/table options resolved into
  * structs with their defaults.
  *
- * Server (one per consortium): rpc_url, app_contract, guest_agent,
+ * Server (one per consortium): rpc_url (one or more nodes, comma-separated),
+ *   rpc_quorum, chain_id, kms_contract, app_contract, guest_agent,
  *   kms_root_pubkey, confirmations, connect_timeout_ms, timeout_ms, retries.
  * Foreign table (one per sealed dataset): path, owner.
  * The app id and compose-hash that unwrap a dataset are deliberately not
@@ -22,6 +23,7 @@
 #include "commands/defrem.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
@@ -37,7 +39,10 @@ typedef struct DfdwOption
 } DfdwOption;
 
 static const DfdwOption valid_options[] = {
-	{"rpc_url", ForeignServerRelationId, "http(s) JSON-RPC URL"},
+	{"rpc_url", ForeignServerRelationId, "http(s) JSON-RPC URL, or several separated by commas"},
+	{"rpc_quorum", ForeignServerRelationId, "nodes of rpc_url that must agree, a majority; 0 = all"},
+	{"chain_id", ForeignServerRelationId, "decimal chain id the nodes must serve"},
+	{"kms_contract", ForeignServerRelationId, "0x address of dstack's KMS contract"},
 	{"app_contract", ForeignServerRelationId, "0x address"},
 	{"guest_agent", ForeignServerRelationId, "Unix socket path"},
 	{"kms_root_pubkey", ForeignServerRelationId, "33-byte compressed key, hex"},
@@ -112,6 +117,51 @@ hex_option(DefElem *def, size_t len, const char *what)
 					 errdetail("%s", err.detail),
 					 errhint("Copy the KMS root public key the consortium published.")));
 	}
+}
+
+/* A chain id: a decimal integer from 1 to 2^63 - 1 (EIP-155 ids are far smaller). */
+static uint64
+chain_id_option(DefElem *def)
+{
+	char	   *s = defGetString(def);
+	char	   *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *s < '0' || *s > '9' || *end != '\0' || v == 0 || v > (unsigned long long) PG_INT64_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid value for option \"%s\": \"%s\"", def->defname, s),
+				 errhint("Give the decimal chain id of the chain the consortium contract is on (e.g. 1 for "
+						 "Ethereum, 8453 for Base, 31337 for anvil).")));
+	return (uint64) v;
+}
+
+/* kms_contract and chain_id, which mounting needs (and ALTER SERVER may lack). */
+void
+dfdw_require_chain_options(ForeignServer *server, const DfdwServerOptions *opts)
+{
+	if (opts->kms_contract != NULL && opts->chain_id != NULL)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+			 errmsg("server \"%s\" lacks option \"%s\"", server->servername,
+					opts->kms_contract == NULL ? "kms_contract" : "chain_id"),
+			 errdetail("A dataset is mounted only while dstack's KMS contract, asked on the chain the consortium "
+					   "lives on, allows this CVM: the question dstack's KMS asked before it released the keys."),
+			 errhint("ALTER SERVER %s OPTIONS (ADD %s '...'): %s.", quote_identifier(server->servername),
+					 opts->kms_contract == NULL ? "kms_contract" : "chain_id",
+					 opts->kms_contract == NULL ? "the address of the KMS contract your dstack KMS uses "
+					 "(its kms_contract_addr)" : "the decimal id of the chain the compose pins")));
+}
+
+uint64
+dfdw_chain_id(const DfdwServerOptions *opts)
+{
+	DefElem    *def = makeDefElem("chain_id", (Node *) makeString(opts->chain_id), -1);
+
+	return chain_id_option(def);
 }
 
 PG_FUNCTION_INFO_V1(dstack_fdw_validator);
@@ -189,22 +239,19 @@ dstack_fdw_validator(PG_FUNCTION_ARGS)
 		else if (strcmp(def->defname, "connect_timeout_ms") == 0 ||
 				 strcmp(def->defname, "timeout_ms") == 0)
 			(void) int_option(def, 1, 600000);
-		else if (strcmp(def->defname, "app_contract") == 0 || strcmp(def->defname, "owner") == 0)
+		else if (strcmp(def->defname, "rpc_quorum") == 0)
+			(void) int_option(def, 0, DFDW_MAX_RPC_NODES);
+		else if (strcmp(def->defname, "chain_id") == 0)
+			(void) chain_id_option(def);
+		else if (strcmp(def->defname, "app_contract") == 0 || strcmp(def->defname, "owner") == 0 ||
+				 strcmp(def->defname, "kms_contract") == 0)
 			hex_option(def, DC_ADDR_LEN, "an Ethereum address");
 		else if (strcmp(def->defname, "kms_root_pubkey") == 0)
 			hex_option(def, DC_PUBKEY_LEN, "a compressed secp256k1 public key");
 		else if (strcmp(def->defname, "ledger") == 0)
 			(void) ledger_option(def);
 		else if (strcmp(def->defname, "rpc_url") == 0)
-		{
-			char	   *u = defGetString(def);
-
-			if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-						 errmsg("invalid value for option \"rpc_url\": \"%s\"", u),
-						 errhint("Use the http:// or https:// URL of an Ethereum JSON-RPC node.")));
-		}
+			dfdw_validate_rpc_url(defGetString(def));
 		else if (strcmp(def->defname, "path") == 0 || strcmp(def->defname, "guest_agent") == 0)
 		{
 			check_file_option_privilege(def, catalog);
@@ -236,6 +283,12 @@ dfdw_server_options(ForeignServer *server, DfdwServerOptions *opts)
 
 		if (strcmp(def->defname, "rpc_url") == 0)
 			opts->rpc_url = defGetString(def);
+		else if (strcmp(def->defname, "rpc_quorum") == 0)
+			opts->rpc_quorum = int_option(def, 0, DFDW_MAX_RPC_NODES);
+		else if (strcmp(def->defname, "chain_id") == 0)
+			opts->chain_id = defGetString(def);
+		else if (strcmp(def->defname, "kms_contract") == 0)
+			opts->kms_contract = defGetString(def);
 		else if (strcmp(def->defname, "app_contract") == 0)
 			opts->app_contract = defGetString(def);
 		else if (strcmp(def->defname, "guest_agent") == 0)

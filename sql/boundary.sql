@@ -18,7 +18,7 @@ SELECT (dstack_seal('b_ehr', NULL, :'bpath'))->>'row_count' AS sealed;
 -- its owner registers the version on the consortium contract (ledger 'chain')
 \! "$DSTACK_TEST_TOOLS/register-dataset.sh" "$DSTACK_TEST_OUT/b_ehr.dseal" "$DSTACK_TEST_DIR/owner1.key"
 CREATE SERVER b_server FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root');
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id');
 CREATE FOREIGN TABLE ehr (patient_id int8, age int4, egfr float8, dx text)
   SERVER b_server OPTIONS (path :'bpath', owner :'owner1_addr');
 -- a copy whose chunk of row group 1, column 3 (dx) is flipped after sealing (signature intact)

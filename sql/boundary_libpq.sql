@@ -12,7 +12,7 @@ CREATE TABLE bl_cohort AS SELECT g::int8 AS patient_id, g % 90 AS age FROM gener
 SELECT (dstack_seal('bl_cohort', NULL, :'blpath'))->>'row_count' AS sealed;
 \! "$DSTACK_TEST_TOOLS/register-dataset.sh" "$DSTACK_TEST_OUT/bl_cohort.dseal" "$DSTACK_TEST_DIR/owner1.key"
 CREATE SERVER bl_server FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root');
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id');
 CREATE FOREIGN TABLE bl (patient_id int8, age int4) SERVER bl_server OPTIONS (path :'blpath', owner :'owner1_addr');
 CREATE TEMP TABLE bl_saved_budget AS SELECT * FROM dstack_budget;
 CREATE TEMP TABLE bl_saved_receipts AS SELECT * FROM dstack_receipts;

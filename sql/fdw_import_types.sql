@@ -12,10 +12,10 @@
 \set itdir :out '/import_types'
 SET dstack_seal.output_dir = :'itdir';
 CREATE SERVER fit_srv FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root');
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id');
 -- the server an injected statement would point the table at
 CREATE SERVER fit_evil FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url 'http://127.0.0.1:9', kms_root_pubkey :'kms_root');
+  OPTIONS (rpc_url 'http://127.0.0.1:9', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id');
 CREATE TYPE "fit mood" AS ENUM ('calm', 'busy');
 CREATE TABLE honest AS
   SELECT g AS id, ('n' || g)::varchar(20) AS name, (g / 3.0)::numeric(10,2) AS amount,

@@ -7,7 +7,7 @@
 \i sql/include/fdw_env.psql
 \set VERBOSITY default
 CREATE SERVER fop_srv FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root');
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id');
 CREATE SCHEMA fop;
 CREATE ROLE fop_analyst;
 GRANT USAGE ON FOREIGN SERVER fop_srv TO fop_analyst;
@@ -29,10 +29,10 @@ RESET ROLE;
 GRANT USAGE ON FOREIGN DATA WRAPPER dstack_fdw TO fop_analyst;
 SET ROLE fop_analyst;
 CREATE SERVER fop_own FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent '/tmp/fake-agent.sock', kms_root_pubkey :'kms_root');
+  OPTIONS (rpc_url :'rpc', guest_agent '/tmp/fake-agent.sock', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- a server without one is the analyst's to create; tables on it still need a superuser for path
-CREATE SERVER fop_own FOREIGN DATA WRAPPER dstack_fdw OPTIONS (rpc_url :'rpc', kms_root_pubkey :'kms_root');
+CREATE SERVER fop_own FOREIGN DATA WRAPPER dstack_fdw OPTIONS (rpc_url :'rpc', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id');
 CREATE FOREIGN TABLE fop.own (line text) SERVER fop_own
   OPTIONS (path '/etc/passwd', owner '0x70997970c51812dc3a010c7d01b50e0d17dc79c8');
 ALTER SERVER fop_own OPTIONS (ADD guest_agent '/tmp/fake-agent.sock');

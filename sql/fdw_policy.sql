@@ -20,6 +20,7 @@ CREATE TABLE p_cohort AS SELECT g::int8 AS patient_id, g::int8 AS person_id, g %
 \set l_lying_rpc `. "$DSTACK_TEST_WORK/env-liar/env.sh"; echo "$DSTACK_TEST_LYING_RPC"`
 \set l_socket `. "$DSTACK_TEST_WORK/env-liar/env.sh"; echo "$DSTACK_TEST_SOCKET"`
 \set l_root `. "$DSTACK_TEST_WORK/env-liar/env.sh"; echo "$DSTACK_TEST_KMS_ROOT"`
+\set l_kms `. "$DSTACK_TEST_WORK/env-liar/env.sh"; echo "$DSTACK_TEST_KMS_CONTRACT"`
 \set l_r1_pub `. "$DSTACK_TEST_WORK/env-liar/env.sh"; echo "$DSTACK_TEST_RECIPIENT1_PUB"`
 \set l_r1_chain `. "$DSTACK_TEST_WORK/env-liar/env.sh"; echo "$DSTACK_TEST_RECIPIENT1_CHAIN"`
 \set l_owner1_key :l_env '/owner1.key'
@@ -30,12 +31,12 @@ SET dstack_seal.recipient_key = :'l_r1_pub';
 SET dstack_seal.recipient_key_chain = :'l_r1_chain';
 SELECT (dstack_seal('p_cohort', NULL, :'l_file'))->>'row_count' AS sealed;
 CREATE SERVER p_honest FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'l_rpc', guest_agent :'l_socket', kms_root_pubkey :'l_root');
+  OPTIONS (rpc_url :'l_rpc', guest_agent :'l_socket', kms_root_pubkey :'l_root', kms_contract :'l_kms', chain_id :'chain_id');
 CREATE FOREIGN TABLE p_honest (patient_id int8, age int4) SERVER p_honest OPTIONS (path :'l_file', owner :'owner1_addr');
 SELECT count(*), sum(age) FROM p_honest;
 -- the lying node: refused, naming both policies and the node (its port masked here)
 CREATE SERVER p_liar FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'l_lying_rpc', guest_agent :'l_socket', kms_root_pubkey :'l_root');
+  OPTIONS (rpc_url :'l_lying_rpc', guest_agent :'l_socket', kms_root_pubkey :'l_root', kms_contract :'l_kms', chain_id :'chain_id');
 CREATE FOREIGN TABLE p_liar (patient_id int8, age int4) SERVER p_liar OPTIONS (path :'l_file', owner :'owner1_addr');
 CREATE FUNCTION p_try(q text) RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
@@ -61,12 +62,13 @@ SET dstack_fdw.output_guard = off;
 SELECT count(*) FROM p_honest;
 
 -- 2. a guest agent whose app-compose text is not the one its compose-hash measures
-\! "$DSTACK_TEST_TOOLS/testenv.sh" up "$DSTACK_TEST_WORK/env-unmeasured" --owners 4 --threshold 3 --approve 4 --cvm-compose-hash 0x2222222222222222222222222222222222222222222222222222222222222222 >/dev/null
+\! "$DSTACK_TEST_TOOLS/testenv.sh" up "$DSTACK_TEST_WORK/env-unmeasured" --owners 4 --threshold 3 --approve 4 --cvm-compose-hash 0x2222222222222222222222222222222222222222222222222222222222222222 --check-every-request >/dev/null
 \set u_rpc `. "$DSTACK_TEST_WORK/env-unmeasured/env.sh"; echo "$DSTACK_TEST_RPC"`
 \set u_socket `. "$DSTACK_TEST_WORK/env-unmeasured/env.sh"; echo "$DSTACK_TEST_SOCKET"`
 \set u_root `. "$DSTACK_TEST_WORK/env-unmeasured/env.sh"; echo "$DSTACK_TEST_KMS_ROOT"`
+\set u_kms `. "$DSTACK_TEST_WORK/env-unmeasured/env.sh"; echo "$DSTACK_TEST_KMS_CONTRACT"`
 CREATE SERVER p_unmeasured FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'u_rpc', guest_agent :'u_socket', kms_root_pubkey :'u_root');
+  OPTIONS (rpc_url :'u_rpc', guest_agent :'u_socket', kms_root_pubkey :'u_root', kms_contract :'u_kms', chain_id :'chain_id');
 CREATE FOREIGN TABLE p_unmeasured (patient_id int8) SERVER p_unmeasured OPTIONS (path :'l_file', owner :'owner1_addr');
 SELECT count(*) FROM p_unmeasured;
 
@@ -77,8 +79,9 @@ SELECT count(*) FROM p_unmeasured;
 \set b_rpc `. "$DSTACK_TEST_WORK/env-badpolicy/env.sh"; echo "$DSTACK_TEST_RPC"`
 \set b_socket `. "$DSTACK_TEST_WORK/env-badpolicy/env.sh"; echo "$DSTACK_TEST_SOCKET"`
 \set b_root `. "$DSTACK_TEST_WORK/env-badpolicy/env.sh"; echo "$DSTACK_TEST_KMS_ROOT"`
+\set b_kms `. "$DSTACK_TEST_WORK/env-badpolicy/env.sh"; echo "$DSTACK_TEST_KMS_CONTRACT"`
 CREATE SERVER p_badpolicy FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'b_rpc', guest_agent :'b_socket', kms_root_pubkey :'b_root');
+  OPTIONS (rpc_url :'b_rpc', guest_agent :'b_socket', kms_root_pubkey :'b_root', kms_contract :'b_kms', chain_id :'chain_id');
 CREATE FOREIGN TABLE p_badpolicy (patient_id int8) SERVER p_badpolicy OPTIONS (path :'l_file', owner :'owner1_addr');
 SELECT count(*) FROM p_badpolicy;
 \! node -e 'const fs=require("fs");const c=JSON.parse(fs.readFileSync(process.argv[1],"utf8"));delete c.pg_dstack_policy;fs.writeFileSync(process.argv[2],JSON.stringify(c,null,2)+"\n")' "$DSTACK_TEST_TOOLS/demo/app-compose.json" "$DSTACK_TEST_WORK/compose-nopolicy.json"
@@ -86,8 +89,9 @@ SELECT count(*) FROM p_badpolicy;
 \set n_rpc `. "$DSTACK_TEST_WORK/env-nopolicy/env.sh"; echo "$DSTACK_TEST_RPC"`
 \set n_socket `. "$DSTACK_TEST_WORK/env-nopolicy/env.sh"; echo "$DSTACK_TEST_SOCKET"`
 \set n_root `. "$DSTACK_TEST_WORK/env-nopolicy/env.sh"; echo "$DSTACK_TEST_KMS_ROOT"`
+\set n_kms `. "$DSTACK_TEST_WORK/env-nopolicy/env.sh"; echo "$DSTACK_TEST_KMS_CONTRACT"`
 CREATE SERVER p_nopolicy FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'n_rpc', guest_agent :'n_socket', kms_root_pubkey :'n_root');
+  OPTIONS (rpc_url :'n_rpc', guest_agent :'n_socket', kms_root_pubkey :'n_root', kms_contract :'n_kms', chain_id :'chain_id');
 CREATE FOREIGN TABLE p_nopolicy (patient_id int8) SERVER p_nopolicy OPTIONS (path :'l_file', owner :'owner1_addr');
 SELECT count(*) FROM p_nopolicy;
 
@@ -99,6 +103,7 @@ SELECT count(*) FROM p_nopolicy;
 \set c_rpc `. "$DSTACK_TEST_WORK/env-person/env.sh"; echo "$DSTACK_TEST_RPC"`
 \set c_socket `. "$DSTACK_TEST_WORK/env-person/env.sh"; echo "$DSTACK_TEST_SOCKET"`
 \set c_root `. "$DSTACK_TEST_WORK/env-person/env.sh"; echo "$DSTACK_TEST_KMS_ROOT"`
+\set c_kms `. "$DSTACK_TEST_WORK/env-person/env.sh"; echo "$DSTACK_TEST_KMS_CONTRACT"`
 \set c_compose_hash `. "$DSTACK_TEST_WORK/env-person/env.sh"; echo "$DSTACK_TEST_COMPOSE_HASH"`
 \set c_r1_pub `. "$DSTACK_TEST_WORK/env-person/env.sh"; echo "$DSTACK_TEST_RECIPIENT1_PUB"`
 \set c_r1_chain `. "$DSTACK_TEST_WORK/env-person/env.sh"; echo "$DSTACK_TEST_RECIPIENT1_CHAIN"`
@@ -113,7 +118,7 @@ SET dstack_seal.recipient_key_chain = :'c_r1_chain';
 SELECT (dstack_seal('p_cohort', NULL, :'c_file'))->>'row_count' AS sealed;
 \! . "$DSTACK_TEST_WORK/env-person/env.sh" && "$DSTACK_TEST_TOOLS/register-dataset.sh" "$DSTACK_TEST_OUT/policy/person_cohort.dseal" "$DSTACK_TEST_WORK/env-person/owner1.key"
 CREATE SERVER p_person FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'c_rpc', guest_agent :'c_socket', kms_root_pubkey :'c_root');
+  OPTIONS (rpc_url :'c_rpc', guest_agent :'c_socket', kms_root_pubkey :'c_root', kms_contract :'c_kms', chain_id :'chain_id');
 CREATE FOREIGN TABLE p_person (person_id int8, age int4) SERVER p_person OPTIONS (path :'c_file', owner :'owner1_addr');
 SELECT count(*), sum(age) FROM p_person;
 -- the policy's 2 rows per unit bound each table's contributions and multiply

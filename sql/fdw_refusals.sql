@@ -10,7 +10,7 @@ CREATE TABLE r_cohort AS SELECT g::int8 AS patient_id, g % 90 AS age FROM genera
 SELECT (dstack_seal('r_cohort', NULL, :'good'))->>'row_count' AS sealed;
 
 CREATE SERVER r_main FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root');
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id');
 CREATE FOREIGN TABLE r_good (patient_id int8, age int4) SERVER r_main OPTIONS (path :'good', owner :'owner1_addr');
 SELECT count(*), sum(age) FROM r_good;
 
@@ -53,12 +53,12 @@ SELECT count(*) FROM r_not_owner;
 
 -- 4. guest agent down, 5. RPC node down (within the timeout)
 CREATE SERVER r_no_agent FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent '/nonexistent/dstack.sock', kms_root_pubkey :'kms_root');
+  OPTIONS (rpc_url :'rpc', guest_agent '/nonexistent/dstack.sock', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id');
 CREATE FOREIGN TABLE r_no_agent (patient_id int8) SERVER r_no_agent OPTIONS (path :'good', owner :'owner1_addr');
 \set VERBOSITY terse
 SELECT count(*) FROM r_no_agent;
 CREATE SERVER r_no_rpc FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url 'http://127.0.0.1:9', guest_agent :'socket', kms_root_pubkey :'kms_root',
+  OPTIONS (rpc_url 'http://127.0.0.1:9', guest_agent :'socket', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id',
            timeout_ms '1500', retries '1');
 CREATE FOREIGN TABLE r_no_rpc (patient_id int8) SERVER r_no_rpc OPTIONS (path :'good', owner :'owner1_addr');
 SELECT clock_timestamp() AS t0 \gset
@@ -67,23 +67,25 @@ SELECT clock_timestamp() - :'t0'::timestamptz < interval '5 seconds' AS failed_w
 \set VERBOSITY default
 
 -- 6. a consortium with k-1 approvals (2 of 3)
-\! "$DSTACK_TEST_TOOLS/testenv.sh" up "$DSTACK_TEST_WORK/env-kminus1" --owners 4 --threshold 3 --approve 2 >/dev/null
+\! "$DSTACK_TEST_TOOLS/testenv.sh" up "$DSTACK_TEST_WORK/env-kminus1" --owners 4 --threshold 3 --approve 2 --check-every-request >/dev/null
 \set k_rpc `. "$DSTACK_TEST_WORK/env-kminus1/env.sh"; echo "$DSTACK_TEST_RPC"`
 \set k_socket `. "$DSTACK_TEST_WORK/env-kminus1/env.sh"; echo "$DSTACK_TEST_SOCKET"`
 \set k_root `. "$DSTACK_TEST_WORK/env-kminus1/env.sh"; echo "$DSTACK_TEST_KMS_ROOT"`
+\set k_kms `. "$DSTACK_TEST_WORK/env-kminus1/env.sh"; echo "$DSTACK_TEST_KMS_CONTRACT"`
 CREATE SERVER r_kminus1 FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'k_rpc', guest_agent :'k_socket', kms_root_pubkey :'k_root');
+  OPTIONS (rpc_url :'k_rpc', guest_agent :'k_socket', kms_root_pubkey :'k_root', kms_contract :'k_kms', chain_id :'chain_id');
 CREATE FOREIGN TABLE r_kminus1 (patient_id int8) SERVER r_kminus1 OPTIONS (path :'good', owner :'owner1_addr');
 SELECT count(*) FROM r_kminus1;
 
 -- 7. a CVM booted from another app-compose.json than the one pinned
 \! node -e 'const fs=require("fs");const c=JSON.parse(fs.readFileSync(process.argv[1],"utf8"));c.name="pg-dstack-other-recipe";fs.writeFileSync(process.argv[2],JSON.stringify(c,null,2)+"\n")' "$DSTACK_TEST_TOOLS/demo/app-compose.json" "$DSTACK_TEST_WORK/compose-othercvm.json"
-\! "$DSTACK_TEST_TOOLS/testenv.sh" up "$DSTACK_TEST_WORK/env-othercvm" --owners 4 --threshold 3 --approve 4 --cvm-app-compose "$DSTACK_TEST_WORK/compose-othercvm.json" >/dev/null
+\! "$DSTACK_TEST_TOOLS/testenv.sh" up "$DSTACK_TEST_WORK/env-othercvm" --owners 4 --threshold 3 --approve 4 --cvm-app-compose "$DSTACK_TEST_WORK/compose-othercvm.json" --check-every-request >/dev/null
 \set o_rpc `. "$DSTACK_TEST_WORK/env-othercvm/env.sh"; echo "$DSTACK_TEST_RPC"`
 \set o_socket `. "$DSTACK_TEST_WORK/env-othercvm/env.sh"; echo "$DSTACK_TEST_SOCKET"`
 \set o_root `. "$DSTACK_TEST_WORK/env-othercvm/env.sh"; echo "$DSTACK_TEST_KMS_ROOT"`
+\set o_kms `. "$DSTACK_TEST_WORK/env-othercvm/env.sh"; echo "$DSTACK_TEST_KMS_CONTRACT"`
 CREATE SERVER r_othercvm FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'o_rpc', guest_agent :'o_socket', kms_root_pubkey :'o_root');
+  OPTIONS (rpc_url :'o_rpc', guest_agent :'o_socket', kms_root_pubkey :'o_root', kms_contract :'o_kms', chain_id :'chain_id');
 CREATE FOREIGN TABLE r_othercvm (patient_id int8) SERVER r_othercvm OPTIONS (path :'good', owner :'owner1_addr');
 SELECT count(*) FROM r_othercvm;
 
@@ -94,6 +96,7 @@ SELECT count(*) FROM r_othercvm;
 \set v_rpc `. "$DSTACK_TEST_WORK/env-revoke/env.sh"; echo "$DSTACK_TEST_RPC"`
 \set v_socket `. "$DSTACK_TEST_WORK/env-revoke/env.sh"; echo "$DSTACK_TEST_SOCKET"`
 \set v_root `. "$DSTACK_TEST_WORK/env-revoke/env.sh"; echo "$DSTACK_TEST_KMS_ROOT"`
+\set v_kms `. "$DSTACK_TEST_WORK/env-revoke/env.sh"; echo "$DSTACK_TEST_KMS_CONTRACT"`
 \set v_r1_pub `. "$DSTACK_TEST_WORK/env-revoke/env.sh"; echo "$DSTACK_TEST_RECIPIENT1_PUB"`
 \set v_r1_chain `. "$DSTACK_TEST_WORK/env-revoke/env.sh"; echo "$DSTACK_TEST_RECIPIENT1_CHAIN"`
 \set v_r3_pub `. "$DSTACK_TEST_WORK/env-revoke/env.sh"; echo "$DSTACK_TEST_RECIPIENT3_PUB"`
@@ -112,7 +115,7 @@ SET dstack_seal.recipient_key = :'v_r3_pub';
 SET dstack_seal.recipient_key_chain = :'v_r3_chain';
 SELECT (dstack_seal('r_cohort', NULL, :'v_file3'))->>'row_count' AS sealed;
 CREATE SERVER r_revoke FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'v_rpc', guest_agent :'v_socket', kms_root_pubkey :'v_root');
+  OPTIONS (rpc_url :'v_rpc', guest_agent :'v_socket', kms_root_pubkey :'v_root', kms_contract :'v_kms', chain_id :'chain_id');
 CREATE FOREIGN TABLE r_v1 (patient_id int8, age int4) SERVER r_revoke OPTIONS (path :'v_file1', owner :'owner1_addr');
 CREATE FOREIGN TABLE r_v3 (patient_id int8, age int4) SERVER r_revoke OPTIONS (path :'v_file3', owner :'owner3_addr');
 SELECT count(*), sum(age) FROM r_v1;

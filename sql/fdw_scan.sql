@@ -5,7 +5,7 @@
 \set VERBOSITY default
 
 CREATE SERVER consortium FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', app_contract :'app_id');
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id', app_contract :'app_id');
 
 -- this suite's datasets go to their own directory, which IMPORT reads
 \! mkdir -p "$DSTACK_TEST_OUT/scan" && chown postgres: "$DSTACK_TEST_OUT/scan" 2>/dev/null; true

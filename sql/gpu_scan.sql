@@ -7,7 +7,7 @@
 \set VERBOSITY default
 
 CREATE SERVER gs_consortium FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', app_contract :'app_id');
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id', app_contract :'app_id');
 \! mkdir -p "$DSTACK_TEST_OUT/gpu" && chown postgres: "$DSTACK_TEST_OUT/gpu" 2>/dev/null; true
 \set gout :out '/gpu'
 SET dstack_seal.output_dir = :'gout';

@@ -9,7 +9,7 @@
 \i sql/include/fdw_env.psql
 \set VERBOSITY default
 CREATE SERVER gsh_consortium FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', app_contract :'app_id');
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id', app_contract :'app_id');
 \! mkdir -p "$DSTACK_TEST_OUT/gpu_holes" && chown postgres: "$DSTACK_TEST_OUT/gpu_holes" 2>/dev/null; true
 \set gsh_out :out '/gpu_holes'
 SET dstack_seal.output_dir = :'gsh_out';

@@ -12,7 +12,7 @@ CREATE TABLE g_cohort AS
 \set gpath :out '/g_cohort.dseal'
 SELECT (dstack_seal('g_cohort', NULL, :'gpath'))->>'row_count' AS sealed;
 CREATE SERVER g_server FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root');
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id');
 CREATE FOREIGN TABLE g (patient_id int8, age int4, egfr numeric, dx text)
   SERVER g_server OPTIONS (path :'gpath', owner :'owner1_addr');
 

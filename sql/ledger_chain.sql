@@ -20,7 +20,8 @@ SELECT (dstack_seal('lc_cohort', NULL, :'v1'))->>'row_count' AS v1,
 -- the owner registers version 1 with a budget of 0.3 (the policy's total is 1.5)
 \! REGISTER_BUDGET_MICRO=300000 "$DSTACK_TEST_TOOLS/register-dataset.sh" "$DSTACK_TEST_OUT/lc_v1.dseal" "$DSTACK_TEST_DIR/owner1.key"
 CREATE SERVER lc FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root');
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root',
+          kms_contract :'kms_contract', chain_id :'chain_id');
 CREATE FOREIGN TABLE lc_a (patient_id int8, age int4) SERVER lc OPTIONS (path :'v1', owner :'owner1_addr');
 CREATE FOREIGN TABLE lc_u (patient_id int8, age int4) SERVER lc OPTIONS (path :'unreg', owner :'owner1_addr');
 -- (plain tables: the suite changes database and back)
@@ -53,7 +54,8 @@ RESET client_min_messages;
 SET dstack_fdw.output_guard = on;
 SET gpu_scan.enabled = off;
 CREATE SERVER lc FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root');
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root',
+          kms_contract :'kms_contract', chain_id :'chain_id');
 CREATE FOREIGN TABLE lc_a (patient_id int8, age int4) SERVER lc OPTIONS (path :'v1', owner :'owner1_addr');
 SELECT count(*) AS local_budget_rows FROM dstack_budget;
 SELECT dstack_run($$SELECT dp_count(patient_id, 0.2) FROM lc_a$$) IS NOT NULL AS answered;

@@ -14,7 +14,7 @@ CREATE TABLE rc_cohort AS
 SELECT (dstack_seal('rc_cohort', NULL, :'rcpath'))->>'row_count' AS sealed;
 \! "$DSTACK_TEST_TOOLS/register-dataset.sh" "$DSTACK_TEST_OUT/rc_cohort.dseal" "$DSTACK_TEST_DIR/owner1.key"
 CREATE SERVER rc_server FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root');
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id');
 CREATE FOREIGN TABLE rc (patient_id int8, age int4, egfr float8, dx text)
   SERVER rc_server OPTIONS (path :'rcpath', owner :'owner1_addr');
 

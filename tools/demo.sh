@@ -4,14 +4,17 @@
 #   1. anvil (a local EVM node) and the cardio-renal consortium contract:
 #      4 hospitals, threshold 3, compose-hash pinned, epsilon 1.5
 #   2. the owners approve on chain
-#   3. the dstack guest-agent/KMS simulator boots the analysis CVM's recipe and
-#      publishes one recipient key per owner (signature chain to the KMS root)
+#   3. the dstack guest-agent/KMS simulator boots the analysis CVM's recipe (its
+#      KMS asks dstack's KMS contract, which asks the consortium, once, at boot)
+#      and publishes one recipient key per owner (signature chain to the KMS root)
 #   4. four silo PostgreSQL clusters each generate their table and seal it with
 #      dstack_seal, driven by a recipe file; dstack_seal_verify checks each file
-#   5. the CVM side: keys come from the guest agent only while the contract
-#      allows it; each dataset unwraps under the CVM's recipe and not under a
-#      different compose-hash
-#   6. one owner revokes; the next key request is refused
+#   5. the CVM side: every statement asks the KMS contract the KMS's question
+#      and reads the consortium; each dataset unwraps under the CVM's recipe and
+#      not under a different compose-hash
+#   6. one owner revokes; the next query is refused by that per-statement
+#      check (the booted CVM still holds its keys, as on real dstack; the KMS
+#      refuses to sign a new TLS certificate)
 # Usage: tools/demo.sh [--scale small|seed] [--keep] [--test]
 #   small (default): 1/100 of the seed sizes; seed: 820k EHR, 410k imaging,
 #   230k assays, 56k samples.  --test: fail (exit 1) on any unexpected result.
@@ -141,12 +144,13 @@ SILOS+=("$cvm")
 cq() { pg_psql "$cvm" "$cvm_port" -d postgres "$@"; }
 cq -c "CREATE EXTENSION dstack_fdw" \
 	-c "CREATE SERVER cardio FOREIGN DATA WRAPPER dstack_fdw OPTIONS (rpc_url '$DSTACK_TEST_RPC',
-	    guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT', app_contract '$DSTACK_TEST_APP_ID')" \
+	    guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT', app_contract '$DSTACK_TEST_APP_ID',
+	    kms_contract '$DSTACK_TEST_KMS_CONTRACT', chain_id '$DSTACK_TEST_CHAIN_ID')" \
 	-c "CREATE ROLE analyst LOGIN" \
 	-c "IMPORT FOREIGN SCHEMA sealed FROM SERVER cardio INTO public OPTIONS (directory '$WORK/published')" \
 	-c "GRANT SELECT ON ehr, imaging, assays, samples TO analyst" >/dev/null
 echo "   imported: $(cq -At -c "SELECT string_agg(foreign_table_name, ', ' ORDER BY 1) FROM information_schema.foreign_tables")"
-consortia() { cq -c "SELECT server, approvals || '/' || threshold AS approvals, approval, revocation, recipe, owners, overall FROM dstack_consortia" | sed 's/^/   /'; }
+consortia() { cq -c "SELECT server, approvals || '/' || threshold AS approvals, approval, revocation, recipe, owners, kms, overall FROM dstack_consortia" | sed 's/^/   /'; }
 consortia
 expect "the consortium matches every mount criterion" "$([ "$(cq -At -c "SELECT overall FROM dstack_consortia")" = match ]; echo $?)"
 aq() { psql -X -q -h "$cvm" -p "$cvm_port" -U analyst -d postgres "$@"; }
@@ -216,7 +220,8 @@ step "one budget on chain: a second CVM database of the consortium starts with a
 cq -c "CREATE DATABASE cvm2" >/dev/null
 pg_psql "$cvm" "$cvm_port" -d cvm2 -c "CREATE EXTENSION dstack_fdw" \
 	-c "CREATE SERVER cardio FOREIGN DATA WRAPPER dstack_fdw OPTIONS (rpc_url '$DSTACK_TEST_RPC',
-	    guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT', app_contract '$DSTACK_TEST_APP_ID')" \
+	    guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT', app_contract '$DSTACK_TEST_APP_ID',
+	    kms_contract '$DSTACK_TEST_KMS_CONTRACT', chain_id '$DSTACK_TEST_CHAIN_ID')" \
 	-c "IMPORT FOREIGN SCHEMA sealed FROM SERVER cardio INTO public OPTIONS (directory '$WORK/published')" \
 	-c "GRANT SELECT ON ehr, imaging, assays, samples TO analyst" >/dev/null
 echo "   cvm2's local ledger: $(pg_psql "$cvm" "$cvm_port" -d cvm2 -At -c "SELECT count(*) FROM dstack_budget") rows"
@@ -244,9 +249,14 @@ else
 fi
 consortia
 expect "the consortia view grades the revoked consortium a miss" "$([ "$(cq -At -c "SELECT overall FROM dstack_consortia")" = miss ]; echo $?)"
-getkey_refused=$(curl -s --unix-socket "$DSTACK_TEST_SOCKET" -X POST http://dstack/GetKey -H 'Content-Type: application/json' \
+getkey=$(curl -s --unix-socket "$DSTACK_TEST_SOCKET" -X POST http://dstack/GetKey -H 'Content-Type: application/json' \
 	-d '{"path":"dstack-seal/v1/x","purpose":"x","algorithm":"secp256k1"}')
-expect "the KMS (simulator) refuses keys too: $getkey_refused" "$(echo "$getkey_refused" | grep -q error; echo $?)"
+expect "the booted CVM still holds its keys (the KMS released them at boot): only the per-statement check stops it" \
+	"$(echo "$getkey" | grep -q '"key"'; echo $?)"
+tls_refused=$(curl -s --unix-socket "$DSTACK_TEST_SOCKET" -X POST http://dstack/GetTlsKey -H 'Content-Type: application/json' \
+	-d '{"subject":"cvm"}')
+expect "the KMS refuses to sign a new TLS key: $(echo "$tls_refused" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{console.log(JSON.parse(s).error)}catch{console.log(s)}})')" \
+	"$(echo "$tls_refused" | grep -q 'Boot denied'; echo $?)"
 
 step "summary"
 printf '%-22s %-8s %9s %10s  %s\n' "silo" "table" "rows" "bytes" "verified"
@@ -258,7 +268,7 @@ node -e '
 		console.log("receipt " + b.sequence + ": " + b.result.rows.length + " group(s), epsilon " + b.epsilon.charged +
 			" charged, " + b.epsilon.left + " left; datasets " + b.datasets.length + "; verified by dstack-verify");
 	}' "$WORK/receipt.json" "$WORK/receipt2.json"
-echo "after revocation: queries refused, keys refused, consortium graded miss"
+echo "after revocation: queries refused, new TLS keys refused, consortium graded miss"
 echo "$ok passed, $bad failed ($((SECONDS - T0)) s)"
 if [ "$TEST" = 1 ] && [ "$bad" -gt 0 ]; then exit 1; fi
 exit 0

@@ -6,7 +6,8 @@
 #     approved by the first A owners; it pins the compose-hash (sha256) of
 #     the app-compose.json (tools/demo/app-compose.json unless --app-compose)
 #     and records the policy that file's pg_dstack_policy states
-#   - the dstack guest-agent/KMS simulator on a Unix socket, booted from that
+#   - the dstack guest-agent/KMS simulator on a Unix socket (dstack.sock, and
+#     the legacy tappd API on tappd.sock), booted from that
 #     compose file (or from another one, --cvm-app-compose, to test a wrong
 #     recipe; or reporting another compose-hash than its file has,
 #     --cvm-compose-hash, to test an agent whose compose text is not the
@@ -14,6 +15,17 @@
 #   - with --lying-rpc EPS_MILLI,MIN_GROUP,UNIT: a JSON-RPC node on loopback
 #     (tools/lying-rpc.mjs) that forwards to anvil but answers policy() with
 #     those values; its URL is DSTACK_TEST_LYING_RPC
+#   - with --rpc-node KIND (repeatable): more JSON-RPC nodes of the same chain
+#     (tools/lying-rpc.mjs), DSTACK_TEST_RPC_NODE1.. in order; KIND is honest,
+#     hide-revocation, chain-id=N or hang
+#   - dstack's KMS contract (DstackKms, tools/dstack-sim/kms-contract.mjs), set
+#     up by its operator (anvil account 9: allowed OS image, KMS info), with the
+#     consortium registered by its deployer (consortium.sh kms-register); the
+#     simulated CVM's keys are released at boot only if DstackKms.isAppAllowed
+#     (which asks the consortium contract) says so, as dstack's KMS decides.
+#     --check-every-request starts a CVM that the KMS would refuse anyway and
+#     asks it again on every key request (to test the FDW's own refusals);
+#     --cvm-os-image 0x.. boots another OS image than the allowed one
 #   - per owner: the owner key file (mode 0600, readable by the server user)
 #     and the recipient key the CVM publishes for that owner
 #   - the KMS root: made before the deployment (WORKDIR/kms/kms-root.key, which the
@@ -23,6 +35,7 @@
 # Usage:
 #   tools/testenv.sh up WORKDIR [--owners N] [--threshold K] [--approve A] [--app-compose FILE]
 #                    [--cvm-app-compose FILE] [--cvm-compose-hash 0x..] [--lying-rpc EPS_MILLI,MIN_GROUP,UNIT]
+#                    [--rpc-node KIND]... [--check-every-request] [--cvm-os-image 0x..]
 #   tools/testenv.sh down WORKDIR
 # `up` writes WORKDIR/env.sh (exports DSTACK_TEST_*); source it to use the env.
 set -euo pipefail
@@ -39,6 +52,8 @@ ANVIL_KEYS=(
 	0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a
 	0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba
 )
+# anvil account 9: the operator of the test chain's dstack KMS (owner of DstackKms)
+KMS_OWNER_KEY=0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6
 
 wait_for() { # wait_for SECONDS CMD...: poll until CMD succeeds
 	local t=$1; shift
@@ -49,6 +64,7 @@ wait_for() { # wait_for SECONDS CMD...: poll until CMD succeeds
 up() {
 	local work=$1; shift
 	local owners=4 threshold=3 approve=4 cvm_compose_hash= lying_rpc=
+	local rpc_nodes=() check_every= cvm_os_image=
 	local app_compose=$ROOT/tools/demo/app-compose.json cvm_app_compose=
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -59,6 +75,9 @@ up() {
 			--cvm-app-compose) cvm_app_compose=$2; shift 2 ;;
 			--cvm-compose-hash) cvm_compose_hash=$2; shift 2 ;;
 			--lying-rpc) lying_rpc=$2; shift 2 ;;
+			--rpc-node) rpc_nodes+=("$2"); shift 2 ;;
+			--check-every-request) check_every=--check-every-request; shift ;;
+			--cvm-os-image) cvm_os_image=$2; shift 2 ;;
 			*) echo "testenv: unknown option $1" >&2; exit 1 ;;
 		esac
 	done
@@ -114,9 +133,13 @@ up() {
 		"$ROOT/contracts/scripts/consortium.sh" approve --rpc "$rpc" --key "${ANVIL_KEYS[$i]}" --app "$app" >>"$work/deploy.log" 2>&1
 	done
 
+	local kms
+	kms=$(kms_up "$work" "$rpc" "$app")
+
 	# the simulated CVM boots from the pinned compose unless told otherwise
-	node "$ROOT/tools/dstack-sim/dstack-sim.mjs" --socket "$work/dstack.sock" --rpc "$rpc" --app-id "$app" \
-		--compose-hash "$cvm_hash" --state-dir "$work/kms" --app-compose "$cvm_app_compose" \
+	node "$ROOT/tools/dstack-sim/dstack-sim.mjs" --socket "$work/dstack.sock" --tappd-socket "$work/tappd.sock" \
+		--rpc "$rpc" --app-id "$app" --kms-contract "$kms" --compose-hash "$cvm_hash" --state-dir "$work/kms" --app-compose "$cvm_app_compose" \
+		${cvm_os_image:+--os-image-hash "$cvm_os_image"} $check_every \
 		--log "$work/dstack-sim.log" >"$work/dstack-sim.out" 2>&1 &
 	echo $! >"$work/dstack-sim.pid"
 	wait_for 30 test -S "$work/dstack.sock" || { cat "$work/dstack-sim.out" >&2; exit 1; }
@@ -147,6 +170,24 @@ up() {
 		wait_for 10 test -s "$work/lying-rpc.port" || { cat "$work/lying-rpc.log" >&2; exit 1; }
 		lying_url=http://127.0.0.1:$(tr -d '[:space:]' <"$work/lying-rpc.port")
 	fi
+	local n=0 node_urls=() kind
+	for kind in "${rpc_nodes[@]}"; do
+		n=$((n + 1))
+		local lie=()
+		case $kind in
+			honest) ;;
+			hide-revocation) lie=(--hide-revocation) ;;
+			chain-id=*) lie=(--chain-id "${kind#chain-id=}") ;;
+			hang) lie=(--hang) ;;
+			*) echo "testenv: unknown --rpc-node kind $kind" >&2; exit 1 ;;
+		esac
+		rm -f "$work/rpc-node$n.port"
+		node "$ROOT/tools/lying-rpc.mjs" --upstream "$rpc" "${lie[@]}" --port-file "$work/rpc-node$n.port" \
+			>/dev/null 2>"$work/rpc-node$n.log" &
+		echo $! >"$work/rpc-node$n.pid"
+		wait_for 10 test -s "$work/rpc-node$n.port" || { cat "$work/rpc-node$n.log" >&2; exit 1; }
+		node_urls+=("http://127.0.0.1:$(tr -d '[:space:]' <"$work/rpc-node$n.port")")
+	done
 
 	{
 		echo "export DSTACK_TEST_DIR=$work"
@@ -155,10 +196,14 @@ up() {
 		echo "export DSTACK_TEST_COMPOSE_HASH=$compose_hash"
 		echo "export DSTACK_TEST_KMS_ROOT=$(tr -d '[:space:]' <"$work/kms/kms-root.pub")"
 		echo "export DSTACK_TEST_SOCKET=$work/dstack.sock"
+		echo "export DSTACK_TEST_TAPPD_SOCKET=$work/tappd.sock"
 		echo "export DSTACK_TEST_OWNERS=$owners"
 		echo "export DSTACK_TEST_DEPLOYER_KEY=${ANVIL_KEYS[0]}"
 		echo "export DSTACK_TEST_LEDGER_ADDR=$ledger_addr"
 		if [ -n "$lying_url" ]; then echo "export DSTACK_TEST_LYING_RPC=$lying_url"; fi
+		echo "export DSTACK_TEST_KMS_CONTRACT=$kms"
+		echo "export DSTACK_TEST_CHAIN_ID=$("$BIN/cast" chain-id --rpc-url "$rpc")"
+		for n in "${!node_urls[@]}"; do echo "export DSTACK_TEST_RPC_NODE$((n + 1))=${node_urls[$n]}"; done
 	} >"$work/env.sh"
 	for i in $(seq 1 "$owners"); do
 		# owner key file, as a silo DBA would keep it
@@ -193,8 +238,31 @@ up() {
 	echo "$work/env.sh"
 }
 
+# ---- dstack's KMS contract: kms_up WORK RPC APP prints the DstackKms address.
+# The KMS operator deploys it and allows the OS image the simulated CVM boots
+# (the captured image of tools/dstack-sim/fixtures) and records the KMS keys; the
+# consortium's deployer registers the app, as on real dstack.
+kms_up() {
+	local work=$1 rpc=$2 app=$3 owner kms os_image
+	node "$ROOT/tools/dstack-sim/dstack-sim.mjs" --keygen --state-dir "$work/kms" >/dev/null
+	owner=$("$BIN/cast" wallet address --private-key "$KMS_OWNER_KEY")
+	kms=$(node "$ROOT/tools/dstack-sim/kms-contract.mjs" deploy --rpc "$rpc" --from "$owner")
+	os_image=0x$(node -e 'import(process.argv[1]).then((t) => console.log(t.loadFixture(process.argv[2]).osImageHash))' \
+		"$ROOT/tools/dstack-sim/tdx.mjs" "$ROOT/tools/dstack-sim/fixtures/attestation.bin")
+	node "$ROOT/tools/dstack-sim/kms-contract.mjs" setup --rpc "$rpc" --from "$owner" --kms "$kms" \
+		--os-image "$os_image" --k256-pubkey "0x$(tr -d '[:space:]' <"$work/kms/kms-root.pub")" \
+		--ca-pubkey "0x$(tr -d '[:space:]' <"$work/kms/kms-ca.pub")"
+	"$ROOT/contracts/scripts/consortium.sh" kms-register --rpc "$rpc" --key "${ANVIL_KEYS[0]}" --kms "$kms" --app "$app" \
+		>>"$work/deploy.log" 2>&1
+	echo "$kms"
+}
+
 down() {
 	local work=$1 f
+	for f in "$work"/rpc-node*.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+		rm -f "$f"
+	done
 	for f in lying-rpc dstack-sim anvil; do
 		[ -f "$work/$f.pid" ] && kill "$(cat "$work/$f.pid")" 2>/dev/null || true
 		rm -f "$work/$f.pid"

@@ -8,6 +8,7 @@
  */
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "guest_agent.h"
@@ -422,8 +423,8 @@ test_guest_agent(Mini *m)
 			 "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a"
 			 "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a");
 	mini_set(m, MINI_REPLY, 200, body);
-	CHECK(ga_get_quote(m->path, rd, 64, &q, &err) && q.quote_len == 2 && q.report_data[63] == 0x5a,
-		  "GetQuote parsed, report_data echoed");
+	CHECK(ga_get_quote(m->path, rd, 64, &q, &err) && q.quote_len == 2 && q.report_data[63] == 0x5a && !q.simulated,
+		  "GetQuote parsed, report_data echoed, not simulated");
 	ga_quote_free(&q);
 	rd[0] = 0;
 	derr_clear(&err);
@@ -445,6 +446,90 @@ test_guest_agent(Mini *m)
 	derr_clear(&err);
 	CHECK(!ga_info("/nonexistent/dstack.sock", &info, &err) && err.code == DERR_NETWORK &&
 		  strstr(err.detail, GA_ENV_ENDPOINT) != NULL, "absent agent socket: DERR_NETWORK with a hint");
+
+	/* dstack's failures: prpc's 400 with a pretty-printed body, Rocket's 404 with an error object */
+	mini_set(m, MINI_REPLY, 400, "{\n  \"error\": \"Report data is too long\"\n}");
+	derr_clear(&err);
+	CHECK(!ga_get_quote(m->path, rd, 64, &q, &err) && err.code == DERR_REMOTE &&
+		  strstr(err.msg, "Report data is too long") != NULL, "a prpc error (400): DERR_REMOTE with its text");
+	mini_set(m, MINI_REPLY, 404, "{\"error\":{\"code\":404,\"reason\":\"Not Found\","
+			 "\"description\":\"The requested resource could not be found.\"}}");
+	derr_clear(&err);
+	CHECK(!ga_get_key(m->path, "p", "p", &key, &err) && err.code == DERR_REMOTE &&
+		  strstr(err.msg, "could not be found") != NULL, "Rocket's 404 (error object): DERR_REMOTE with its description");
+
+	/* an explicit socket named tappd.sock is the legacy one */
+	CHECK(ga_resolve_endpoint("/var/run/tappd.sock", &ep, &err) && ep.legacy, "/var/run/tappd.sock is the legacy socket");
+	CHECK(ga_resolve_endpoint("/somewhere/else/tappd.sock", &ep, &err) && ep.legacy, "  ... so is any tappd.sock");
+	CHECK(ga_resolve_endpoint("/var/run/dstack.sock", &ep, &err) && !ep.legacy, "dstack.sock is not");
+	CHECK(ga_resolve_endpoint("/var/run/xtappd.sock", &ep, &err) && !ep.legacy, "nor is xtappd.sock");
+	{
+		Mini		legacy;
+		char		dir[96];
+		char		path[128];
+
+		snprintf(dir, sizeof(dir), "/tmp/test_http.%d.d", (int) getpid());
+		snprintf(path, sizeof(path), "%s/tappd.sock", dir);
+		mkdir(dir, 0700);
+		if (mini_start(&legacy, path) != 0)
+			CHECK(0, "start a legacy agent");
+		else
+		{
+			char		lbody[1024];
+			char	   *k;
+
+			make_getkey("dstack-seal/v1/x", app_id, root_pub, body, sizeof(body));
+			/* the same answer with the older field names */
+			k = strstr(body, "\"key\"");
+			snprintf(lbody, sizeof(lbody), "{\"k256_key\"%s", k + 5);
+			k = strstr(lbody, "\"signature_chain\"");
+			memmove(k + 5, k, strlen(k) + 1);
+			memcpy(k, "\"k256_", 6);
+			mini_set(&legacy, MINI_REPLY, 200, lbody);
+			derr_clear(&err);
+			CHECK(ga_get_key_verified(path, "dstack-seal/v1/x", "dstack-seal/v1/x", root_pub, app_id, &key, &err) &&
+				  strcmp(legacy.sh->last_path, "/prpc/Tappd.DeriveK256Key") == 0,
+				  "legacy socket: Tappd.DeriveK256Key, k256_ fields, chain verifies");
+			ga_key_scrub(&key);
+			snprintf(body, sizeof(body), "{\"quote\":\"0400\",\"event_log\":\"[]\"}");
+			mini_set(&legacy, MINI_REPLY, 200, body);
+			derr_clear(&err);
+			CHECK(ga_get_quote(path, rd, 10, &q, &err) && strcmp(legacy.sh->last_path, "/prpc/Tappd.RawQuote") == 0 &&
+				  strstr(legacy.sh->last_body, "\"report_data\":\"") != NULL &&
+				  strlen(strstr(legacy.sh->last_body, "\"report_data\":\"") + 15) == 128 + 2,
+				  "legacy socket: Tappd.RawQuote with exactly 64 bytes of report data");
+			ga_quote_free(&q);
+			mini_stop(&legacy);
+		}
+		rmdir(dir);
+	}
+
+	/* every call honours ga_set_http_options(): a cancel check ends a hung agent's call */
+	{
+		HttpOptions o;
+		long		t0;
+
+		http_options_default(&o);
+		o.timeout_ms = 5000;
+		o.should_abort = abort_after_200ms;
+		ga_set_http_options(&o);
+		mini_set(m, MINI_HANG, 200, NULL);
+		abort_start = t0 = now_ms();
+		derr_clear(&err);
+		CHECK(!ga_info(m->path, &info, &err) && err.code == DERR_NETWORK && strstr(err.msg, "cancelled") != NULL,
+			  "a hung agent: the caller's cancel check ends the call");
+		printf("     cancelled after %ld ms (deadline 5000)\n", now_ms() - t0);
+		CHECK(now_ms() - t0 < 600, "  ... within ~100 ms of the cancel");
+		o.should_abort = NULL;
+		o.timeout_ms = 300;
+		ga_set_http_options(&o);
+		t0 = now_ms();
+		derr_clear(&err);
+		CHECK(!ga_info(m->path, &info, &err) && err.code == DERR_NETWORK && now_ms() - t0 < 800,
+			  "  ... and its timeout_ms bounds the call");
+		ga_set_http_options(NULL);
+		mini_set(m, MINI_REPLY, 200, "{}");
+	}
 }
 
 int

@@ -19,6 +19,12 @@
 #                           [--os-images 0x..,0x..] [--devices 0x..,0x..] -> prints the id
 #   consortium.sh platform-approve --rpc URL --key HEX --app ADDR --id N
 #
+# dstack's KMS contract (DstackKms: its address is the KMS's kms_contract_addr):
+#   consortium.sh kms-register --rpc URL --key HEX --kms ADDR --app ADDR
+#                         register the consortium as an app of that KMS
+#   consortium.sh kms-root  --rpc URL --kms ADDR                -> the KMS root public key (hex)
+#   consortium.sh kms-state --rpc URL --kms ADDR --app ADDR [--os-image 0x..] -> prints JSON
+#
 # Only results go to stdout; progress and errors go to stderr. Exit status is nonzero
 # on any failure.
 set -euo pipefail
@@ -34,7 +40,7 @@ log() { printf 'consortium.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
-    sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -49,7 +55,7 @@ cmd="${1:-}"
 shift
 
 rpc="" key="" app="" owners="" threshold="" compose="" eps="" mingroup="" outtype="" unit=""
-kmsaddr="" kmspub="" dsid="" manifest="" budget=0 signed="" requiretcb="" images="" devices="" pid=""
+kmsaddr="" kmspub="" dsid="" manifest="" budget=0 signed="" requiretcb="" images="" devices="" pid="" kms="" osimage=""
 reason="revoked by owner"
 while [[ $# -gt 0 ]]; do
     opt="$1"
@@ -78,6 +84,8 @@ while [[ $# -gt 0 ]]; do
         --os-images) images="$val" ;;
         --devices) devices="$val" ;;
         --id) pid="$val" ;;
+        --kms) kms="$val" ;;
+        --os-image) osimage="$val" ;;
         *) die "unknown option $opt" ;;
     esac
 done
@@ -324,6 +332,46 @@ platform-approve)
     is_uint "$pid" || die "--id must be a non-negative integer"
     send_tx "$app" 'approvePlatform(uint256)' "$pid"
     ;;
+kms-register)
+    need rpc "$rpc"; need key "$key"; need kms "$kms"; need app "$app"
+    key="$(normkey "$key")"
+    is_addr "$kms" || die "--kms must be a 0x address"; is_addr "$app" || die "--app must be a 0x address"
+    send_tx "$kms" 'registerApp(address)' "$app"
+    [[ "$("$CAST" call --rpc-url "$rpc" "$kms" 'registeredApps(address)(bool)' "$app")" == true ]] ||
+        die "app $app is not registered with the KMS contract $kms after registerApp"
+    ;;
+kms-root)
+    need rpc "$rpc"; need kms "$kms"
+    is_addr "$kms" || die "--kms must be a 0x address"
+    info="$("$CAST" call --rpc-url "$rpc" "$kms" 'kmsInfo()(bytes,bytes,bytes,bytes)')" ||
+        die "eth_call kmsInfo() on $kms failed"
+    k256="$(printf '%s\n' "$info" | head -n 1)"
+    [[ "$k256" =~ ^0x0[23][0-9a-fA-F]{64}$ ]] ||
+        die "the KMS contract $kms records no compressed secp256k1 root key (kmsInfo().k256Pubkey is '$k256')"
+    printf '%s\n' "${k256#0x}"
+    ;;
+kms-state)
+    need rpc "$rpc"; need kms "$kms"; need app "$app"
+    is_addr "$kms" || die "--kms must be a 0x address"; is_addr "$app" || die "--app must be a 0x address"
+    reg="$("$CAST" call --rpc-url "$rpc" "$kms" 'registeredApps(address)(bool)' "$app")" ||
+        die "eth_call registeredApps on $kms failed"
+    info="$("$CAST" call --rpc-url "$rpc" "$kms" 'kmsInfo()(bytes,bytes,bytes,bytes)')" ||
+        die "eth_call kmsInfo() on $kms failed"
+    os=""
+    if [[ -n "$osimage" ]]; then
+        [[ "$osimage" =~ ^0x[0-9a-fA-F]{64}$ ]] || die "--os-image must be 0x + 64 hex digits"
+        os="$("$CAST" call --rpc-url "$rpc" "$kms" 'allowedOsImages(bytes32)(bool)' "$osimage")" ||
+            die "eth_call allowedOsImages on $kms failed"
+    fi
+    node -e '
+        const [kms, app, reg, info, osimage, os] = process.argv.slice(1);
+        const l = info.split("\n").map((x) => x.trim());
+        const out = { kms, app, registered: reg.trim() === "true", k256Pubkey: l[0], caPubkey: l[1] };
+        if (osimage) out.osImage = { hash: osimage, allowed: os.trim() === "true" };
+        process.stdout.write(JSON.stringify(out) + "\n");
+    ' "$kms" "$app" "$reg" "$info" "$osimage" "$os"
+    ;;
 -h | --help | help) usage ;;
 *) die "unknown subcommand '$cmd' (deploy, approve, revoke, state, register, supersede, charge, ledger, platform-propose, platform-approve)" ;;
+*) die "unknown subcommand '$cmd' (deploy, approve, revoke, state, kms-register, kms-root, kms-state)" ;;
 esac

@@ -9,21 +9,32 @@
  *   chaintest SCENARIO [--rpc URL] [--socket PATH] [--timeout-ms N]
  * SCENARIO is one of:
  *   approved       k of n approved: GetKey's chain verifies against the KMS
- *                  root, the contract state says approved, isAppAllowed true;
- *                  Info's compose text is the measured one and its policy is
- *                  the contract's
- *   underapproved  k-1 approvals: the agent refuses GetKey naming the reason,
- *                  the state says not approved
- *   revoked        revoked by owner 1: refused, state says revoked by owner 1
- *   wrong-compose  the CVM booted another compose-hash: refused, and the
- *                  CVM's compose-hash differs from the pinned one (and from
- *                  the sha256 of the compose text Info carries)
+ *                  root, the contract state says approved, dstack's KMS
+ *                  contract allows this CVM's boot info (recomputed from Info:
+ *                  exactly the boot info the simulator gave its KMS), and so
+ *                  does the app contract; Info's compose text is the measured
+ *                  one and its policy is the contract's; the quote is the
+ *                  simulator's (common/tdx_quote.h) and its RTMR3 replays the
+ *                  event log; the legacy tappd socket gives the same key; two
+ *                  nodes agree (rpc_quorum_read)
+ *   underapproved  k-1 approvals (a CVM the KMS would not boot, run with
+ *                  --check-every-request): the agent refuses GetKey naming the
+ *                  reason, the state says not approved, the KMS says no
+ *   revoked        revoked by owner 1 after boot: the KMS contract says no,
+ *                  but the agent still releases keys (the KMS decided at
+ *                  boot); a node hiding the revocation is outvoted
+ *   wrong-compose  the CVM booted another compose-hash (--check-every-request):
+ *                  refused, and the CVM's compose-hash differs from the pinned
+ *                  one (and from the sha256 of the compose text Info carries)
  *   node-down      the RPC node is gone (refused) and a node that hangs:
- *                  DERR_NETWORK within the timeout; the agent refuses too
+ *                  DERR_NETWORK within the timeout; the agent still releases
+ *                  the keys it was given at boot
  *   no-socket      the guest-agent socket is absent: a clean DERR_NETWORK
  * The environment comes from tools/testenv.sh's env.sh (DSTACK_TEST_RPC,
  * DSTACK_TEST_APP_ID, DSTACK_TEST_COMPOSE_HASH, DSTACK_TEST_KMS_ROOT,
- * DSTACK_TEST_SOCKET, DSTACK_TEST_OWNERS, DSTACK_TEST_OWNER1_ADDR).
+ * DSTACK_TEST_KMS_CONTRACT, DSTACK_TEST_CHAIN_ID, DSTACK_TEST_SOCKET,
+ * DSTACK_TEST_TAPPD_SOCKET, DSTACK_TEST_DIR, DSTACK_TEST_OWNERS,
+ * DSTACK_TEST_OWNER1_ADDR, and DSTACK_TEST_RPC_NODE1/2 where run.sh starts them).
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -43,6 +54,7 @@
 #include "policy.h"
 #include "rpc.h"
 #include "sigchain.h"
+#include "tdx_quote.h"
 
 static int	passed;
 static int	failed;
@@ -120,6 +132,8 @@ typedef struct Env
 	uint8_t		app_id[20];
 	uint8_t		compose_hash[32];
 	uint8_t		kms_root[33];
+	uint8_t		kms[20];
+	uint64_t	chain_id;
 	uint8_t		owner1[20];
 	uint64_t	n_owners;
 } Env;
@@ -154,18 +168,46 @@ new_rpc(const Env *e, const char *url)
 	return rpc;
 }
 
-/* The AppBootInfo dstack's KMS would build for this CVM, from the agent's Info. */
-static void
+/*
+ * The AppBootInfo dstack's KMS built for this CVM at boot, recomputed from the
+ * agent's Info; it must be exactly what the simulator logged it asked its KMS
+ * contract with (JS and C agree).
+ */
+static bool
 boot_info(const GaInfo *info, AbiAppBootInfo *b)
 {
-	memset(b, 0, sizeof(*b));
-	memcpy(b->app_id, info->app_id, 20);
-	memcpy(b->compose_hash, info->compose_hash, 32);
-	memcpy(b->instance_id, info->instance_id, info->instance_id_len < 20 ? info->instance_id_len : 20);
-	memcpy(b->device_id, info->device_id, info->device_id_len);
-	memcpy(b->mr_aggregated, info->mr_aggregated, info->mr_aggregated_len);
-	memcpy(b->os_image_hash, info->os_image_hash, info->os_image_hash_len);
-	b->tcb_status = "UpToDate";
+	DErr		err = {0};
+	char		path[512];
+	const char *dir = getenv("DSTACK_TEST_DIR");
+	FILE	   *f;
+	char		line[4096];
+	bool		ok = ga_boot_info(info, b, &err);
+	bool		same = false;
+
+	check(ok, "ga_boot_info recomputes the boot info from Info", &err);
+	if (!ok || dir == NULL)
+		return ok;
+	snprintf(path, sizeof(path), "%s/dstack-sim.log", dir);
+	f = fopen(path, "r");
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+	{
+		json_t	   *j = json_loads(line, 0, NULL);
+		json_t	   *bi = json_object_get(j, "boot_info");
+		uint8_t		agg[32],
+					sys[32];
+
+		if (json_is_object(bi) &&
+			dhex_decode_exact(json_string_value(json_object_get(bi, "mrAggregated")), agg, 32, "m", &err) &&
+			dhex_decode_exact(json_string_value(json_object_get(bi, "mrSystem")), sys, 32, "m", &err))
+			same = memcmp(agg, b->mr_aggregated, 32) == 0 && memcmp(sys, b->mr_system, 32) == 0;
+		json_decref(j);
+		if (bi != NULL)
+			break;
+	}
+	if (f != NULL)
+		fclose(f);
+	check(same, "  ... it is the boot info the simulator asked its KMS contract with", NULL);
+	return ok;
 }
 
 /* Read Info and the consortium state; both must work in every scenario but node-down. */
@@ -191,7 +233,7 @@ read_both(const Env *e, GaInfo *info, ConsortiumState *st, RpcClient *rpc)
 	return ok;
 }
 
-/* isAppAllowed as the KMS asks it, with the CVM's own boot info. */
+/* isAppAllowed as the KMS asks it: DstackKms, which asks the app contract; both, with the CVM's boot info. */
 static void
 check_is_app_allowed(RpcClient *rpc, const Env *e, const GaInfo *info, bool expect, const char *reason_part)
 {
@@ -201,17 +243,73 @@ check_is_app_allowed(RpcClient *rpc, const Env *e, const GaInfo *info, bool expe
 	char	   *reason = NULL;
 	bool		ok;
 
-	boot_info(info, &b);
-	ok = rpc_is_app_allowed(rpc, e->app_id, &b, RPC_LATEST, &allowed, &reason, &err);
-	check(ok, "isAppAllowed(AppBootInfo) answers", &err);
-	if (!ok)
+	if (!boot_info(info, &b))
 		return;
-	printf("     isAppAllowed = (%s, \"%s\")\n", allowed ? "true" : "false", reason ? reason : "");
-	check(allowed == expect, expect ? "isAppAllowed is true" : "isAppAllowed is false", NULL);
-	if (!expect)
-		check(reason != NULL && reason[0] != '\0' && (reason_part == NULL || strcasestr(reason, reason_part)),
-			  "isAppAllowed gives a reason for the refusal", NULL);
-	free(reason);
+	for (int who = 0; who < 2; who++)
+	{
+		const char *name = who == 0 ? "DstackKms" : "the app contract";
+		char		what[160];
+
+		derr_clear(&err);
+		ok = rpc_is_app_allowed(rpc, who == 0 ? e->kms : e->app_id, &b, RPC_LATEST, &allowed, &reason, &err);
+		snprintf(what, sizeof(what), "%s.isAppAllowed(AppBootInfo) answers", name);
+		check(ok, what, &err);
+		if (!ok)
+			continue;
+		printf("     %s.isAppAllowed = (%s, \"%s\")\n", name, allowed ? "true" : "false", reason ? reason : "");
+		snprintf(what, sizeof(what), "%s says %s", name, expect ? "allowed" : "not allowed");
+		check(allowed == expect, what, NULL);
+		if (!expect)
+			check(reason != NULL && reason[0] != '\0' && (reason_part == NULL || strcasestr(reason, reason_part)),
+				  "  ... and gives a reason", NULL);
+		free(reason);
+		reason = NULL;
+	}
+}
+
+/* The keys released at boot: GetKey answers whatever the chain says now. */
+static void
+check_key_released(const Env *e, const char *why)
+{
+	GaKey		key;
+	DErr		err = {0};
+	char		path[64];
+	char		name[160];
+
+	seal_path(e->owner1, path, sizeof(path));
+	snprintf(name, sizeof(name), "GetKey still answers (%s): the KMS decided at boot", why);
+	check(ga_get_key_verified(e->socket, path, path, e->kms_root, e->app_id, &key, &err), name, &err);
+	ga_key_scrub(&key);
+}
+
+/* Several nodes: rpc_quorum_read with the KMS question; expect the outcome, and revoked as said. */
+static void
+check_quorum(const Env *e, const GaInfo *info, const char *urls, int quorum, RpcQuorumOutcome want,
+			 bool want_revoked, const char *name)
+{
+	RpcNodeList l;
+	RpcQuorumResult res;
+	AbiAppBootInfo b;
+	HttpOptions o;
+	DErr		err = {0};
+	bool		ok;
+
+	if (!rpc_parse_urls(urls, &l, &err) || !ga_boot_info(info, &b, &err))
+	{
+		check(false, name, &err);
+		return;
+	}
+	http_options_default(&o);
+	o.timeout_ms = e->timeout_ms;
+	ok = rpc_quorum_read(&l, quorum, e->chain_id, 0, e->app_id, e->kms, &b, &o, &res, &err);
+	check(ok && res.outcome == want &&
+		  (want != RPCQ_AGREED || (res.view->st.revoked == want_revoked && res.view->kms_allowed == !want_revoked)),
+		  name, ok ? NULL : &err);
+	if (ok)
+		printf("     %d node(s), quorum %d, height %llu: outcome %d, %d agree\n", res.n, res.quorum,
+			   (unsigned long long) res.height, (int) res.outcome, res.agreeing);
+	rpc_quorum_result_free(&res);
+	rpc_node_list_free(&l);
 }
 
 /* GetKey must be refused by the agent (its KMS asked the contract), with words. */
@@ -328,7 +426,54 @@ scenario_approved(const Env *e)
 		rd[i] = (uint8_t) i;
 	check(ga_get_quote(e->socket, rd, sizeof(rd), &q, &err) && q.quote_len > 0 &&
 		  memcmp(q.report_data, rd, 64) == 0, "GetQuote over 64 bytes of report data", &err);
+	{
+		TdxqReport	rep;
+		json_t	   *log = json_loads(q.event_log ? q.event_log : "", 0, NULL);
+		uint8_t		r3[TDXQ_MR_LEN];
+
+		derr_clear(&err);
+		check(tdxq_parse(q.quote, q.quote_len, &rep, &err) && memcmp(rep.report_data, rd, 64) == 0,
+			  "  ... a TDX v4 quote carrying that report data", &err);
+		check(tdxq_is_simulated(q.quote, q.quote_len) && q.simulated,
+			  "  ... marked as simulated (common/tdx_quote.h; GaQuote.simulated says so)", NULL);
+		derr_clear(&err);
+		check(tdxq_replay_rtmr3(log, NULL, r3, &err) && memcmp(r3, rep.rtmr[3], TDXQ_MR_LEN) == 0,
+			  "  ... whose RTMR3 is the replay of the (stripped) event log", &err);
+		json_decref(log);
+	}
 	ga_quote_free(&q);
+
+	/* the legacy socket: Tappd.DeriveK256Key gives the same key */
+	{
+		const char *tappd = getenv("DSTACK_TEST_TAPPD_SOCKET");
+		GaKey		k2;
+		GaEndpoint	ep;
+
+		if (tappd != NULL && ga_resolve_endpoint(tappd, &ep, &err))
+		{
+			check(ep.legacy, "tappd.sock is spoken to with the legacy API", NULL);
+			derr_clear(&err);
+			check(ga_get_key_verified(tappd, path, path, e->kms_root, e->app_id, &k2, &err) &&
+				  memcmp(k2.pub, pub1, 33) == 0, "  ... and gives the same key", &err);
+			ga_key_scrub(&k2);
+			derr_clear(&err);
+			check(ga_get_quote(tappd, rd, 10, &q, &err) && tdxq_is_simulated(q.quote, q.quote_len),
+				  "  ... and a quote (Tappd.RawQuote)", &err);
+			ga_quote_free(&q);
+		}
+	}
+
+	/* two honest nodes agree; the KMS allows */
+	{
+		const char *n1 = getenv("DSTACK_TEST_RPC_NODE1");
+		char		urls[512];
+
+		if (n1 != NULL)
+		{
+			snprintf(urls, sizeof(urls), "%s,%s", e->rpc_url, n1);
+			check_quorum(e, &info, urls, 0, RPCQ_AGREED, false, "two honest nodes agree (quorum: both)");
+		}
+	}
 
 	/* a wrong root must refuse, whatever the agent says */
 	{
@@ -380,7 +525,22 @@ scenario_revoked(const Env *e)
 		printf("     revokeReason() = \"%s\"\n", st.revoke_reason ? st.revoke_reason : "(null)");
 		check(st.revoke_reason != NULL, "revokeReason() read", NULL);
 		check_is_app_allowed(rpc, e, &info, false, "revok");
-		check_refused(e, "revoked");
+		check_key_released(e, "revoked after boot");
+		{
+			const char *n1 = getenv("DSTACK_TEST_RPC_NODE1");
+			const char *n2 = getenv("DSTACK_TEST_RPC_NODE2");
+			char		urls[512];
+
+			if (n1 != NULL && n2 != NULL)
+			{
+				snprintf(urls, sizeof(urls), "%s", n2);
+				check_quorum(e, &info, urls, 0, RPCQ_AGREED, false,
+							 "a node hiding the revocation, alone, would be believed (what a quorum is for)");
+				snprintf(urls, sizeof(urls), "%s,%s,%s", n2, e->rpc_url, n1);
+				check_quorum(e, &info, urls, 2, RPCQ_AGREED, true, "  ... two honest nodes outvote it: revoked");
+				check_quorum(e, &info, urls, 0, RPCQ_DISAGREE, true, "  ... all three must agree: they do not");
+			}
+		}
 		rpc_consortium_state_free(&st);
 		ga_info_free(&info);
 	}
@@ -482,20 +642,8 @@ scenario_node_down(const Env *e)
 	rpc_free(rpc);
 	close(hs);
 
-	/* the agent's KMS cannot ask the chain either: it must refuse, not hand out keys */
-	{
-		GaKey		key;
-		char		path[64];
-
-		seal_path(e->owner1, path, sizeof(path));
-		derr_clear(&err);
-		t0 = now_ms();
-		ok = ga_get_key(e->socket, path, path, &key, &err);
-		ga_key_scrub(&key);
-		check(!ok && err.code == DERR_REMOTE, "GetKey refused while the chain is unreachable", ok ? NULL : &err);
-		if (!ok)
-			show("agent without chain", &err, now_ms() - t0);
-	}
+	/* the keys were released at boot: the chain being gone changes nothing for the agent */
+	check_key_released(e, "the chain is unreachable");
 }
 
 static void
@@ -563,6 +711,8 @@ main(int argc, char **argv)
 	need_hex("DSTACK_TEST_APP_ID", e.app_id, 20);
 	need_hex("DSTACK_TEST_COMPOSE_HASH", e.compose_hash, 32);
 	need_hex("DSTACK_TEST_KMS_ROOT", e.kms_root, 33);
+	need_hex("DSTACK_TEST_KMS_CONTRACT", e.kms, 20);
+	e.chain_id = strtoull(need_env("DSTACK_TEST_CHAIN_ID"), NULL, 10);
 	need_hex("DSTACK_TEST_OWNER1_ADDR", e.owner1, 20);
 	s = need_env("DSTACK_TEST_OWNERS");
 	e.n_owners = strtoull(s, NULL, 10);

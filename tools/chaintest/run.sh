@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # tools/chaintest/run.sh: common/'s JSON-RPC and guest-agent clients against a
 # live chain and the dstack simulator, all on loopback (tools/testenv.sh):
-#   1. 3 owners, threshold 2, 2 approvals      -> approved (key + chain + state)
+#   1. 3 owners, threshold 2, 2 approvals      -> approved (key + chain + state,
+#      with an honest second node and one that hides revocations)
 #   2. owner 1 revokes                          -> revoked
 #   3. anvil killed; a node that hangs          -> node-down (DERR_NETWORK in time)
-#   4. 3 owners, threshold 2, 1 approval        -> underapproved
-#   5. 2 approvals, CVM with another recipe     -> wrong-compose
+#   4. 3 owners, threshold 2, 1 approval        -> underapproved (a CVM the KMS
+#      would not boot: the simulator asks it on every request)
+#   5. 2 approvals, CVM with another recipe     -> wrong-compose (likewise)
 #   6. no agent socket                          -> no-socket
 #   7. (txtest) transactions signed in C: transfer, receipt, replay, wrong chain
 # Prints every check and a total "N passed, N failed"; exits non-zero on failure.
@@ -55,7 +57,7 @@ env_up() {
 	. "$w/env.sh"
 }
 
-if env_up approved --owners 3 --threshold 2 --approve 2; then
+if env_up approved --owners 3 --threshold 2 --approve 2 --rpc-node honest --rpc-node hide-revocation; then
 	run approved --timeout-ms "$TIMEOUT_MS"
 	BIN=$ROOT/tools/chaintest/txtest run "$DSTACK_TEST_RPC"
 	if contracts/scripts/consortium.sh revoke --rpc "$DSTACK_TEST_RPC" --key "$DSTACK_TEST_OWNER1_KEY" \
@@ -69,10 +71,10 @@ if env_up approved --owners 3 --threshold 2 --approve 2; then
 	run node-down --timeout-ms "$TIMEOUT_MS"
 	run no-socket --socket "$DSTACK_TEST_DIR/absent.sock"
 fi
-if env_up under --owners 3 --threshold 2 --approve 1; then
+if env_up under --owners 3 --threshold 2 --approve 1 --check-every-request; then
 	run underapproved --timeout-ms "$TIMEOUT_MS"
 fi
-if env_up wrongcompose --owners 3 --threshold 2 --approve 2 \
+if env_up wrongcompose --owners 3 --threshold 2 --approve 2 --check-every-request \
 	--cvm-compose-hash 0x1111111111111111111111111111111111111111111111111111111111111111; then
 	run wrong-compose --timeout-ms "$TIMEOUT_MS"
 fi

@@ -1,5 +1,5 @@
 // tools/dstack-sim/lib.mjs: the crypto and chain pieces of the dstack guest-agent +
-// KMS simulator, shared by dstack-sim.mjs, recipient-key.mjs and test.mjs.
+// KMS simulator, shared by dstack-sim.mjs, kms-contract.mjs, recipient-key.mjs and test.mjs.
 // Written from the dstack sources (see README.md), independently of common/.
 import http from 'node:http';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
@@ -38,9 +38,14 @@ export function concat(...parts) {
  * scalar (k256 SigningKey::from_slice fails otherwise, and so do we).
  */
 export function deriveK256(parentSk, contextParts) {
-	const out = hkdf(sha256, parentSk, enc.encode('RATLS'), concat(...contextParts), 32);
+	const out = deriveRaw(parentSk, contextParts);
 	if (!secp256k1.utils.isValidSecretKey(out)) throw new Error('derived key is not a valid secp256k1 scalar');
 	return out;
+}
+
+/** ra-tls kdf::derive_key as it is: 32 bytes of HKDF-SHA256("RATLS"), no check (ed25519 seeds, P-256 CAs). */
+export function deriveRaw(parentSk, contextParts) {
+	return hkdf(sha256, parentSk, enc.encode('RATLS'), concat(...contextParts), 32);
 }
 
 /** The app's k256 key as dstack-kms derives it: context app_id (20 bytes) ‖ "app-key". */

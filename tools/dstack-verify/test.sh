@@ -386,7 +386,8 @@ SET dstack_seal.recipient_key = '$DSTACK_TEST_RECIPIENT1_PUB';
 SET dstack_seal.recipient_key_chain = '$DSTACK_TEST_RECIPIENT1_CHAIN';
 SELECT dstack_seal('t', NULL, '$WORK/out/t.dseal') IS NOT NULL;
 CREATE SERVER s FOREIGN DATA WRAPPER dstack_fdw OPTIONS
-  (rpc_url '$DSTACK_TEST_RPC', guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT');
+  (rpc_url '$DSTACK_TEST_RPC', guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT',
+   kms_contract '$DSTACK_TEST_KMS_CONTRACT', chain_id '$DSTACK_TEST_CHAIN_ID');
 CREATE FOREIGN TABLE st (patient_id int4, k int4) SERVER s OPTIONS (path '$WORK/out/t.dseal', owner '$DSTACK_TEST_OWNER1_ADDR');
 SQL
 	# the owner registers the file on the consortium contract (ledger 'chain')
