@@ -48,8 +48,8 @@ SELECT receipt FROM dstack_receipts WHERE seq = 1;
 \o
 \pset tuples_only off
 \pset format aligned
-\! "$DSTACK_TEST_TOOLS/dstack-verify/dstack-verify" --allow-simulated --quiet --kms-root "$DSTACK_TEST_KMS_ROOT" --rpc "$DSTACK_TEST_RPC" "$DSTACK_TEST_OUT/receipt1.json" && echo "receipt 1: valid"
-\! sed 's/"charged": "0.750000"/"charged": "0.010000"/' "$DSTACK_TEST_OUT/receipt1.json" > "$DSTACK_TEST_OUT/forged.json"; "$DSTACK_TEST_TOOLS/dstack-verify/dstack-verify" --allow-simulated --quiet --kms-root "$DSTACK_TEST_KMS_ROOT" "$DSTACK_TEST_OUT/forged.json" >/dev/null 2>&1 || echo "forged receipt: rejected"
+\! "$DSTACK_TEST_TOOLS/dstack-verify/dstack-verify" --allow-simulated --quiet --kms-root "$DSTACK_TEST_KMS_ROOT" --kms-id "$DSTACK_TEST_KMS_ID" --rpc "$DSTACK_TEST_RPC" "$DSTACK_TEST_OUT/receipt1.json" && echo "receipt 1: valid"
+\! sed 's/"charged": "0.750000"/"charged": "0.010000"/' "$DSTACK_TEST_OUT/receipt1.json" > "$DSTACK_TEST_OUT/forged.json"; "$DSTACK_TEST_TOOLS/dstack-verify/dstack-verify" --allow-simulated --quiet --kms-root "$DSTACK_TEST_KMS_ROOT" --kms-id "$DSTACK_TEST_KMS_ID" "$DSTACK_TEST_OUT/forged.json" >/dev/null 2>&1 || echo "forged receipt: rejected"
 
 -- contribution bounding on the policy's privacy unit (patient_id): each sealed
 -- table keeps at most dstack_fdw.max_rows_per_unit rows per patient

@@ -184,7 +184,7 @@ expect "dstack_run returned a receipt over 3 datasets" \
 	"$(node -e 'const b=JSON.parse(require("fs").readFileSync(process.argv[1])).body;process.exit(b.datasets.length===3&&b.result.rows.length>0?0:1)' "$WORK/receipt.json"; echo $?)"
 
 step "anyone verifies the receipt: offline against the KMS root, and against the chain"
-if "$ROOT/tools/dstack-verify/dstack-verify" --allow-simulated --kms-root "$DSTACK_TEST_KMS_ROOT" --rpc "$DSTACK_TEST_RPC" \
+if "$ROOT/tools/dstack-verify/dstack-verify" --allow-simulated --kms-root "$DSTACK_TEST_KMS_ROOT" --kms-id "$DSTACK_TEST_KMS_ID" --rpc "$DSTACK_TEST_RPC" \
 	"$WORK/receipt.json" | sed 's/^/   /'; then
 	expect "dstack-verify accepts the receipt" 0
 else
@@ -194,7 +194,7 @@ node -e '
 	const fs = require("fs"); const r = JSON.parse(fs.readFileSync(process.argv[1]));
 	r.body.result.rows[0][1] = String(Number(r.body.result.rows[0][1]) + 1);
 	fs.writeFileSync(process.argv[2], JSON.stringify(r));' "$WORK/receipt.json" "$WORK/forged.json"
-if "$ROOT/tools/dstack-verify/dstack-verify" --allow-simulated --kms-root "$DSTACK_TEST_KMS_ROOT" "$WORK/forged.json" >"$WORK/forged.out" 2>&1; then
+if "$ROOT/tools/dstack-verify/dstack-verify" --allow-simulated --kms-root "$DSTACK_TEST_KMS_ROOT" --kms-id "$DSTACK_TEST_KMS_ID" "$WORK/forged.json" >"$WORK/forged.out" 2>&1; then
 	expect "a receipt with an edited result is rejected" 1
 else
 	expect "a receipt with an edited result is rejected: $(grep FAIL "$WORK/forged.out" | head -1)" 0
@@ -209,7 +209,7 @@ fi
 SMALL='SELECT dp_count(patient_id, 0.25) AS patients FROM ehr'
 aq -At -c "SELECT dstack_run(\$q\$$SMALL\$q\$)" >"$WORK/receipt2.json"
 expect "a query within the remaining budget is answered (epsilon 0.25)" "$([ -s "$WORK/receipt2.json" ]; echo $?)"
-if "$ROOT/tools/dstack-verify/dstack-verify" --allow-simulated --kms-root "$DSTACK_TEST_KMS_ROOT" --chain "$WORK/receipt.json" \
+if "$ROOT/tools/dstack-verify/dstack-verify" --allow-simulated --kms-root "$DSTACK_TEST_KMS_ROOT" --kms-id "$DSTACK_TEST_KMS_ID" --chain "$WORK/receipt.json" \
 	"$WORK/receipt2.json" >/dev/null 2>&1; then
 	expect "the two receipts form a hash chain (attested run history)" 0
 else

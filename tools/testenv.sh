@@ -202,6 +202,7 @@ up() {
 		echo "export DSTACK_TEST_LEDGER_ADDR=$ledger_addr"
 		if [ -n "$lying_url" ]; then echo "export DSTACK_TEST_LYING_RPC=$lying_url"; fi
 		echo "export DSTACK_TEST_KMS_CONTRACT=$kms"
+		echo "export DSTACK_TEST_KMS_ID=$(tr -d '[:space:]' <"$work/kms/kms-ca.pub")"
 		echo "export DSTACK_TEST_CHAIN_ID=$("$BIN/cast" chain-id --rpc-url "$rpc")"
 		for n in "${!node_urls[@]}"; do echo "export DSTACK_TEST_RPC_NODE$((n + 1))=${node_urls[$n]}"; done
 	} >"$work/env.sh"

@@ -329,7 +329,7 @@ checkrc "usage: unknown option" 2 "${K[@]}" --frobnicate "$A"
 echo "# against the chain, receipts from make-receipt.mjs --socket (dstack simulator)"
 "$ROOT/tools/testenv.sh" up "$WORK/env" --owners 4 --threshold 3 --approve 4 >/dev/null || { flunk "testenv up"; exit 1; }
 . "$WORK/env/env.sh"
-K=(--kms-root "$DSTACK_TEST_KMS_ROOT" --allow-simulated)	# the simulator's quotes
+K=(--kms-root "$DSTACK_TEST_KMS_ROOT" --kms-id "$DSTACK_TEST_KMS_ID" --allow-simulated)	# the simulator's quotes, its KMS CA key
 S=(--socket "$DSTACK_TEST_SOCKET" --rpc "$DSTACK_TEST_RPC")
 R=(--rpc "$DSTACK_TEST_RPC")
 $MR "${S[@]}" >"$WORK/s.json" || exit 1
@@ -397,7 +397,7 @@ SQL
 	check "dstack_run receipt verifies offline" pass "${K[@]}" "$WORK/r1.json"
 	check "  ... not without --allow-simulated (the simulator's quote)" quote --kms-root "$DSTACK_TEST_KMS_ROOT" "$WORK/r1.json"
 	for re in '^ok   rtmr3: ' '^ok   event app-id = body.app_id ' '^ok   event compose-hash = body.compose_hash ' \
-		'^ok   event instance-id = body.instance_id ' '^ok   event key-provider: kms, id = --kms-root$' '^ok   report_data = '; do
+		'^ok   event instance-id = body.instance_id ' '^ok   event key-provider: kms, id = --kms-id ' '^ok   report_data = '; do
 		checkout "  ... $re" "$re" "${K[@]}" "$WORK/r1.json"
 	done
 	check "  ... and against the chain" pass "${K[@]}" "${R[@]}" "$WORK/r1.json"
@@ -430,7 +430,7 @@ SQL
 	tamper "$WORK/r1.json" "$WORK/t.json" 'r.body.result.rows[0][1]=String(Number(r.body.result.rows[0][1])+1)'
 	check "dstack_run receipt: result edited" "body hash" "${K[@]}" "$WORK/t.json"
 	tamper "$WORK/r1.json" "$WORK/t.json" 'r.quote.quote=flip(r.quote.quote,2*568+1)'
-	check "dstack_run receipt: quote edited" quote "${K[@]}" "$WORK/t.json"
+	check "dstack_run receipt: quote edited (report_data inside it)" report_data "${K[@]}" "$WORK/t.json"
 	tamper "$WORK/r1.json" "$WORK/t.json" 'r.signature.signature_chain[1]=flip(r.signature.signature_chain[1],4)'
 	check "dstack_run receipt: key chain edited" "key chain" "${K[@]}" "$WORK/t.json"
 else
