@@ -46,10 +46,11 @@ REGISTER_BUDGET_MICRO=1000000000 "$ROOT/tools/register-dataset.sh" "$WORK/out/ti
 q -c "ALTER SERVER sealed OPTIONS (SET ledger 'chain')" >/dev/null
 tiny_chain=$(best_ms "" "SELECT dstack_run(\$q\$$DP_TINY\$q\$) IS NOT NULL")
 echo "rows=$ROWS plain_ms=$plain dp_ms=$dp dstack_run_ms=$run; 1000 rows: dp_ms=$tiny dstack_run_ms=$tiny_run (local ledger) $tiny_chain (on-chain charge) (best of $REPS)"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 awk -v p="$plain" -v d="$dp" -v r="$run" -v t="$tiny" -v tr="$tiny_run" -v tc="$tiny_chain" 'BEGIN {
-	printf "RATIO DP/plain aggregate time = %.3fx (target <= 1.1x)\n", d / p;
-	printf "RATIO dstack_run/DP query (guard, contribution bounding, budget, receipt) = %.2fx\n", r / d;
-	printf "receipt time (dstack_run - DP query, 1000-row table) = %.1f ms (target <= 50 ms)\n", tr - t;
+	printf "RATIO DP/plain aggregate time = %.3fx (target <= 1.1x) %s\n", d / p, d / p <= 1.1 ? "MET" : "MISSED";
+	printf "RATIO dstack_run/DP query (guard, contribution bounding, budget, receipt) = %.2fx (target <= 1.3x) %s\n", r / d, r / d <= 1.3 ? "MET" : "MISSED";
+	printf "receipt time (dstack_run - DP query, 1000-row table) = %.1f ms (target <= 50 ms) %s\n", tr - t, tr - t <= 50 ? "MET" : "MISSED";
 	printf "receipt time with the charge on chain (anvil, mined at once) = %.1f ms; the on-chain charge adds %.1f ms\n", tc - t, tc - tr;
 }'
 echo "receipts in the audit table: $(q -c 'SELECT count(*) FROM dstack_receipts')"

@@ -121,7 +121,7 @@ sign_and_quote(const DfdwServerOptions *sopts, const DfdwChainFacts *f, const ch
 	p.quote = quote.quote;
 	p.quote_len = quote.quote_len;
 	p.event_log = quote.event_log;
-	p.simulated = quote.quote_len >= 9 && memmem(quote.quote, quote.quote_len, "SIMULATED", 9) != NULL;
+	p.simulated = quote.simulated;	/* common/tdx_quote.h: the one definition of the simulator's marker */
 	if (!dreceipt_assemble(&p, &out, &err))
 	{
 		ga_quote_free(&quote);
