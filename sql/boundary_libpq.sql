@@ -14,9 +14,17 @@ SELECT (dstack_seal('bl_cohort', NULL, :'blpath'))->>'row_count' AS sealed;
 CREATE SERVER bl_server FOREIGN DATA WRAPPER dstack_fdw
   OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id');
 CREATE FOREIGN TABLE bl (patient_id int8, age int4) SERVER bl_server OPTIONS (path :'blpath', owner :'owner1_addr');
+\set QUIET on
 CREATE TEMP TABLE bl_saved_budget AS SELECT * FROM dstack_budget;
 CREATE TEMP TABLE bl_saved_receipts AS SELECT * FROM dstack_receipts;
 CREATE TEMP TABLE bl_saved_runs AS SELECT * FROM dstack_runs;
+-- whatever earlier suites spent of the local budget, or ran, does not count here
+DELETE FROM dstack_budget;
+DELETE FROM dstack_runs;
+\o /dev/null
+SELECT setval('dstack_runs_id_seq', 1, false);
+\o
+\set QUIET off
 CREATE ROLE bl_analyst LOGIN;
 GRANT SELECT ON bl TO bl_analyst;
 \set blconn 'host=' :HOST ' port=' :PORT ' dbname=' :DBNAME ' user=bl_analyst'
@@ -24,14 +32,16 @@ GRANT SELECT ON bl TO bl_analyst;
 \! "$DSTACK_TEST_TOOLS/boundary-libpq/boundary-libpq" "$BL_CONN" public.bl
 -- what the ledger holds: every run answered or charged, none lost
 SELECT status, count(*), sum(epsilon_micro) AS epsilon_micro FROM dstack_runs
- WHERE id > coalesce((SELECT max(id) FROM bl_saved_runs), 0) GROUP BY status ORDER BY status;
+ GROUP BY status ORDER BY status;
 -- put the ledger back
+\set QUIET on
 DELETE FROM dstack_receipts;
 DELETE FROM dstack_budget;
 DELETE FROM dstack_runs;
 INSERT INTO dstack_budget SELECT * FROM bl_saved_budget;
 INSERT INTO dstack_receipts SELECT * FROM bl_saved_receipts;
 INSERT INTO dstack_runs SELECT * FROM bl_saved_runs;
+\set QUIET off
 SELECT setval('dstack_runs_id_seq', coalesce(max(id), 0) + 1, false) > 0 AS run_ids_rewound FROM dstack_runs;
 DROP SERVER bl_server CASCADE;
 DROP TABLE bl_cohort;
