@@ -21,6 +21,14 @@
 						 DC_ADDR_LEN + DC_PUBKEY_LEN)		/* 14+20+32+20+33 = 119 */
 #define WRAP_AAD_LEN	(WRAP_AAD_LABEL_LEN + DSEAL_DATASET_ID_LEN)	/* 35 */
 
+/* "dstack-seal/v1/<owner hex>": see wrap.h. */
+void
+dseal_recipient_path(const uint8_t owner_id[DC_ADDR_LEN], char out[DSEAL_RECIPIENT_PATH_LEN])
+{
+	memcpy(out, DSEAL_RECIPIENT_PATH_PREFIX, sizeof(DSEAL_RECIPIENT_PATH_PREFIX) - 1);
+	dhex_encode(owner_id, DC_ADDR_LEN, out + sizeof(DSEAL_RECIPIENT_PATH_PREFIX) - 1);
+}
+
 /*
  * HKDF-SHA256(ikm = shared_x, salt = SHA256(kms root), info = label || app_id
  * || compose_hash || owner_id || E).  Exposed so a fixed vector computed by an
