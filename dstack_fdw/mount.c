@@ -444,8 +444,7 @@ dfdw_mount(Oid serverid, Oid relid, DsealReader *reader, DfdwMount *mount)
 	StatementFacts *f;
 	uint8		owner[DC_ADDR_LEN];
 	uint8		kms_root[DC_PUBKEY_LEN];
-	char		owner_hex[2 * DC_ADDR_LEN + 1];
-	char	   *path;
+	char		path[DSEAL_RECIPIENT_PATH_LEN];
 	const char *relname = get_rel_name(relid);
 	DsealRecipe cvm;
 	GaKey		key;
@@ -473,8 +472,7 @@ dfdw_mount(Oid serverid, Oid relid, DsealReader *reader, DfdwMount *mount)
 	check_recipe(m, f, kms_root, relname);
 
 	/* step 5: the owner's recipient key, from the guest agent only */
-	dhex_encode(owner, DC_ADDR_LEN, owner_hex);
-	path = psprintf("dstack-seal/v1/%s", owner_hex);
+	dseal_recipient_path(owner, path);
 	memset(&key, 0, sizeof(key));
 	if (!ga_get_key_verified(agent_socket(&sopts), path, path, kms_root, f->chain.app_id, &key, &err))
 		derr_ereport(&err, err.code == DERR_NETWORK ? ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION
