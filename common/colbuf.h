@@ -1,6 +1,6 @@
 /*
  * colbuf.h: one column's values for one row group, in the plain binary
- * layout that is sealed into a chunk (DESIGN.md section 3).
+ * layout that is sealed into a chunk (docs/format.md, "A chunk").
  *
  * Serialized layout of a chunk's plaintext (all integers little-endian):
  *   u32 nrows

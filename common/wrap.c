@@ -1,5 +1,5 @@
 /*
- * wrap.c: the recipe-bound data-key wrap of DESIGN.md section 2 (see wrap.h).
+ * wrap.c: the recipe-bound data-key wrap (see wrap.h and docs/format.md).
  *
  * The recipe (KMS root, app id, compose-hash), the owner and the ephemeral
  * key all go into the HKDF, so a CVM running any other recipe, or holding the

@@ -1,5 +1,5 @@
 /*
- * wrap.h: the recipe-bound data-key wrap of DESIGN.md section 2.
+ * wrap.h: the recipe-bound data-key wrap (docs/format.md, "The data key and the recipe").
  *
  *   E = e*G for a fresh ephemeral secp256k1 key e
  *   wrap = HKDF-SHA256(ikm  = x(e * P_o),

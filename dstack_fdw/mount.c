@@ -1,5 +1,5 @@
 /*
- * mount.c: the mount rule of a sealed dataset (DESIGN.md sections 1, 2).
+ * mount.c: the mount rule of a sealed dataset (docs/architecture.md, the data path).
  *
  * Before a scan produces a row:
  *   1. the guest agent says which CVM this is (app id, compose-hash): the
