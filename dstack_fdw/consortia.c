@@ -47,12 +47,8 @@ owners_approved(Oid serverid, const DfdwConsortiumStatus *st, int *approved, int
 			continue;
 		dfdw_table_options(ft->ftrelid, &topts);
 		(*tables)++;
-		for (int i = 0; i < st->n_approvers; i++)
-			if (memcmp(st->approvers[i], topts.owner_id, DC_ADDR_LEN) == 0)
-			{
-				(*approved)++;
-				break;
-			}
+		if (dc_addr_in((const uint8 (*)[DC_ADDR_LEN]) st->approvers, st->n_approvers, topts.owner_id))
+			(*approved)++;
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
