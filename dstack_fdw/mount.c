@@ -53,9 +53,9 @@ typedef struct StatementFacts
 	bool		revoked;
 	uint8		revoked_by[DC_ADDR_LEN];
 	int			n_approvers;
-	uint8		approvers[64][DC_ADDR_LEN];
+	uint8		(*approvers)[DC_ADDR_LEN];	/* TopMemoryContext, as many as the chain lists */
 	int			n_owners;
-	uint8		owners[64][DC_ADDR_LEN];
+	uint8		(*owners)[DC_ADDR_LEN];	/* TopMemoryContext */
 } StatementFacts;
 
 static StatementFacts *facts_cache;
@@ -69,6 +69,26 @@ addr_text(const uint8 a[DC_ADDR_LEN])
 
 	dhex_encode(a, DC_ADDR_LEN, hex);
 	return psprintf("0x%s", hex);
+}
+
+/*
+ * Keep a copy of an address list from the chain in the cache entry (which
+ * outlives the statement), replacing the entry's previous one.  The whole
+ * list: a copy cut at a fixed size would make a later owner or approver
+ * look absent.  The ABI decoder bounds its length (ABI_MAX_ARRAY).
+ */
+static void
+keep_addrs(uint8 (**dst)[DC_ADDR_LEN], int *n, const uint8 (*src)[DC_ADDR_LEN], size_t count)
+{
+	if (*dst != NULL)
+		pfree(*dst);
+	*dst = NULL;
+	*n = 0;
+	if (count == 0)
+		return;
+	*dst = MemoryContextAlloc(TopMemoryContext, count * DC_ADDR_LEN);
+	memcpy(*dst, src, count * DC_ADDR_LEN);
+	*n = (int) count;
 }
 
 /* A cache entry belongs to the running statement of this backend. */
@@ -296,12 +316,8 @@ load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts 
 	f->chain.policy_from_compose = true;
 	f->revoked = st.revoked;
 	memcpy(f->revoked_by, st.revoked_by, DC_ADDR_LEN);
-	f->n_approvers = (int) Min(st.n_approvers, lengthof(f->approvers));
-	for (int i = 0; i < f->n_approvers; i++)
-		memcpy(f->approvers[i], st.approvers[i], DC_ADDR_LEN);
-	f->n_owners = (int) Min(st.n_owners, lengthof(f->owners));
-	for (int i = 0; i < f->n_owners; i++)
-		memcpy(f->owners[i], st.owners[i], DC_ADDR_LEN);
+	keep_addrs(&f->approvers, &f->n_approvers, (const uint8 (*)[DC_ADDR_LEN]) st.approvers, st.n_approvers);
+	keep_addrs(&f->owners, &f->n_owners, (const uint8 (*)[DC_ADDR_LEN]) st.owners, st.n_owners);
 	rpc_consortium_state_free(&st);
 }
 
@@ -525,6 +541,7 @@ dfdw_consortium_status(Oid serverid, DfdwConsortiumStatus *st)
 	st->revoked = f->revoked;
 	st->n_approvers = f->n_approvers;
 	st->approvers = palloc(sizeof(*st->approvers) * Max(f->n_approvers, 1));
-	memcpy(st->approvers, f->approvers, sizeof(*st->approvers) * f->n_approvers);
+	if (f->n_approvers > 0)
+		memcpy(st->approvers, f->approvers, sizeof(*st->approvers) * f->n_approvers);
 	st->n_owners = f->n_owners;
 }
