@@ -363,15 +363,6 @@ dfdw_statement_chain_facts(Oid serverid, DfdwChainFacts *facts)
 	return false;
 }
 
-static bool
-addr_in(const uint8 (*list)[DC_ADDR_LEN], int n, const uint8 who[DC_ADDR_LEN])
-{
-	for (int i = 0; i < n; i++)
-		if (memcmp(list[i], who, DC_ADDR_LEN) == 0)
-			return true;
-	return false;
-}
-
 /* Steps 2-3 of the rule: each failure names what is missing on chain. */
 static void
 check_chain(const StatementFacts *f, const char *relname, const uint8 owner[DC_ADDR_LEN])
@@ -408,14 +399,14 @@ check_chain(const StatementFacts *f, const char *relname, const uint8 owner[DC_A
 				 errdetail("Read at block %llu.", (unsigned long long) f->chain.block_number),
 				 errhint("%llu more owner(s) must call approve() on the consortium contract.",
 						 (unsigned long long) (f->threshold - f->approvals))));
-	if (!addr_in(f->owners, f->n_owners, owner))
+	if (!dc_addr_in((const uint8 (*)[DC_ADDR_LEN]) f->owners, f->n_owners, owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("owner %s of foreign table \"%s\" is not an owner of consortium %s",
 						addr_text(owner), relname, app),
 				 errdetail("Only datasets of the consortium's owners can be mounted."),
 				 errhint("Check the table's owner option.")));
-	if (!addr_in(f->approvers, f->n_approvers, owner))
+	if (!dc_addr_in((const uint8 (*)[DC_ADDR_LEN]) f->approvers, f->n_approvers, owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("owner %s of foreign table \"%s\" has not approved consortium %s",
