@@ -21,6 +21,11 @@ unitcheck:
 	$(MAKE) -C common check
 	$(MAKE) -C gpu_scan check
 
+# libFuzzer targets of common/'s readers of untrusted bytes (needs clang):
+# `make fuzz` runs each for FUZZ_SECONDS (default 60), `make fuzzcheck` briefly (CI).
+fuzz fuzzcheck:
+	$(MAKE) -C common $@
+
 # On a machine with a GPU: the suite on the GPU vs the host build, then bench/gpu.sh.
 gpucheck:
 	tools/gpucheck.sh
@@ -36,4 +41,4 @@ clean:
 	for d in $(TOOL_DIRS); do $(MAKE) -C $$d clean; done
 	rm -rf results regression.diffs regression.out
 
-.PHONY: all common install unitcheck installcheck gpucheck clean
+.PHONY: all common install unitcheck installcheck gpucheck fuzz fuzzcheck clean

@@ -280,9 +280,12 @@ colbuf_serialize(const DsealColBuf *cb, uint8_t *out)
 }
 
 /*
- * Parse a decrypted chunk.  The bytes passed GCM authentication, so a failure
- * here means a writer bug or a format version mismatch; we still check every
- * bound because a bug must never become an out-of-bounds read.
+ * Parse a decrypted chunk.  The bytes passed GCM authentication, so they are
+ * what the sealing owner's writer produced: a failure here is a writer bug, a
+ * format version mismatch or an owner crafting its chunks.  Every bound is
+ * checked before anything is allocated or read, and the plaintext must be
+ * canonical (exactly what colbuf_serialize() writes), so a kernel and
+ * PostgreSQL never read one value two ways.
  */
 bool
 colbuf_deserialize(DsealColBuf *cb, DsealEnc enc, const uint8_t *in, size_t len, DErr *err)
@@ -301,6 +304,18 @@ colbuf_deserialize(DsealColBuf *cb, DsealEnc enc, const uint8_t *in, size_t len,
 		return derr_set(err, DERR_FORMAT, "column chunk has unknown flags 0x%02x", p[4]);
 	p += 5;
 
+	/*
+	 * The row count comes from the chunk: check that the bytes for that many
+	 * rows are there before allocating for them (a 13-byte chunk must not
+	 * make the reader allocate gigabytes).
+	 */
+	{
+		size_t		need = has_validity ? ((size_t) nrows + 7) / 8 : 0;
+
+		need += width > 0 ? (size_t) nrows * width : ((size_t) nrows + 1) * 4;
+		if ((size_t) (end - p) < need)
+			return derr_set(err, DERR_FORMAT, "column chunk is too short for its %u rows", nrows);
+	}
 	if (cb->cap < nrows || cb->enc != enc)
 	{
 		colbuf_free(cb);
@@ -315,6 +330,9 @@ colbuf_deserialize(DsealColBuf *cb, DsealEnc enc, const uint8_t *in, size_t len,
 		if ((size_t) (end - p) < vb)
 			return derr_set(err, DERR_FORMAT, "column chunk validity bitmap is truncated");
 		memcpy(cb->validity, p, vb);
+		/* canonical, as colbuf_serialize() writes it: no bit past the last row */
+		if ((nrows & 7) && (p[vb - 1] & (uint8_t) ~((1u << (nrows & 7)) - 1)))
+			return derr_set(err, DERR_FORMAT, "column chunk validity bitmap has bits past its %u rows", nrows);
 		cb->any_null = true;
 		p += vb;
 	}
@@ -325,6 +343,11 @@ colbuf_deserialize(DsealColBuf *cb, DsealEnc enc, const uint8_t *in, size_t len,
 		if ((size_t) (end - p) != need)
 			return derr_set(err, DERR_FORMAT, "column chunk has %zu value bytes, expected %zu",
 							(size_t) (end - p), need);
+		/* a bool is one byte, 0 or 1: another value would be true to PostgreSQL but its own group to a kernel */
+		if (enc == DSEAL_ENC_BOOL)
+			for (size_t i = 0; i < need; i++)
+				if (p[i] > 1)
+					return derr_set(err, DERR_FORMAT, "column chunk has a bool byte that is neither 0 nor 1");
 		memcpy(cb->fixed, p, need);
 	}
 	else

@@ -1,6 +1,6 @@
 /*
  * colbuf.h: one column's values for one row group, in the plain binary
- * layout that is sealed into a chunk (DESIGN.md section 3).
+ * layout that is sealed into a chunk (docs/format.md, "A chunk").
  *
  * Serialized layout of a chunk's plaintext (all integers little-endian):
  *   u32 nrows
@@ -83,7 +83,9 @@ extern size_t colbuf_serialized_size(const DsealColBuf *cb);
 extern void colbuf_serialize(const DsealColBuf *cb, uint8_t *out);
 /*
  * Parse a chunk plaintext into cb (reinitialised with enc); every length and
- * offset is bounds-checked: DERR_FORMAT on anything malformed.
+ * offset is bounds-checked before anything is allocated, and the plaintext
+ * must be canonical (no validity bit past the last row, bools 0 or 1):
+ * DERR_FORMAT on anything else.
  */
 extern bool colbuf_deserialize(DsealColBuf *cb, DsealEnc enc, const uint8_t *in, size_t len,
 							   DErr *err);

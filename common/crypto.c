@@ -673,3 +673,13 @@ dc_equal(const void *a, const void *b, size_t len)
 {
 	return CRYPTO_memcmp(a, b, len) == 0;
 }
+
+/* A linear scan: a consortium has a handful of owners (abi.h allows 4096). */
+bool
+dc_addr_in(const uint8_t (*list)[DC_ADDR_LEN], size_t n, const uint8_t who[DC_ADDR_LEN])
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(list[i], who, DC_ADDR_LEN) == 0)
+			return true;
+	return false;
+}

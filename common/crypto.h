@@ -103,4 +103,11 @@ extern bool dc_recover_pubkey(const uint8_t digest[32], const uint8_t sig[DC_SIG
 /* ---- constant-time compare ---- */
 extern bool dc_equal(const void *a, const void *b, size_t len);
 
+/*
+ * Is the Ethereum address who among the n addresses of list?  The one test of
+ * "this owner is among the consortium's approvers / owners", wherever a copy
+ * of those lists is kept (rpc.c's state, the FDW's per-statement facts).
+ */
+extern bool dc_addr_in(const uint8_t (*list)[DC_ADDR_LEN], size_t n, const uint8_t who[DC_ADDR_LEN]);
+
 #endif							/* DSTACK_CRYPTO_H */

@@ -1,5 +1,5 @@
 /*
- * dseal.h: the sealed dataset format, .dseal version 1 (DESIGN.md section 3).
+ * dseal.h: the sealed dataset format, .dseal version 1 (docs/format.md).
  *
  * File layout:
  *   header   16 bytes: "DSTKSEAL" | u32le version (1) | u32le flags (reserved: 0)
@@ -15,9 +15,8 @@
  * object (dataset id, owner, table, schema, recipe, wrapped key: everything
  * fixed before the first chunk is written, the 16 header bytes included, so
  * they are authenticated twice: by the owner's signature and by every chunk's
- * tag).  DESIGN.md says "manifest hash";
- * the full manifest lists each chunk's tag and so cannot exist before the
- * chunks do, hence the header hash (see docs/format.md).
+ * tag).  Not the hash of the whole manifest: that lists each chunk's tag
+ * and so cannot exist before the chunks do (see docs/format.md).
  *
  * Memory: the writer holds one row group of column buffers plus one
  * compressed/encrypted chunk; the reader one chunk per projected column.

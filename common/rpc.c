@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crypto.h"
 #include "hex.h"
 #include "rpc.h"
 
@@ -722,23 +723,16 @@ rpc_consortium_state_free(ConsortiumState *state)
 	memset(state, 0, sizeof(*state));
 }
 
-/* Linear scans: consortia have a handful of owners. */
 bool
 consortium_state_is_approver(const ConsortiumState *state, const uint8_t who[ABI_ADDR_LEN])
 {
-	for (size_t i = 0; i < state->n_approvers; i++)
-		if (memcmp(state->approvers[i], who, ABI_ADDR_LEN) == 0)
-			return true;
-	return false;
+	return dc_addr_in((const uint8_t (*)[DC_ADDR_LEN]) state->approvers, state->n_approvers, who);
 }
 
 bool
 consortium_state_is_owner(const ConsortiumState *state, const uint8_t who[ABI_ADDR_LEN])
 {
-	for (size_t i = 0; i < state->n_owners; i++)
-		if (memcmp(state->owners[i], who, ABI_ADDR_LEN) == 0)
-			return true;
-	return false;
+	return dc_addr_in((const uint8_t (*)[DC_ADDR_LEN]) state->owners, state->n_owners, who);
 }
 
 /* One owner's approval, e.g. to explain which owners are still missing. */

@@ -101,7 +101,7 @@ extern bool rpc_eth_call(RpcClient *rpc, const uint8_t to[ABI_ADDR_LEN], const u
 extern bool rpc_consortium_state(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], uint64_t number,
 								 ConsortiumState *state, DErr *err);
 extern void rpc_consortium_state_free(ConsortiumState *state);	/* NULL-safe */
-/* Membership helpers for the FDW's "this owner is among the approvers". */
+/* Membership (dc_addr_in() of crypto.h) in the state's lists. */
 extern bool consortium_state_is_approver(const ConsortiumState *state, const uint8_t who[ABI_ADDR_LEN]);
 extern bool consortium_state_is_owner(const ConsortiumState *state, const uint8_t who[ABI_ADDR_LEN]);
 

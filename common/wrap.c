@@ -1,5 +1,5 @@
 /*
- * wrap.c: the recipe-bound data-key wrap of DESIGN.md section 2 (see wrap.h).
+ * wrap.c: the recipe-bound data-key wrap (see wrap.h and docs/format.md).
  *
  * The recipe (KMS root, app id, compose-hash), the owner and the ephemeral
  * key all go into the HKDF, so a CVM running any other recipe, or holding the
@@ -20,6 +20,14 @@
 #define WRAP_INFO_LEN	(WRAP_INFO_LABEL_LEN + DC_ADDR_LEN + DSEAL_COMPOSE_HASH_LEN + \
 						 DC_ADDR_LEN + DC_PUBKEY_LEN)		/* 14+20+32+20+33 = 119 */
 #define WRAP_AAD_LEN	(WRAP_AAD_LABEL_LEN + DSEAL_DATASET_ID_LEN)	/* 35 */
+
+/* "dstack-seal/v1/<owner hex>": see wrap.h. */
+void
+dseal_recipient_path(const uint8_t owner_id[DC_ADDR_LEN], char out[DSEAL_RECIPIENT_PATH_LEN])
+{
+	memcpy(out, DSEAL_RECIPIENT_PATH_PREFIX, sizeof(DSEAL_RECIPIENT_PATH_PREFIX) - 1);
+	dhex_encode(owner_id, DC_ADDR_LEN, out + sizeof(DSEAL_RECIPIENT_PATH_PREFIX) - 1);
+}
 
 /*
  * HKDF-SHA256(ikm = shared_x, salt = SHA256(kms root), info = label || app_id

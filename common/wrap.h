@@ -1,5 +1,5 @@
 /*
- * wrap.h: the recipe-bound data-key wrap of DESIGN.md section 2.
+ * wrap.h: the recipe-bound data-key wrap (docs/format.md, "The data key and the recipe").
  *
  *   E = e*G for a fresh ephemeral secp256k1 key e
  *   wrap = HKDF-SHA256(ikm  = x(e * P_o),
@@ -29,6 +29,16 @@ typedef struct DsealRecipe
 	uint8_t		app_id[DC_ADDR_LEN];
 	uint8_t		compose_hash[DSEAL_COMPOSE_HASH_LEN];
 } DsealRecipe;
+
+/*
+ * The guest agent's GetKey path, and purpose, of an owner's recipient key:
+ * "dstack-seal/v1/<owner hex>" (lower case, no 0x).  The silo derives it to
+ * check the recipient key's chain, the CVM to ask for the key, the test
+ * harnesses to publish it: one spelling for all of them.
+ */
+#define DSEAL_RECIPIENT_PATH_PREFIX	"dstack-seal/v1/"
+#define DSEAL_RECIPIENT_PATH_LEN	(sizeof(DSEAL_RECIPIENT_PATH_PREFIX) - 1 + 2 * DC_ADDR_LEN + 1)
+extern void dseal_recipient_path(const uint8_t owner_id[DC_ADDR_LEN], char out[DSEAL_RECIPIENT_PATH_LEN]);
 
 /* Silo side: wrap data_key for recipient_pub; fills ephemeral_pub and wrapped. */
 extern bool dseal_wrap_key(const DsealRecipe *recipe,

@@ -44,22 +44,13 @@ owners_approved(Oid serverid, const DfdwConsortiumStatus *st, int *approved, int
 	{
 		Form_pg_foreign_table ft = (Form_pg_foreign_table) GETSTRUCT(tup);
 		DfdwTableOptions topts;
-		uint8		owner[DC_ADDR_LEN];
-		DErr		err;
 
 		if (ft->ftserver != serverid)
 			continue;
 		dfdw_table_options(ft->ftrelid, &topts);
 		(*tables)++;
-		derr_clear(&err);
-		if (!dhex_decode_exact(topts.owner, owner, DC_ADDR_LEN, "owner", &err))
-			continue;
-		for (int i = 0; i < st->n_approvers; i++)
-			if (memcmp(st->approvers[i], owner, DC_ADDR_LEN) == 0)
-			{
-				(*approved)++;
-				break;
-			}
+		if (dc_addr_in((const uint8 (*)[DC_ADDR_LEN]) st->approvers, st->n_approvers, topts.owner_id))
+			(*approved)++;
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);

@@ -2,7 +2,7 @@
  * dp_agg.c: the differentially private aggregates dp_count, dp_sum, dp_avg.
  *
  * These are the only aggregates the output guard lets a query over sealed
- * tables compute (DESIGN.md section 5).  Each keeps an exact integer state
+ * tables compute (docs/output-guard.md).  Each keeps an exact integer state
  * (true count, clamped sum in fixed-point units), adds integer-exact discrete
  * Laplace noise once, in the final function (../common/dp.c).  A group
  * without rows gets noise too, never NULL: the aggregate reads its constant

@@ -60,8 +60,10 @@ typedef struct DfdwServerOptions
 	char	   *chain_id;		/* decimal chain id the nodes must serve (required to mount) */
 	char	   *kms_contract;	/* dstack's KMS contract (DstackKms) address (required to mount) */
 	char	   *app_contract;	/* optional: must equal the guest agent's app id */
+	uint8		app_contract_id[DC_ADDR_LEN];	/* app_contract decoded (when set) */
 	char	   *guest_agent;	/* Unix socket of the dstack guest agent (NULL: default) */
 	char	   *kms_root_pubkey;	/* hex, the KMS root the key chains must end at */
+	uint8		kms_root[DC_PUBKEY_LEN];	/* kms_root_pubkey decoded */
 	int			confirmations;	/* read chain state this many blocks below the head */
 	int			connect_timeout_ms;
 	int			timeout_ms;
@@ -73,7 +75,14 @@ typedef struct DfdwTableOptions
 {
 	char	   *path;			/* absolute path of the .dseal file */
 	char	   *owner;			/* 0x address of the owner who sealed it */
+	uint8		owner_id[DC_ADDR_LEN];	/* owner decoded */
 } DfdwTableOptions;
+
+/*
+ * Both resolve the options and decode the hex ones (options.c: hex_option(),
+ * the one decoder, which the validator uses too); read the decoded bytes
+ * instead of decoding the text again.
+ */
 
 extern void dfdw_server_options(ForeignServer *server, DfdwServerOptions *opts);
 /* The chain_id option as a number (opts->chain_id must be set); errors as at CREATE SERVER. */

@@ -1,5 +1,5 @@
 /*
- * mount.c: the mount rule of a sealed dataset (DESIGN.md sections 1, 2).
+ * mount.c: the mount rule of a sealed dataset (docs/architecture.md, the data path).
  *
  * Before a scan produces a row:
  *   1. the guest agent says which CVM this is (app id, compose-hash): the
@@ -69,9 +69,9 @@ typedef struct StatementFacts
 	bool		revoked;
 	uint8		revoked_by[DC_ADDR_LEN];
 	int			n_approvers;
-	uint8		approvers[64][DC_ADDR_LEN];
+	uint8		(*approvers)[DC_ADDR_LEN];	/* TopMemoryContext, as many as the chain lists */
 	int			n_owners;
-	uint8		owners[64][DC_ADDR_LEN];
+	uint8		(*owners)[DC_ADDR_LEN];	/* TopMemoryContext */
 } StatementFacts;
 
 static StatementFacts *facts_cache;
@@ -135,6 +135,26 @@ dfdw_validate_rpc_url(const char *value)
 				 errhint("Use the http:// or https:// URL of an Ethereum JSON-RPC node, or up to %d such URLs "
 						 "separated by commas.", RPC_MAX_NODES)));
 	rpc_node_list_free(&list);
+}
+
+/*
+ * Keep a copy of an address list from the chain in the cache entry (which
+ * outlives the statement), replacing the entry's previous one.  The whole
+ * list: a copy cut at a fixed size would make a later owner or approver
+ * look absent.  The ABI decoder bounds its length (ABI_MAX_ARRAY).
+ */
+static void
+keep_addrs(uint8 (**dst)[DC_ADDR_LEN], int *n, const uint8 (*src)[DC_ADDR_LEN], size_t count)
+{
+	if (*dst != NULL)
+		pfree(*dst);
+	*dst = NULL;
+	*n = 0;
+	if (count == 0)
+		return;
+	*dst = MemoryContextAlloc(TopMemoryContext, count * DC_ADDR_LEN);
+	memcpy(*dst, src, count * DC_ADDR_LEN);
+	*n = (int) count;
 }
 
 /* A cache entry belongs to the running statement of this backend. */
@@ -533,12 +553,8 @@ load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts 
 	f->chain.policy_from_compose = true;
 	f->revoked = st->revoked;
 	memcpy(f->revoked_by, st->revoked_by, DC_ADDR_LEN);
-	f->n_approvers = (int) Min(st->n_approvers, lengthof(f->approvers));
-	for (int i = 0; i < f->n_approvers; i++)
-		memcpy(f->approvers[i], st->approvers[i], DC_ADDR_LEN);
-	f->n_owners = (int) Min(st->n_owners, lengthof(f->owners));
-	for (int i = 0; i < f->n_owners; i++)
-		memcpy(f->owners[i], st->owners[i], DC_ADDR_LEN);
+	keep_addrs(&f->approvers, &f->n_approvers, (const uint8 (*)[DC_ADDR_LEN]) st->approvers, st->n_approvers);
+	keep_addrs(&f->owners, &f->n_owners, (const uint8 (*)[DC_ADDR_LEN]) st->owners, st->n_owners);
 	rpc_quorum_result_free(&res);
 }
 
@@ -581,15 +597,6 @@ dfdw_statement_chain_facts(Oid serverid, DfdwChainFacts *facts)
 			*facts = facts_cache[i].chain;
 			return true;
 		}
-	return false;
-}
-
-static bool
-addr_in(const uint8 (*list)[DC_ADDR_LEN], int n, const uint8 who[DC_ADDR_LEN])
-{
-	for (int i = 0; i < n; i++)
-		if (memcmp(list[i], who, DC_ADDR_LEN) == 0)
-			return true;
 	return false;
 }
 
@@ -641,14 +648,14 @@ check_chain(const StatementFacts *f, const char *relname, const uint8 owner[DC_A
 				 errhint("The reason says what is missing: the consortium registered with the KMS contract "
 						 "(consortium.sh kms-register), an OS image the KMS allows, or the consortium contract's own "
 						 "approval.")));
-	if (!addr_in(f->owners, f->n_owners, owner))
+	if (!dc_addr_in((const uint8 (*)[DC_ADDR_LEN]) f->owners, f->n_owners, owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("owner %s of foreign table \"%s\" is not an owner of consortium %s",
 						addr_text(owner), relname, app),
 				 errdetail("Only datasets of the consortium's owners can be mounted."),
 				 errhint("Check the table's owner option.")));
-	if (!addr_in(f->approvers, f->n_approvers, owner))
+	if (!dc_addr_in((const uint8 (*)[DC_ADDR_LEN]) f->approvers, f->n_approvers, owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("owner %s of foreign table \"%s\" has not approved consortium %s",
@@ -693,8 +700,7 @@ dfdw_mount(Oid serverid, Oid relid, DsealReader *reader, DfdwMount *mount)
 	StatementFacts *f;
 	uint8		owner[DC_ADDR_LEN];
 	uint8		kms_root[DC_PUBKEY_LEN];
-	char		owner_hex[2 * DC_ADDR_LEN + 1];
-	char	   *path;
+	char		path[DSEAL_RECIPIENT_PATH_LEN];
 	const char *relname = get_rel_name(relid);
 	DsealRecipe cvm;
 	GaKey		key;
@@ -722,8 +728,7 @@ dfdw_mount(Oid serverid, Oid relid, DsealReader *reader, DfdwMount *mount)
 	check_recipe(m, f, kms_root, relname);
 
 	/* step 5: the owner's recipient key, from the guest agent only */
-	dhex_encode(owner, DC_ADDR_LEN, owner_hex);
-	path = psprintf("dstack-seal/v1/%s", owner_hex);
+	dseal_recipient_path(owner, path);
 	memset(&key, 0, sizeof(key));
 	if (!ga_get_key_verified(agent_socket(&sopts), path, path, kms_root, f->chain.app_id, &key, &err))
 	{
@@ -780,6 +785,7 @@ dfdw_consortium_status(Oid serverid, DfdwConsortiumStatus *st)
 	st->revoked = f->revoked;
 	st->n_approvers = f->n_approvers;
 	st->approvers = palloc(sizeof(*st->approvers) * Max(f->n_approvers, 1));
-	memcpy(st->approvers, f->approvers, sizeof(*st->approvers) * f->n_approvers);
+	if (f->n_approvers > 0)
+		memcpy(st->approvers, f->approvers, sizeof(*st->approvers) * f->n_approvers);
 	st->n_owners = f->n_owners;
 }

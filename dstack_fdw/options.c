@@ -90,13 +90,18 @@ int_option(DefElem *def, int min, int max)
 	return (int) v;
 }
 
-/* Hex option of exactly len bytes. */
+/*
+ * Hex option of exactly len bytes, decoded into out: the one decoder of the
+ * address and key options, for the validator and for the resolved options
+ * every user of them reads (so no caller decodes an option's text again).
+ */
 static void
-hex_option(DefElem *def, size_t len, const char *what)
+hex_option(DefElem *def, uint8 *out, size_t len, const char *what)
 {
-	uint8		buf[64];
+	uint8		buf[DC_PUBKEY_LEN];
 	DErr		err;
 
+	Assert(len <= sizeof(buf));
 	derr_clear(&err);
 	if (!dhex_decode_exact(defGetString(def), buf, len, what, &err))
 		ereport(ERROR,
@@ -117,6 +122,7 @@ hex_option(DefElem *def, size_t len, const char *what)
 					 errdetail("%s", err.detail),
 					 errhint("Copy the KMS root public key the consortium published.")));
 	}
+	memcpy(out, buf, len);
 }
 
 /* A chain id: a decimal integer from 1 to 2^63 - 1 (EIP-155 ids are far smaller). */
@@ -217,6 +223,7 @@ dstack_fdw_validator(PG_FUNCTION_ARGS)
 	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
 	Oid			catalog = PG_GETARG_OID(1);
 	ListCell   *lc;
+	uint8		bytes[DC_PUBKEY_LEN];
 
 	foreach(lc, options)
 	{
@@ -245,9 +252,9 @@ dstack_fdw_validator(PG_FUNCTION_ARGS)
 			(void) chain_id_option(def);
 		else if (strcmp(def->defname, "app_contract") == 0 || strcmp(def->defname, "owner") == 0 ||
 				 strcmp(def->defname, "kms_contract") == 0)
-			hex_option(def, DC_ADDR_LEN, "an Ethereum address");
+			hex_option(def, bytes, DC_ADDR_LEN, "an Ethereum address");
 		else if (strcmp(def->defname, "kms_root_pubkey") == 0)
-			hex_option(def, DC_PUBKEY_LEN, "a compressed secp256k1 public key");
+			hex_option(def, bytes, DC_PUBKEY_LEN, "a compressed secp256k1 public key");
 		else if (strcmp(def->defname, "ledger") == 0)
 			(void) ledger_option(def);
 		else if (strcmp(def->defname, "rpc_url") == 0)
@@ -290,11 +297,17 @@ dfdw_server_options(ForeignServer *server, DfdwServerOptions *opts)
 		else if (strcmp(def->defname, "kms_contract") == 0)
 			opts->kms_contract = defGetString(def);
 		else if (strcmp(def->defname, "app_contract") == 0)
+		{
 			opts->app_contract = defGetString(def);
+			hex_option(def, opts->app_contract_id, DC_ADDR_LEN, "an Ethereum address");
+		}
 		else if (strcmp(def->defname, "guest_agent") == 0)
 			opts->guest_agent = defGetString(def);
 		else if (strcmp(def->defname, "kms_root_pubkey") == 0)
+		{
 			opts->kms_root_pubkey = defGetString(def);
+			hex_option(def, opts->kms_root, DC_PUBKEY_LEN, "a compressed secp256k1 public key");
+		}
 		else if (strcmp(def->defname, "confirmations") == 0)
 			opts->confirmations = int_option(def, 0, 10000);
 		else if (strcmp(def->defname, "connect_timeout_ms") == 0)
@@ -332,7 +345,10 @@ dfdw_table_options(Oid relid, DfdwTableOptions *opts)
 		if (strcmp(def->defname, "path") == 0)
 			opts->path = defGetString(def);
 		else if (strcmp(def->defname, "owner") == 0)
+		{
 			opts->owner = defGetString(def);
+			hex_option(def, opts->owner_id, DC_ADDR_LEN, "an Ethereum address");
+		}
 	}
 	if (opts->path == NULL || opts->owner == NULL)
 		ereport(ERROR,

@@ -69,15 +69,10 @@ dfdwGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid
 	dfdw_table_options(foreigntableid, &topts);
 	ps->path = topts.path;
 	{
-		uint8		owner[DC_ADDR_LEN];
 		char		hex[2 * DC_ADDR_LEN + 1];
-		DErr		err;
 
 		/* shown in EXPLAIN in one canonical (lower-case) form */
-		derr_clear(&err);
-		if (!dhex_decode_exact(topts.owner, owner, DC_ADDR_LEN, "owner", &err))
-			derr_ereport(&err, ERRCODE_FDW_INVALID_OPTION_NAME, NULL);
-		dhex_encode(owner, DC_ADDR_LEN, hex);
+		dhex_encode(topts.owner_id, DC_ADDR_LEN, hex);
 		ps->owner = psprintf("0x%s", hex);
 	}
 	read_manifest_facts(ps);

@@ -45,10 +45,10 @@ nz(const char *s)
 char *
 seal_default_purpose(const uint8 owner_id[DC_ADDR_LEN])
 {
-	char		hex[2 * DC_ADDR_LEN + 1];
+	char		path[DSEAL_RECIPIENT_PATH_LEN];
 
-	dhex_encode(owner_id, DC_ADDR_LEN, hex);
-	return psprintf("dstack-seal/v1/%s", hex);
+	dseal_recipient_path(owner_id, path);
+	return pstrdup(path);
 }
 
 static void

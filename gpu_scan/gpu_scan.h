@@ -1,6 +1,6 @@
 /*
  * gpu_scan.h: map of gpu_scan, the CustomScan provider over sealed tables
- * (DESIGN.md section 6).  Built into dstack_fdw.so: its scans go through the
+ * (docs/gpu_scan.md).  Built into dstack_fdw.so: its scans go through the
  * FDW's batch interface (../dstack_fdw/exec.c), so the mount rule, receipts
  * and contribution bounding are the FDW's own, not a second copy.
  *

@@ -39,6 +39,7 @@
 
 #include "dstack_fdw.h"
 #include "gpu_scan.h"
+#include "pg_common.h"
 
 /* btree operator families without a symbol in pg_opfamily_d.h */
 #define GS_FLOAT_BTREE_FAM		1970	/* float_ops */
@@ -110,30 +111,40 @@ gs_compile_join(GsCompiled *gc, Oid inner_relid, Index inner_scanrelid, Expr *cl
 	return true;
 }
 
-/* The kernel kind of a fixed-width type, 0 when the kernels cannot read it. */
+/* The kernel kind of a stored encoding, 0 when the kernels cannot read it (uuid, variable width). */
 static int32
-kind_of_type(Oid typid)
+kind_of_enc(DsealEnc enc)
 {
-	switch (typid)
+	switch (enc)
 	{
-		case BOOLOID:
+		case DSEAL_ENC_BOOL:
 			return GS_BOOL;
-		case INT2OID:
+		case DSEAL_ENC_I16:
 			return GS_I16;
-		case INT4OID:
-		case DATEOID:
+		case DSEAL_ENC_I32:
 			return GS_I32;
-		case INT8OID:
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
+		case DSEAL_ENC_I64:
 			return GS_I64;
-		case FLOAT4OID:
+		case DSEAL_ENC_F32:
 			return GS_F32;
-		case FLOAT8OID:
+		case DSEAL_ENC_F64:
 			return GS_F64;
 		default:
 			return 0;
 	}
+}
+
+/*
+ * The kernel kind of a (base) type: its column arrays are what the scan
+ * decrypts, so the kind follows the type's stored encoding
+ * (dseal_type_storage(), the one map).
+ */
+static int32
+kind_of_type(Oid typid)
+{
+	DsealRepr	repr;
+
+	return kind_of_enc(dseal_type_storage(typid, &repr));
 }
 
 int
@@ -250,40 +261,40 @@ emit_const(GsCompiled *gc, Const *c, bool isf, const char **why)
 {
 	int64		i = 0;
 	double		f = 0;
+	DsealEnc	enc;
+	DsealRepr	repr;
 
 	if (c->constisnull)
 	{
 		*why = "a NULL constant in a comparison";
 		return false;
 	}
-	switch (getBaseType(c->consttype))
+	enc = dseal_type_storage(getBaseType(c->consttype), &repr);
+	switch (kind_of_enc(enc))
 	{
-		case BOOLOID:
+		case GS_BOOL:
 			i = DatumGetBool(c->constvalue);
 			break;
-		case INT2OID:
+		case GS_I16:
 			i = DatumGetInt16(c->constvalue);
 			break;
-		case INT4OID:
-		case DATEOID:
+		case GS_I32:
 			i = DatumGetInt32(c->constvalue);
 			break;
-		case INT8OID:
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
+		case GS_I64:
 			i = DatumGetInt64(c->constvalue);
 			break;
-		case FLOAT4OID:
+		case GS_F32:
 			f = DatumGetFloat4(c->constvalue);
 			break;
-		case FLOAT8OID:
+		case GS_F64:
 			f = DatumGetFloat8(c->constvalue);
 			break;
 		default:
 			*why = psprintf("a constant of type %s", format_type_be(c->consttype));
 			return false;
 	}
-	if (isf && !(c->consttype == FLOAT4OID || c->consttype == FLOAT8OID))
+	if (isf && !gs_kind_is_float(kind_of_enc(enc)))
 		f = (double) i;
 	return emit(gc, GS_OP_CONST, 0, isf, i, f, why);
 }

@@ -582,7 +582,7 @@ preagg_run(GsPreAggState *s)
 	s->emit_slot = 0;
 }
 
-/* A key's Datum from its kernel value. */
+/* A key's Datum from its kernel value, by the column's kernel kind (its stored encoding). */
 static Datum
 key_datum(GsPreAggState *s, int k, int64 v)
 {
@@ -590,18 +590,17 @@ key_datum(GsPreAggState *s, int k, int64 v)
 
 	if (s->gc.cols[col].mode == GS_COL_DICT)
 		return s->dict[col].values[v];
-	switch (s->gc.cols[col].typid)
+	switch (s->gc.cols[col].kind)
 	{
-		case BOOLOID:
+		case GS_BOOL:
 			return BoolGetDatum(v != 0);
-		case INT2OID:
+		case GS_I16:
 			return Int16GetDatum((int16) v);
-		case INT4OID:
-		case DATEOID:
+		case GS_I32:
 			return Int32GetDatum((int32) v);
-		case FLOAT4OID:
+		case GS_F32:
 			return Float4GetDatum((float4) gs_f64_from_order((uint64) v));
-		case FLOAT8OID:
+		case GS_F64:
 			return Float8GetDatum(gs_f64_from_order((uint64) v));
 		default:
 			return Int64GetDatum(v);

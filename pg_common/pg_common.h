@@ -44,6 +44,14 @@ typedef struct DsealTypeMap
 	Oid			ioparam;
 } DsealTypeMap;
 
+/*
+ * How a value of base type basetypid is stored: its encoding and, for
+ * DSEAL_ENC_VAR, whether the bytes are the raw value or the type's text
+ * output.  The one type -> storage map (docs/format.md); domains are stored
+ * as their base type, so pass getBaseType() of a declared type.
+ */
+extern DsealEnc dseal_type_storage(Oid basetypid, DsealRepr *repr);
+
 /* Decide the encoding of a type and look up its I/O functions. */
 extern void dseal_typemap_init(DsealTypeMap *tm, Oid typid, int32 typmod);
 

@@ -19,6 +19,45 @@
 
 #include "pg_common.h"
 
+/*
+ * The one map from a PostgreSQL type to its stored encoding (the table in
+ * docs/format.md): the seal writes by it, the scan reads by it, and gpu_scan
+ * derives its kernel types from it.
+ */
+DsealEnc
+dseal_type_storage(Oid basetypid, DsealRepr *repr)
+{
+	*repr = DSEAL_REPR_BINARY;
+	switch (basetypid)
+	{
+		case BOOLOID:
+			return DSEAL_ENC_BOOL;
+		case INT2OID:
+			return DSEAL_ENC_I16;
+		case INT4OID:
+		case DATEOID:
+			return DSEAL_ENC_I32;
+		case INT8OID:
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			return DSEAL_ENC_I64;
+		case FLOAT4OID:
+			return DSEAL_ENC_F32;
+		case FLOAT8OID:
+			return DSEAL_ENC_F64;
+		case UUIDOID:
+			return DSEAL_ENC_B16;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case BYTEAOID:
+			return DSEAL_ENC_VAR;
+		default:
+			*repr = DSEAL_REPR_TEXT;
+			return DSEAL_ENC_VAR;
+	}
+}
+
 void
 dseal_typemap_init(DsealTypeMap *tm, Oid typid, int32 typmod)
 {
@@ -30,44 +69,7 @@ dseal_typemap_init(DsealTypeMap *tm, Oid typid, int32 typmod)
 	tm->typid = typid;
 	tm->typmod = typmod;
 	tm->basetypid = getBaseType(typid);
-	tm->repr = DSEAL_REPR_BINARY;
-	switch (tm->basetypid)
-	{
-		case BOOLOID:
-			tm->enc = DSEAL_ENC_BOOL;
-			break;
-		case INT2OID:
-			tm->enc = DSEAL_ENC_I16;
-			break;
-		case INT4OID:
-		case DATEOID:
-			tm->enc = DSEAL_ENC_I32;
-			break;
-		case INT8OID:
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-			tm->enc = DSEAL_ENC_I64;
-			break;
-		case FLOAT4OID:
-			tm->enc = DSEAL_ENC_F32;
-			break;
-		case FLOAT8OID:
-			tm->enc = DSEAL_ENC_F64;
-			break;
-		case UUIDOID:
-			tm->enc = DSEAL_ENC_B16;
-			break;
-		case TEXTOID:
-		case VARCHAROID:
-		case BPCHAROID:
-		case BYTEAOID:
-			tm->enc = DSEAL_ENC_VAR;
-			break;
-		default:
-			tm->enc = DSEAL_ENC_VAR;
-			tm->repr = DSEAL_REPR_TEXT;
-			break;
-	}
+	tm->enc = dseal_type_storage(tm->basetypid, &tm->repr);
 	/* I/O functions of the declared type, so domains keep their checks */
 	getTypeOutputInfo(typid, &outfn, &isvarlena);
 	fmgr_info(outfn, &tm->outfunc);

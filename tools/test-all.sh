@@ -17,6 +17,12 @@ stage() { # stage NAME CMD...
 stage "C unit tests (common/)" make -s -C common check
 stage "C unit tests under ASan/UBSan" make -s -C common asancheck
 stage "gpu_scan kernels, host build (unit + ASan/UBSan)" make -s -C gpu_scan check asancheck
+# every reader of untrusted bytes in common/ under libFuzzer, a couple of seconds each
+if command -v clang >/dev/null; then
+	stage "fuzz targets, briefly (common/fuzz, ASan/UBSan)" make -s -C common fuzzcheck
+else
+	echo "skip  fuzz targets: clang not found (./dev deps installs it)"
+fi
 stage "no symbol clashes with the postgres executable" tools/check-symbols.sh
 [ -x contracts/test.sh ] && stage "contracts (forge + anvil)" contracts/test.sh
 [ -f tools/dstack-sim/test.mjs ] && stage "dstack simulator" node --test tools/dstack-sim/test.mjs

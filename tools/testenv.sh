@@ -12,6 +12,8 @@
 #     recipe; or reporting another compose-hash than its file has,
 #     --cvm-compose-hash, to test an agent whose compose text is not the
 #     measured one)
+#   - with --filler-owners F: F more owners without keys listed before the N
+#     (a consortium larger than any fixed-size copy of its lists)
 #   - with --lying-rpc EPS_MILLI,MIN_GROUP,UNIT: a JSON-RPC node on loopback
 #     (tools/lying-rpc.mjs) that forwards to anvil but answers policy() with
 #     those values; its URL is DSTACK_TEST_LYING_RPC
@@ -35,7 +37,7 @@
 # Usage:
 #   tools/testenv.sh up WORKDIR [--owners N] [--threshold K] [--approve A] [--app-compose FILE]
 #                    [--cvm-app-compose FILE] [--cvm-compose-hash 0x..] [--lying-rpc EPS_MILLI,MIN_GROUP,UNIT]
-#                    [--rpc-node KIND]... [--check-every-request] [--cvm-os-image 0x..]
+#                    [--rpc-node KIND]... [--check-every-request] [--cvm-os-image 0x..] [--filler-owners F]
 #   tools/testenv.sh down WORKDIR
 # `up` writes WORKDIR/env.sh (exports DSTACK_TEST_*); source it to use the env.
 set -euo pipefail
@@ -64,7 +66,7 @@ wait_for() { # wait_for SECONDS CMD...: poll until CMD succeeds
 up() {
 	local work=$1; shift
 	local owners=4 threshold=3 approve=4 cvm_compose_hash= lying_rpc=
-	local rpc_nodes=() check_every= cvm_os_image=
+	local rpc_nodes=() check_every= cvm_os_image= filler=0
 	local app_compose=$ROOT/tools/demo/app-compose.json cvm_app_compose=
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -78,6 +80,7 @@ up() {
 			--rpc-node) rpc_nodes+=("$2"); shift 2 ;;
 			--check-every-request) check_every=--check-every-request; shift ;;
 			--cvm-os-image) cvm_os_image=$2; shift 2 ;;
+			--filler-owners) filler=$2; shift 2 ;;
 			*) echo "testenv: unknown option $1" >&2; exit 1 ;;
 		esac
 	done
@@ -105,7 +108,7 @@ up() {
 		const u = typeof p.privacy_unit === "string" && /^[A-Za-z_][A-Za-z0-9_$]*$/.test(p.privacy_unit) ? p.privacy_unit : "patient_id";
 		const s = typeof p.allowed_query_shape === "string" && /^[a-z-]+$/.test(p.allowed_query_shape) ? p.allowed_query_shape : "dp-aggregate";
 		console.log(eps, mg, u, s);' "$app_compose")
-	local addrs=() i
+	local addrs=() fillers=() i
 	for i in $(seq 1 "$owners"); do addrs+=("$("$BIN/cast" wallet address --private-key "${ANVIL_KEYS[$i]}")"); done
 	# The contract pins the KMS root (charges must chain to it) and is deployed before the
 	# simulator starts (the simulator needs the app id), so the simulator's root key is made
@@ -124,9 +127,10 @@ up() {
 		const sk = Buffer.from(readFileSync(process.argv[2], "utf8").trim(), "hex");
 		process.stdout.write(Buffer.from(secp256k1.getPublicKey(sk, true)).toString("hex"));' \
 		"$ROOT/node_modules" "$work/kms/kms-root.key")
+	for i in $(seq 1 "$filler"); do fillers+=("$(printf '0x%040x' $((0xf000 + i)))"); done
 	local app
 	app=$("$ROOT/contracts/scripts/consortium.sh" deploy --rpc "$rpc" --key "${ANVIL_KEYS[0]}" \
-		--owners "$(IFS=,; echo "${addrs[*]}")" --threshold "$threshold" --compose-hash "$compose_hash" \
+		--owners "$(IFS=,; echo "${fillers[*]}${fillers[*]:+,}${addrs[*]}")" --threshold "$threshold" --compose-hash "$compose_hash" \
 		--epsilon-milli "$eps_milli" --min-group "$min_group" --output-type "$shape" --privacy-unit "$unit" \
 		--kms-root-pubkey "$root_pub" 2>"$work/deploy.log")
 	for i in $(seq 1 "$approve"); do

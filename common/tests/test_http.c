@@ -532,6 +532,32 @@ test_guest_agent(Mini *m)
 	}
 }
 
+/* The one membership test, as the FDW and the state helpers use it. */
+static void
+test_membership(void)
+{
+	uint8_t		list[3][ABI_ADDR_LEN];
+	uint8_t		other[ABI_ADDR_LEN];
+	ConsortiumState st;
+
+	memset(list[0], 0x70, ABI_ADDR_LEN);
+	memset(list[1], 0x3c, ABI_ADDR_LEN);
+	memset(list[2], 0x90, ABI_ADDR_LEN);
+	memset(other, 0x70, ABI_ADDR_LEN);
+	other[19] = 0x71;
+	CHECK(dc_addr_in((const uint8_t (*)[ABI_ADDR_LEN]) list, 3, list[2]), "membership: the last of three");
+	CHECK(!dc_addr_in((const uint8_t (*)[ABI_ADDR_LEN]) list, 3, other), "membership: one byte off is not in");
+	CHECK(!dc_addr_in((const uint8_t (*)[ABI_ADDR_LEN]) list, 2, list[2]), "membership: only the first n count");
+	CHECK(!dc_addr_in(NULL, 0, list[0]), "membership: an empty list holds no one");
+	memset(&st, 0, sizeof(st));
+	st.approvers = list;
+	st.n_approvers = 2;
+	st.owners = list;
+	st.n_owners = 3;
+	CHECK(consortium_state_is_approver(&st, list[1]) && !consortium_state_is_approver(&st, list[2]) &&
+		  consortium_state_is_owner(&st, list[2]), "membership: approvers and owners of a state");
+}
+
 int
 main(void)
 {
@@ -550,6 +576,7 @@ main(void)
 	test_rpc(&t);
 	test_guest_agent(&u);
 	test_timeout_and_refused();
+	test_membership();
 	mini_stop(&u);
 	mini_stop(&t);
 	UNIT_DONE();

@@ -495,9 +495,27 @@ test_wrap_roundtrip(void)
 	}
 }
 
+/* The recipient key's GetKey path: one spelling for silo, CVM and harnesses. */
+static void
+test_recipient_path(void)
+{
+	uint8_t		owner[DC_ADDR_LEN];
+	char		path[DSEAL_RECIPIENT_PATH_LEN];
+	DErr		err = {0};
+
+	CHECK(dhex_decode_exact("0x70997970C51812dc3A010C7d01b50e0d17dc79C8", owner, DC_ADDR_LEN, "owner", &err),
+		  "recipient path: owner decodes");
+	memset(path, 'x', sizeof(path));
+	dseal_recipient_path(owner, path);
+	CHECK(strcmp(path, "dstack-seal/v1/70997970c51812dc3a010c7d01b50e0d17dc79c8") == 0,
+		  "recipient path: dstack-seal/v1/<owner hex>, lower case, no 0x");
+	CHECK(strlen(path) + 1 == DSEAL_RECIPIENT_PATH_LEN, "recipient path: DSEAL_RECIPIENT_PATH_LEN fits it exactly");
+}
+
 int
 main(void)
 {
+	test_recipient_path();
 	test_sigchain();
 	test_wrap_vectors();
 	test_wrap_roundtrip();

@@ -55,6 +55,7 @@
 #include "rpc.h"
 #include "sigchain.h"
 #include "tdx_quote.h"
+#include "wrap.h"
 
 static int	passed;
 static int	failed;
@@ -137,16 +138,6 @@ typedef struct Env
 	uint8_t		owner1[20];
 	uint64_t	n_owners;
 } Env;
-
-/* The key path a CVM uses for an owner's recipient key (DESIGN.md section 2). */
-static void
-seal_path(const uint8_t owner[20], char *out, size_t outlen)
-{
-	char		h[41];
-
-	dhex_encode(owner, 20, h);
-	snprintf(out, outlen, "dstack-seal/v1/%s", h);
-}
 
 /* The client options a backend would use, with the scenario's deadline. */
 static RpcClient *
@@ -273,10 +264,10 @@ check_key_released(const Env *e, const char *why)
 {
 	GaKey		key;
 	DErr		err = {0};
-	char		path[64];
+	char		path[DSEAL_RECIPIENT_PATH_LEN];
 	char		name[160];
 
-	seal_path(e->owner1, path, sizeof(path));
+	dseal_recipient_path(e->owner1, path);
 	snprintf(name, sizeof(name), "GetKey still answers (%s): the KMS decided at boot", why);
 	check(ga_get_key_verified(e->socket, path, path, e->kms_root, e->app_id, &key, &err), name, &err);
 	ga_key_scrub(&key);
@@ -318,12 +309,12 @@ check_refused(const Env *e, const char *why)
 {
 	GaKey		key;
 	DErr		err = {0};
-	char		path[64];
+	char		path[DSEAL_RECIPIENT_PATH_LEN];
 	long		t0 = now_ms();
 	bool		ok;
 	char		name[160];
 
-	seal_path(e->owner1, path, sizeof(path));
+	dseal_recipient_path(e->owner1, path);
 	ok = ga_get_key(e->socket, path, path, &key, &err);
 	ga_key_scrub(&key);
 	snprintf(name, sizeof(name), "GetKey refused (%s)", why);
@@ -344,7 +335,7 @@ scenario_approved(const Env *e)
 	GaQuote		q;
 	DErr		err = {0};
 	uint64_t	chain = 0;
-	char		path[64];
+	char		path[DSEAL_RECIPIENT_PATH_LEN];
 	uint8_t		other_app[20];
 	uint8_t		rd[64];
 	uint8_t		pub1[33] = {0};
@@ -390,7 +381,7 @@ scenario_approved(const Env *e)
 	}
 	check_is_app_allowed(rpc, e, &info, true, NULL);
 
-	seal_path(e->owner1, path, sizeof(path));
+	dseal_recipient_path(e->owner1, path);
 	t0 = now_ms();
 	ok = ga_get_key_verified(e->socket, path, path, e->kms_root, e->app_id, &key, &err);
 	check(ok, "GetKey returns a key whose chain verifies against kms-root.pub", &err);
