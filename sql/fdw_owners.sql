@@ -11,6 +11,8 @@
 \set m_rpc `. "$DSTACK_TEST_WORK/env-owners71/env.sh"; echo "$DSTACK_TEST_RPC"`
 \set m_socket `. "$DSTACK_TEST_WORK/env-owners71/env.sh"; echo "$DSTACK_TEST_SOCKET"`
 \set m_root `. "$DSTACK_TEST_WORK/env-owners71/env.sh"; echo "$DSTACK_TEST_KMS_ROOT"`
+\set m_kms_contract `. "$DSTACK_TEST_WORK/env-owners71/env.sh"; echo "$DSTACK_TEST_KMS_CONTRACT"`
+\set m_chain_id `. "$DSTACK_TEST_WORK/env-owners71/env.sh"; echo "$DSTACK_TEST_CHAIN_ID"`
 \set m_r1_pub `. "$DSTACK_TEST_WORK/env-owners71/env.sh"; echo "$DSTACK_TEST_RECIPIENT1_PUB"`
 \set m_r1_chain `. "$DSTACK_TEST_WORK/env-owners71/env.sh"; echo "$DSTACK_TEST_RECIPIENT1_CHAIN"`
 \set m_owner1_key :m_env '/owner1.key'
@@ -26,7 +28,8 @@ CREATE TABLE o_cohort AS SELECT g::int8 AS patient_id, g % 90 AS age FROM genera
 SELECT (dstack_seal('o_cohort', NULL, :'m_file'))->>'row_count' AS sealed;
 
 CREATE SERVER o_many FOREIGN DATA WRAPPER dstack_fdw
-  OPTIONS (rpc_url :'m_rpc', guest_agent :'m_socket', kms_root_pubkey :'m_root');
+  OPTIONS (rpc_url :'m_rpc', guest_agent :'m_socket', kms_root_pubkey :'m_root',
+           kms_contract :'m_kms_contract', chain_id :'m_chain_id');
 CREATE FOREIGN TABLE o_owner1 (patient_id int8, age int4) SERVER o_many OPTIONS (path :'m_file', owner :'owner1_addr');
 -- mounted: owner 1 is found among the 71 owners and its single approval
 SELECT count(*), sum(age) FROM o_owner1;

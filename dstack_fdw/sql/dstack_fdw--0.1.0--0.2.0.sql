@@ -39,3 +39,22 @@ COMMENT ON FUNCTION dp_count_final(internal) IS
   'final function of dp_count: true count plus discrete Laplace noise of scale 1/epsilon';
 COMMENT ON AGGREGATE dp_count(anyelement, float8) IS
   'differentially private count of non-NULL values: dp_count(value, epsilon); discrete Laplace noise of scale 1/epsilon';
+
+-- dstack_consortia grades whether dstack's KMS contract allows this CVM (a new
+-- column before overall): the view and its function are created again.
+DROP VIEW dstack_consortia;
+DROP FUNCTION dstack_consortia();
+CREATE FUNCTION dstack_consortia(
+    OUT server text, OUT app_id text, OUT approvals bigint, OUT threshold bigint, OUT revoked boolean,
+    OUT epsilon_total text, OUT approval text, OUT revocation text, OUT recipe text, OUT owners text,
+    OUT kms text, OUT overall text, OUT block_number bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'dstack_consortia'
+LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION dstack_consortia() IS
+'Each consortium (dstack_fdw server) read from the chain now, graded match/partial/miss against the mount criteria.';
+
+CREATE VIEW dstack_consortia AS SELECT * FROM dstack_consortia();
+COMMENT ON VIEW dstack_consortia IS
+'On-chain state of each consortium against its criteria: approval, revocation, recipe (compose-hash), owners of mounted tables, and whether dstack''s KMS contract allows this CVM.';
