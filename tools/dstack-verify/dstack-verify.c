@@ -283,6 +283,73 @@ typedef struct Verified
 } Verified;
 
 /* All offline checks, then the chain checks when rpc_url is given. */
+static void usage_error(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Member i of a return value made of dynamic bytes members: its bytes (into out, malloc()ed). */
+static bool
+ret_bytes(const uint8_t *r, size_t rl, size_t i, uint8_t **out, size_t *n)
+{
+	uint64_t	off,
+				len;
+	DErr		err = {0};
+
+	*out = NULL;
+	*n = 0;
+	if (!abi_get_uint(r, rl, i, 64, &off, &err) || off > rl || rl - off < ABI_WORD ||
+		!abi_get_uint(r + off, rl - off, 0, 64, &len, &err) || len > rl - off - ABI_WORD)
+		return false;
+	*out = malloc(len ? len : 1);
+	if (*out == NULL)
+		return false;
+	memcpy(*out, r + off + ABI_WORD, len);
+	*n = len;
+	return true;
+}
+
+/*
+ * --kms-contract: dstack's KMS contract (DstackKms) records its root key
+ * (kmsInfo().k256Pubkey, 33 bytes compressed) and its CA key (caPubkey,
+ * what dstack's key-provider event names); read them at the latest block.
+ */
+static void
+kms_root_from_contract(const char *rpc_url, const char *contract_hex, char root_hex[2 * DC_PUBKEY_LEN + 1],
+					   char **id_hex)
+{
+	HttpOptions hopt;
+	RpcClient  *rpc;
+	uint8_t		contract[DC_ADDR_LEN];
+	uint8_t    *call = NULL,
+			   *r = NULL,
+			   *k256 = NULL,
+			   *ca = NULL;
+	size_t		call_len,
+				rl,
+				nk,
+				nc;
+	DErr		err = {0};
+
+	if (strncmp(contract_hex, "0x", 2) != 0 || !dhex_decode_exact(contract_hex + 2, contract, DC_ADDR_LEN, "--kms-contract", &err))
+		usage_error("--kms-contract: a 0x address");
+	http_options_default(&hopt);
+	rpc = rpc_new(rpc_url, &hopt, &err);
+	if (rpc == NULL || !abi_encode_static_call("kmsInfo()", NULL, 0, &call, &call_len, &err) ||
+		!rpc_eth_call(rpc, contract, call, call_len, RPC_LATEST, &r, &rl, &err))
+		fail("kms root", "kmsInfo() of the KMS contract %s: %s", contract_hex, err.msg);
+	if (!ret_bytes(r, rl, 0, &k256, &nk) || !ret_bytes(r, rl, 1, &ca, &nc) || nk != DC_PUBKEY_LEN ||
+		(k256[0] != 2 && k256[0] != 3))
+		fail("kms root", "the KMS contract %s records no compressed secp256k1 root key in kmsInfo()", contract_hex);
+	dhex_encode(k256, DC_PUBKEY_LEN, root_hex);
+	*id_hex = malloc(2 * nc + 1);
+	if (*id_hex)
+		dhex_encode(ca, nc, *id_hex);
+	ok("kms root %.16s... and KMS id read from the KMS contract %s", root_hex, contract_hex);
+	free(call);
+	free(r);
+	free(k256);
+	free(ca);
+	rpc_free(rpc);
+}
+
 /* "1.500000" (six decimals) to millionths, or -1. */
 static int64_t
 eps_micro_of(const char *s)
@@ -652,6 +719,7 @@ usage(void)
 			"options: --rpc URL          check the chain state the receipt cites\n"
 			"         --collateral FILE  Intel collateral (PCCS / dcap-qvl JSON): evaluate the TCB\n"
 			"         --kms-id HEX       the KMS as dstack's key-provider event names it (its CA public key)\n"
+			"         --kms-contract ADDR  read the KMS root and the KMS id from dstack's KMS contract (with --rpc)\n"
 			"         --at TIME          verify at TIME (Unix seconds or YYYY-MM-DDThh:mm:ssZ), not now\n"
 			"         --allow-simulated  accept tools/dstack-sim's quotes (every line says SIMULATED)\n"
 			"         --quiet            print only a failure\n"
@@ -681,7 +749,10 @@ main(int argc, char **argv)
 			   *kms_id_hex = NULL,
 			   *quote_path = NULL,
 			   *report_data_hex = NULL,
-			   *app_hex = NULL;
+			   *app_hex = NULL,
+			   *kms_contract_hex = NULL;
+	char		kms_from_chain[2 * DC_PUBKEY_LEN + 1];
+	char	   *kms_id_from_chain = NULL;
 	bool		chain_mode = false,
 				ledger = false,
 				any_simulated = false;
@@ -706,6 +777,8 @@ main(int argc, char **argv)
 			collateral_path = argv[++i];
 		else if (strcmp(argv[i], "--kms-id") == 0 && i + 1 < argc)
 			kms_id_hex = argv[++i];
+		else if (strcmp(argv[i], "--kms-contract") == 0 && i + 1 < argc)
+			kms_contract_hex = argv[++i];
 		else if (strcmp(argv[i], "--at") == 0 && i + 1 < argc)
 		{
 			if (!quote_parse_time_arg(argv[++i], &qo.at))
@@ -735,6 +808,19 @@ main(int argc, char **argv)
 	}
 	derr_clear(&err);
 	qc_quiet = quiet;
+	if (kms_contract_hex)
+	{
+		/* the KMS root (and the KMS's CA key, which dstack's key-provider event names) from the chain */
+		if (rpc_url == NULL)
+			usage_error("--kms-contract reads the KMS contract through --rpc");
+		kms_root_from_contract(rpc_url, kms_contract_hex, kms_from_chain, &kms_id_from_chain);
+		if (kms_hex && strcasecmp(kms_hex, kms_from_chain) != 0)
+			fail("kms root", "--kms-root %.66s is not the root key %s the KMS contract %s records", kms_hex,
+				 kms_from_chain, kms_contract_hex);
+		kms_hex = kms_from_chain;
+		if (kms_id_hex == NULL && kms_id_from_chain && kms_id_from_chain[0])
+			kms_id_hex = kms_id_from_chain;
+	}
 	if (ledger && (first != 0 || chain_mode))
 		usage();
 	if (ledger)

@@ -403,6 +403,11 @@ SQL
 	check "  ... and against the chain" pass "${K[@]}" "${R[@]}" "$WORK/r1.json"
 	checkout "  ... its charge is on the consortium contract, equal to the receipt" '^ok   charge [0-9]* on chain at block ' \
 		"${K[@]}" "${R[@]}" "$WORK/r1.json"
+	# the KMS root and the KMS id read from dstack's KMS contract instead of given
+	check "  ... with the KMS root and id read from the KMS contract (--kms-contract)" pass --allow-simulated \
+		--kms-contract "$DSTACK_TEST_KMS_CONTRACT" "${R[@]}" "$WORK/r1.json"
+	check "  ... not when --kms-root names another key than the KMS contract records" "kms root" --allow-simulated \
+		--kms-contract "$DSTACK_TEST_KMS_CONTRACT" --kms-root "$(cat "$L/kms/root.pub")" "${R[@]}" "$WORK/r1.json"
 	# re-signed receipts citing r1's on-chain charge: consistent, then each field changed
 	cj=$(node -e 'const b=JSON.parse(require("fs").readFileSync(process.argv[1])).body;process.stdout.write(JSON.stringify({charge:b.charge,epsilon:b.epsilon,datasets:b.datasets,query:b.query}))' "$WORK/r1.json")
 	mr_charge() { # mr_charge OUT [--set ...]: a receipt with r1's charge, query, epsilon and datasets
