@@ -30,6 +30,7 @@
 #include <math.h>
 
 #include "catalog/pg_aggregate.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -38,6 +39,8 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parsetree.h"
+#include "mb/pg_wchar.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -145,6 +148,7 @@ node_name(Node *node)
 }
 
 static bool check_expr_walker(Node *node, Query *q);
+static bool const_arg_walker(Node *node, void *unused);
 
 /* Refuse a function that is not on the list. */
 static void
@@ -156,11 +160,128 @@ refuse_function(Oid fn)
 		   "Compare columns with constants of their own type (=, <>, <, <=, >, >=, LIKE, IN, BETWEEN, IS NULL).");
 }
 
+/*
+ * A LIKE pattern that cannot fail on any row.  PostgreSQL raises "LIKE
+ * pattern must not end with escape character" only when the match gets
+ * that far, that is, only for a value that matches the pattern's start:
+ * evaluated per row, that error would say whether some row begins so.
+ * The pattern must therefore be a constant, checked here, and not too
+ * long (each '%' is a level of recursion as a value matches).
+ */
+#define DFDW_LIKE_MAX_PATTERN 1024
+
+static void
+check_like_pattern(Node *pat)
+{
+	const char *s;
+	int			len;
+
+	while (pat && IsA(pat, RelabelType))
+		pat = (Node *) ((RelabelType *) pat)->arg;
+	if (pat == NULL || !IsA(pat, Const))
+		refuse("A4", "a LIKE pattern must be a constant",
+			   "a pattern taken from a column could fail on some rows and not on others, and so reveal them.",
+			   "Write col LIKE 'prefix%' with a literal pattern.");
+	if (((Const *) pat)->constisnull)
+		return;
+	s = VARDATA_ANY(DatumGetPointer(((Const *) pat)->constvalue));
+	len = VARSIZE_ANY_EXHDR(DatumGetPointer(((Const *) pat)->constvalue));
+	if (len > DFDW_LIKE_MAX_PATTERN)
+		refuse("A4", "a LIKE pattern is too long",
+			   psprintf("patterns of at most %d bytes are allowed; this one has %d.", DFDW_LIKE_MAX_PATTERN, len),
+			   "Shorten the pattern.");
+	for (int i = 0; i < len;)
+	{
+		if (s[i] == '\\')
+		{
+			if (i + 1 >= len)
+				refuse("A4", "a LIKE pattern must not end with an escape character",
+					   "PostgreSQL raises this error only for values that match the rest of the pattern, "
+					   "so whether it was raised would say whether such a value exists.",
+					   "Remove the trailing backslash, or double it to match a backslash.");
+			i += 1 + pg_mblen(s + i + 1);
+		}
+		else
+			i += pg_mblen(s + i);
+	}
+}
+
+/* The elements of an IN list or ANY(array) given to LIKE, each checked. */
+static void
+check_like_patterns(Node *arr)
+{
+	while (arr && IsA(arr, RelabelType))
+		arr = (Node *) ((RelabelType *) arr)->arg;
+	if (arr && IsA(arr, ArrayExpr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((ArrayExpr *) arr)->elements)
+			check_like_pattern((Node *) lfirst(lc));
+		return;
+	}
+	if (arr && IsA(arr, Const) && !((Const *) arr)->constisnull)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		ArrayType  *a = DatumGetArrayTypeP(((Const *) arr)->constvalue);
+
+		deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		for (int i = 0; i < n; i++)
+			if (!nulls[i])
+				check_like_pattern((Node *) makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1, elems[i],
+													  false, false));
+		return;
+	}
+	if (arr && IsA(arr, Const))
+		return;
+	check_like_pattern(arr);	/* refuses: not a constant */
+}
+
+/*
+ * A comparison of collatable values fails at run time, on the first row
+ * that reaches it, if its collation is unknown ("could not determine which
+ * collation to use"); LIKE fails the same way under a nondeterministic
+ * collation.  Both are refused here, before anything runs.
+ */
+static void
+check_collation(Node *node, Oid fn, List *args)
+{
+	Oid			coll = exprInputCollation(node);
+	ListCell   *lc;
+	bool		collatable = false;
+
+	foreach(lc, args)
+		if (type_is_collatable(exprType((Node *) lfirst(lc))))
+			collatable = true;
+	if (!collatable)
+		return;
+	if (!OidIsValid(coll))
+		refuse("A4", "a comparison of text values has no collation",
+			   "its operands have different collations, so it would fail on the first row it compared.",
+			   "Compare columns of the same collation, or a column with a constant.");
+	if ((fn == F_TEXTLIKE || fn == F_TEXTNLIKE) && !get_collation_isdeterministic(coll))
+		refuse("A4", "LIKE under a nondeterministic collation is not allowed",
+			   "PostgreSQL refuses it on the first row it compares, so whether it failed would say "
+			   "whether any row got that far.",
+			   "Compare with = under that collation, or with LIKE under a deterministic one.");
+}
+
 /* Is every node of an expression allowed?  Raises at the first that is not. */
 static bool
 check_expr_walker(Node *node, Query *q)
 {
 	if (node == NULL)
+		return false;
+
+	/*
+	 * A built-in immutable function of constants only (the implicit cast in
+	 * egfr > 60.5, say) reads no row: the planner folds it into a constant
+	 * before anything runs, so whatever it raises it raises for every
+	 * dataset alike.
+	 */
+	if (IsA(node, FuncExpr) && !const_arg_walker(node, NULL))
 		return false;
 	switch (nodeTag(node))
 	{
@@ -203,19 +324,40 @@ check_expr_walker(Node *node, Query *q)
 		case T_OpExpr:
 		case T_DistinctExpr:
 		case T_NullIfExpr:
-			set_opfuncid((OpExpr *) node);
-			if (!safe_function(((OpExpr *) node)->opfuncid))
-				refuse_function(((OpExpr *) node)->opfuncid);
-			break;
+			{
+				OpExpr	   *op = (OpExpr *) node;
+
+				set_opfuncid(op);
+				if (!safe_function(op->opfuncid))
+					refuse_function(op->opfuncid);
+				check_collation(node, op->opfuncid, op->args);
+				if (op->opfuncid == F_TEXTLIKE || op->opfuncid == F_TEXTNLIKE)
+					check_like_pattern(lsecond(op->args));
+				break;
+			}
 		case T_ScalarArrayOpExpr:
-			set_sa_opfuncid((ScalarArrayOpExpr *) node);
-			if (!safe_function(((ScalarArrayOpExpr *) node)->opfuncid))
-				refuse_function(((ScalarArrayOpExpr *) node)->opfuncid);
-			break;
+			{
+				ScalarArrayOpExpr *sa = (ScalarArrayOpExpr *) node;
+
+				set_sa_opfuncid(sa);
+				if (!safe_function(sa->opfuncid))
+					refuse_function(sa->opfuncid);
+				check_collation(node, sa->opfuncid, sa->args);
+				if (sa->opfuncid == F_TEXTLIKE || sa->opfuncid == F_TEXTNLIKE)
+					check_like_patterns(lsecond(sa->args));
+				break;
+			}
 		case T_FuncExpr:
-			if (((FuncExpr *) node)->funcretset || !safe_function(((FuncExpr *) node)->funcid))
-				refuse_function(((FuncExpr *) node)->funcid);
-			break;
+			{
+				FuncExpr   *fe = (FuncExpr *) node;
+
+				if (fe->funcretset || !safe_function(fe->funcid))
+					refuse_function(fe->funcid);
+				check_collation(node, fe->funcid, fe->args);
+				if ((fe->funcid == F_TEXTLIKE || fe->funcid == F_TEXTNLIKE) && list_length(fe->args) == 2)
+					check_like_pattern(lsecond(fe->args));
+				break;
+			}
 		default:
 			refuse("A4", psprintf("%s is not allowed in a dstack_run() query", node_name(node)),
 				   "only columns, constants, AND/OR/NOT, CASE, COALESCE, IS NULL, IN lists and built-in "

@@ -129,6 +129,14 @@ SELECT dstack_run($$SELECT dp_count(ctid, 0.1) FROM ehr$$);
 SELECT dstack_run($$SELECT dp_count(patient_id, 0.1), generate_series(1, 3) FROM ehr$$);
 SELECT dstack_run($$SELECT dp_count(patient_id, 0.1) FROM ehr FOR UPDATE$$);
 SELECT dstack_run($$SELECT dp_count(patient_id, 0.1) FROM ehr WHERE dx = $1$$);
+-- an error PostgreSQL raises only for values that match the pattern's start
+-- (LIKE's trailing escape), a pattern taken from a column, LIKE ANY, too long
+SELECT dstack_run($$SELECT dp_count(patient_id, 0.1) FROM ehr WHERE age > 50 AND dx LIKE 'N18.1\'$$);
+SELECT dstack_run($$SELECT dp_count(patient_id, 0.1) FROM ehr WHERE dx NOT LIKE 'N18\'$$);
+SELECT dstack_run($$SELECT dp_count(patient_id, 0.1) FROM ehr WHERE dx LIKE ANY (ARRAY['Z%', 'N18\'])$$);
+SELECT dstack_run($$SELECT dp_count(patient_id, 0.1) FROM ehr WHERE dx LIKE ANY ('{Z%,N18\\}')$$);
+SELECT dstack_run($$SELECT dp_count(e.patient_id, 0.1) FROM ehr e JOIN ehr f USING (patient_id) WHERE e.dx LIKE f.dx$$);
+SELECT dstack_run(format($$SELECT dp_count(patient_id, 0.1) FROM ehr WHERE dx LIKE '%s'$$, repeat('%N', 600)));
 -- ... an error inside the validated plan is one fixed error, the run failed, the charge stays
 SELECT dstack_run($$SELECT dp_count(patient_id, 0.01) FROM ehr_flipped WHERE dx = 'N18.1'$$);
 SELECT status, epsilon_micro, error_class FROM dstack_runs
@@ -163,9 +171,11 @@ SELECT dstack_run($$SELECT dp_count(patient_id, 0.01) FROM ehr$$), dstack_run($$
 SELECT status, epsilon_micro FROM dstack_runs
  ORDER BY id;
 -- a valid call answers; so does one in FROM, post-processed in the same statement
+-- (with a LIKE pattern that escapes a backslash, well formed, and a numeric literal
+-- cast to float8 when the plan is made: both allowed)
 SELECT r #> '{body,result,columns}' AS columns, (r #>> '{body,result,rows,0,0}')::int BETWEEN 1700 AND 2300 AS near,
        r #>> '{body,epsilon,charged}' AS charged, r #>> '{body,noise}' AS noise
-  FROM dstack_run($$SELECT dp_count(patient_id, 0.05) FROM ehr$$) r;
+  FROM dstack_run($$SELECT dp_count(patient_id, 0.05) FROM ehr WHERE (dx IS NULL OR dx NOT LIKE 'Q\\%') AND egfr > 0.25$$) r;
 
 -- ==== 4. the release rules =====================================================
 -- several statements in one text
