@@ -98,6 +98,7 @@ typedef struct GsPreAggState
 	uint32		zeros_len;
 	bool		done;
 	uint32		emit_slot;
+	bool		emitted_empty;	/* the one row of an aggregate over no rows */
 	uint64		groups;
 	GsStats		st;
 } GsPreAggState;
@@ -580,6 +581,7 @@ preagg_run(GsPreAggState *s)
 		s->groups += s->res->host.t.state[i] == GS_SLOT_READY && s->res->host.t.rows[i] > 0;
 	s->done = true;
 	s->emit_slot = 0;
+	s->emitted_empty = false;
 }
 
 /* A key's Datum from its kernel value, by the column's kernel kind (its stored encoding). */
@@ -662,7 +664,27 @@ preagg_next(ScanState *ss)
 		s->emit_slot++;
 	ExecClearTuple(slot);
 	if (s->emit_slot >= t->cap)
+	{
+		/*
+		 * An aggregate without GROUP BY over no row still has its one row,
+		 * with empty partial states: a DP aggregate's carries its epsilon and
+		 * bounds, so the answer is noise, as on the plain plan.  Emitting
+		 * nothing would finalise to NULL, which says the rows were none.
+		 */
+		if (s->gc.nkeys == 0 && s->groups == 0 && !s->emitted_empty)
+		{
+			uint64		zero[GS_ACC_WORDS] = {0};
+			int			n = 0;
+
+			s->emitted_empty = true;
+			for (int a = 0; a < s->gc.naggs; a++, n++)
+				slot->tts_values[n] = partial_datum(s, a, zero, &slot->tts_isnull[n]);
+			for (; n < slot->tts_tupleDescriptor->natts; n++)
+				slot->tts_isnull[n] = true;
+			return ExecStoreVirtualTuple(slot);
+		}
 		return slot;
+	}
 	{
 		uint32		slotno = s->emit_slot++;
 		const int64 *key = t->keys + (size_t) slotno * GS_MAX_KEYS;

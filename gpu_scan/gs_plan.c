@@ -305,6 +305,30 @@ offer_preagg(PlannerInfo *root, RelOptInfo *input_rel, RelOptInfo *output_rel, G
 		read_startup += s;
 		read_run += r;
 	}
+
+	/*
+	 * Under dstack_run() the group limit must be out of reach: its error
+	 * would say whether the rows hold more groups than gpu_scan.max_groups.
+	 * GpuPreAgg is offered only when the tables cannot hold that many: the
+	 * larger table's rows, times the rows a unit keeps when tables are
+	 * joined (a join on the unit matches each row at most that often).
+	 */
+	if (dfdw_run != NULL && parse->groupClause != NIL)
+	{
+		double		most = 0;
+		int			r = -1;
+
+		while ((r = bms_next_member(input_rel->relids, r)) >= 0)
+			most = Max(most, find_base_rel(root, r)->tuples);
+		if (bms_num_members(input_rel->relids) > 1)
+			most *= Max(dfdw_run->rows_per_unit, 1);
+		if (most > gs_guc_max_groups)
+		{
+			gs_debug("GpuPreAgg over %s not offered: under dstack_run() it could reach gpu_scan.max_groups "
+					 "(%d; up to %.0f groups)", table, gs_guc_max_groups, most);
+			return;
+		}
+	}
 	cp = makeNode(CustomPath);
 	cp->path.pathtype = T_CustomScan;
 	cp->path.parent = input_rel;

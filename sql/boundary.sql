@@ -48,6 +48,12 @@ GRANT SELECT ON ehr, ehr_flipped, ehr_domain TO b_analyst;
 GRANT CREATE ON SCHEMA public TO b_analyst;
 CREATE TABLE b_sink (v text);
 GRANT ALL ON b_sink TO b_analyst;
+-- the operator's group limit of GpuPreAgg, below the victim's 2000 rows: a run
+-- grouping by the unit must not fail on it (whether it failed would say how
+-- many groups the rows hold); dstack_run() plans HashAggregate instead
+SET gpu_scan.max_groups = 1000;
+-- as deployed: gpu_scan's custom scans on (their host build without a GPU)
+SET gpu_scan.enabled = on;
 SET ROLE b_analyst;
 
 -- ==== 1. plans the boundary never checked ====================================
@@ -189,6 +195,10 @@ SELECT jsonb_array_length(r #> '{body,result,rows}') <= 1 AS at_most_one_group,
        r #> '{body,selection}' AS selection, r #>> '{body,delta}' AS delta, r #>> '{body,epsilon,charged}' AS charged
   FROM dstack_run($$SELECT patient_id, age, egfr, dx, dp_count(patient_id, 0.000001) FROM ehr
                     GROUP BY patient_id, age, egfr, dx$$) r;
+-- 2000 groups, more than gpu_scan.max_groups (1000, set above): answered, never
+-- failed (GpuPreAgg's limit failed it with class 54000: an exact group-count oracle)
+SELECT jsonb_array_length(r #> '{body,result,rows}') <= 1 AS at_most_one_group
+  FROM dstack_run($$SELECT patient_id, dp_count(patient_id, 0.000001) FROM ehr GROUP BY patient_id$$) r;
 -- an empty group answers noise, never NULL; nothing exact is in the receipt
 SELECT r #> '{body,result,rows,0,0}' IS NOT NULL AND r #>> '{body,result,rows,0,0}' IS NOT NULL AS noised,
        r #> '{body,suppressed_groups}' AS suppressed_groups
