@@ -11,76 +11,50 @@
 #include <string.h>
 
 #include "abi.h"
+#include "bytebuf.h"
 #include "crypto.h"
 
 /* ---------------------------------------------------------------- encoding */
 
-/* Growable calldata buffer; the first allocation failure sticks. */
-typedef struct AbiBuf
-{
-	uint8_t    *data;
-	size_t		len;
-	size_t		cap;
-	bool		failed;
-} AbiBuf;
-
-/* Append raw bytes, growing geometrically. */
-static void
-abi_buf_put(AbiBuf *b, const void *p, size_t n)
-{
-	if (b->failed)
-		return;
-	if (b->len + n > b->cap)
-	{
-		size_t		ncap = b->cap ? b->cap * 2 : 256;
-		uint8_t    *nd;
-
-		while (ncap < b->len + n)
-			ncap *= 2;
-		nd = realloc(b->data, ncap);
-		if (nd == NULL)
-		{
-			b->failed = true;
-			return;
-		}
-		b->data = nd;
-		b->cap = ncap;
-	}
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
-}
-
 /* Append one word holding an unsigned integer (offsets, lengths). */
-static void
-abi_buf_put_uint(AbiBuf *b, uint64_t v)
+void
+abi_put_uint(DcBytes *b, uint64_t v)
 {
 	uint8_t		w[ABI_WORD];
 
 	abi_word_uint64(v, w);
-	abi_buf_put(b, w, ABI_WORD);
+	dc_buf_put(b, w, ABI_WORD);
 }
 
-/* Size of a string's tail encoding: length word plus bytes padded to 32. */
-static size_t
-abi_string_size(const char *s)
+/* Size of a bytes or string tail: length word plus the bytes padded to 32. */
+size_t
+abi_bytes_size(size_t n)
 {
-	size_t		n = s ? strlen(s) : 0;
-
 	return ABI_WORD + (n + ABI_WORD - 1) / ABI_WORD * ABI_WORD;
 }
 
-/* Append a string's tail encoding: length, bytes, zero padding. */
-static void
-abi_buf_put_string(AbiBuf *b, const char *s)
+/* Append a bytes or string tail: length, bytes, zero padding. */
+void
+abi_put_bytes(DcBytes *b, const void *p, size_t n)
 {
 	static const uint8_t zeros[ABI_WORD] = {0};
-	size_t		n = s ? strlen(s) : 0;
-	size_t		pad = (ABI_WORD - n % ABI_WORD) % ABI_WORD;
 
-	abi_buf_put_uint(b, n);
-	if (n > 0)
-		abi_buf_put(b, s, n);
-	abi_buf_put(b, zeros, pad);
+	abi_put_uint(b, n);
+	dc_buf_put(b, p, n);
+	dc_buf_put(b, zeros, (ABI_WORD - n % ABI_WORD) % ABI_WORD);
+}
+
+/* A string argument (NULL is empty): its tail size, and its tail. */
+static size_t
+abi_string_size(const char *s)
+{
+	return abi_bytes_size(s ? strlen(s) : 0);
+}
+
+static void
+abi_put_string(DcBytes *b, const char *s)
+{
+	abi_put_bytes(b, s, s ? strlen(s) : 0);
 }
 
 /* Selector = keccak256(signature)[0..4], as every Ethereum tool computes it. */
@@ -125,35 +99,19 @@ abi_word_bool(bool v, uint8_t word[ABI_WORD])
 	word[ABI_WORD - 1] = v ? 1 : 0;
 }
 
-/* Hand the finished buffer to the caller, or report the allocation failure. */
-static bool
-abi_buf_finish(AbiBuf *b, uint8_t **out, size_t *out_len, const char *what, DErr *err)
-{
-	if (b->failed)
-	{
-		free(b->data);
-		*out = NULL;
-		*out_len = 0;
-		return derr_set(err, DERR_NOMEM, "out of memory encoding %s", what);
-	}
-	*out = b->data;
-	*out_len = b->len;
-	return true;
-}
-
 /* Static-only calls: the view getters and hasApproved(address). */
 bool
 abi_encode_static_call(const char *signature, const uint8_t (*words)[ABI_WORD], size_t n,
 					   uint8_t **out, size_t *out_len, DErr *err)
 {
-	AbiBuf		b = {0};
+	DcBytes		b = {0};
 	uint8_t		sel[ABI_SELECTOR_LEN];
 
 	abi_selector(signature, sel);
-	abi_buf_put(&b, sel, sizeof(sel));
+	dc_buf_put(&b, sel, sizeof(sel));
 	for (size_t i = 0; i < n; i++)
-		abi_buf_put(&b, words[i], ABI_WORD);
-	return abi_buf_finish(&b, out, out_len, signature, err);
+		dc_buf_put(&b, words[i], ABI_WORD);
+	return dc_buf_finish(&b, out, out_len, signature, err);
 }
 
 /* Bytes of one dynamic argument's tail: length word, then padded data or elements. */
@@ -175,7 +133,7 @@ abi_encode_call(const char *signature, const AbiArg *args, size_t n,
 				uint8_t **out, size_t *out_len, DErr *err)
 {
 	static const uint8_t zeros[ABI_WORD] = {0};
-	AbiBuf		b = {0};
+	DcBytes		b = {0};
 	uint8_t		sel[ABI_SELECTOR_LEN];
 	size_t		off = n * ABI_WORD;
 
@@ -188,14 +146,14 @@ abi_encode_call(const char *signature, const AbiArg *args, size_t n,
 			return derr_set(err, DERR_ARG, "argument %zu of %s is too long or not set", i, signature);
 	}
 	abi_selector(signature, sel);
-	abi_buf_put(&b, sel, sizeof(sel));
+	dc_buf_put(&b, sel, sizeof(sel));
 	for (size_t i = 0; i < n; i++)
 	{
 		if (args[i].kind == ABI_ARG_WORD)
-			abi_buf_put(&b, args[i].word, ABI_WORD);
+			dc_buf_put(&b, args[i].word, ABI_WORD);
 		else
 		{
-			abi_buf_put_uint(&b, off);
+			abi_put_uint(&b, off);
 			off += abi_arg_tail_size(&args[i]);
 		}
 	}
@@ -207,17 +165,17 @@ abi_encode_call(const char *signature, const AbiArg *args, size_t n,
 			continue;
 		if (a->kind == ABI_ARG_UINT_ARRAY)
 		{
-			abi_buf_put_uint(&b, a->n);
+			abi_put_uint(&b, a->n);
 			for (size_t k = 0; k < a->n; k++)
-				abi_buf_put_uint(&b, a->uints[k]);
+				abi_put_uint(&b, a->uints[k]);
 			continue;
 		}
-		abi_buf_put_uint(&b, a->len);
+		abi_put_uint(&b, a->len);
 		if (a->len > 0)
-			abi_buf_put(&b, a->bytes, a->len);
-		abi_buf_put(&b, zeros, (ABI_WORD - a->len % ABI_WORD) % ABI_WORD);
+			dc_buf_put(&b, a->bytes, a->len);
+		dc_buf_put(&b, zeros, (ABI_WORD - a->len % ABI_WORD) % ABI_WORD);
 	}
-	return abi_buf_finish(&b, out, out_len, signature, err);
+	return dc_buf_finish(&b, out, out_len, signature, err);
 }
 
 /*
@@ -231,7 +189,7 @@ abi_encode_call(const char *signature, const AbiArg *args, size_t n,
 bool
 abi_encode_is_app_allowed(const AbiAppBootInfo *info, uint8_t **out, size_t *out_len, DErr *err)
 {
-	AbiBuf		b = {0};
+	DcBytes		b = {0};
 	uint8_t		sel[ABI_SELECTOR_LEN];
 	uint8_t		w[ABI_WORD];
 	const size_t head = 9 * ABI_WORD;
@@ -246,34 +204,34 @@ abi_encode_is_app_allowed(const AbiAppBootInfo *info, uint8_t **out, size_t *out
 			return derr_set(err, DERR_ARG, "advisory id %zu is not set", i);
 
 	abi_selector(ABI_SIG_IS_APP_ALLOWED, sel);
-	abi_buf_put(&b, sel, sizeof(sel));
-	abi_buf_put_uint(&b, ABI_WORD);	/* offset of the tuple */
+	dc_buf_put(&b, sel, sizeof(sel));
+	abi_put_uint(&b, ABI_WORD);	/* offset of the tuple */
 
 	abi_word_address(info->app_id, w);
-	abi_buf_put(&b, w, ABI_WORD);
-	abi_buf_put(&b, info->compose_hash, ABI_WORD);
+	dc_buf_put(&b, w, ABI_WORD);
+	dc_buf_put(&b, info->compose_hash, ABI_WORD);
 	abi_word_address(info->instance_id, w);
-	abi_buf_put(&b, w, ABI_WORD);
-	abi_buf_put(&b, info->device_id, ABI_WORD);
-	abi_buf_put(&b, info->mr_aggregated, ABI_WORD);
-	abi_buf_put(&b, info->mr_system, ABI_WORD);
-	abi_buf_put(&b, info->os_image_hash, ABI_WORD);
-	abi_buf_put_uint(&b, head);	/* tcbStatus */
-	abi_buf_put_uint(&b, head + abi_string_size(info->tcb_status));	/* advisoryIds */
+	dc_buf_put(&b, w, ABI_WORD);
+	dc_buf_put(&b, info->device_id, ABI_WORD);
+	dc_buf_put(&b, info->mr_aggregated, ABI_WORD);
+	dc_buf_put(&b, info->mr_system, ABI_WORD);
+	dc_buf_put(&b, info->os_image_hash, ABI_WORD);
+	abi_put_uint(&b, head);	/* tcbStatus */
+	abi_put_uint(&b, head + abi_string_size(info->tcb_status));	/* advisoryIds */
 
-	abi_buf_put_string(&b, info->tcb_status);
+	abi_put_string(&b, info->tcb_status);
 
-	abi_buf_put_uint(&b, info->n_advisory_ids);
+	abi_put_uint(&b, info->n_advisory_ids);
 	off = info->n_advisory_ids * ABI_WORD;
 	for (size_t i = 0; i < info->n_advisory_ids; i++)
 	{
-		abi_buf_put_uint(&b, off);
+		abi_put_uint(&b, off);
 		off += abi_string_size(info->advisory_ids[i]);
 	}
 	for (size_t i = 0; i < info->n_advisory_ids; i++)
-		abi_buf_put_string(&b, info->advisory_ids[i]);
+		abi_put_string(&b, info->advisory_ids[i]);
 
-	return abi_buf_finish(&b, out, out_len, "isAppAllowed calldata", err);
+	return dc_buf_finish(&b, out, out_len, "isAppAllowed calldata", err);
 }
 
 /* ---------------------------------------------------------------- decoding */

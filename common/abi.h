@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bytebuf.h"
 #include "derr.h"
 
 #define ABI_WORD		32
@@ -57,6 +58,11 @@ extern void abi_word_address(const uint8_t addr[ABI_ADDR_LEN], uint8_t word[ABI_
 extern void abi_word_bytes32(const uint8_t b[32], uint8_t word[ABI_WORD]);
 extern void abi_word_uint64(uint64_t v, uint8_t word[ABI_WORD]);
 extern void abi_word_bool(bool v, uint8_t word[ABI_WORD]);
+
+/* Tail pieces for encoders that build calldata by hand (ethtx.c). */
+extern void abi_put_uint(DcBytes *b, uint64_t v);	/* one word */
+extern void abi_put_bytes(DcBytes *b, const void *p, size_t n);	/* length, bytes, zero padding */
+extern size_t abi_bytes_size(size_t n);	/* what abi_put_bytes() appends */
 
 /*
  * Calldata for a function whose arguments are all static: the selector

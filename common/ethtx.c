@@ -14,57 +14,9 @@
 #include <string.h>
 
 #include "abi.h"
+#include "bytebuf.h"
 #include "ethtx.h"
 #include "sigchain.h"
-
-/* Growable buffer; the first failure sticks. */
-typedef struct Buf
-{
-	uint8_t    *d;
-	size_t		len;
-	size_t		cap;
-	bool		failed;
-} Buf;
-
-static void
-put(Buf *b, const void *p, size_t n)
-{
-	if (b->failed || n == 0)
-		return;
-	if (b->len + n > b->cap)
-	{
-		size_t		ncap = b->cap ? b->cap * 2 : 256;
-		uint8_t    *nd;
-
-		while (ncap < b->len + n)
-			ncap *= 2;
-		nd = realloc(b->d, ncap);
-		if (nd == NULL)
-		{
-			b->failed = true;
-			return;
-		}
-		b->d = nd;
-		b->cap = ncap;
-	}
-	memcpy(b->d + b->len, p, n);
-	b->len += n;
-}
-
-static bool
-finish(Buf *b, uint8_t **out, size_t *len, DErr *err)
-{
-	if (b->failed)
-	{
-		free(b->d);
-		*out = NULL;
-		*len = 0;
-		return derr_set(err, DERR_NOMEM, "out of memory encoding a transaction");
-	}
-	*out = b->d;
-	*len = b->len;
-	return true;
-}
 
 /* Minimal big-endian bytes of v (none for 0); returns the count. */
 static size_t
@@ -85,38 +37,38 @@ be_minimal(uint64_t v, uint8_t out[8])
 
 /* RLP header of a string (base 0x80) or list (base 0xc0) of n bytes. */
 static void
-rlp_header(Buf *b, uint8_t base, size_t n)
+rlp_header(DcBytes *b, uint8_t base, size_t n)
 {
 	uint8_t		h[9];
 
 	if (n <= 55)
 	{
 		h[0] = (uint8_t) (base + n);
-		put(b, h, 1);
+		dc_buf_put(b, h, 1);
 	}
 	else
 	{
 		size_t		k = be_minimal((uint64_t) n, h + 1);
 
 		h[0] = (uint8_t) (base + 55 + k);
-		put(b, h, k + 1);
+		dc_buf_put(b, h, k + 1);
 	}
 }
 
 static void
-rlp_bytes(Buf *b, const uint8_t *s, size_t n)
+rlp_bytes(DcBytes *b, const uint8_t *s, size_t n)
 {
 	if (n == 1 && s[0] < 0x80)
-		put(b, s, 1);
+		dc_buf_put(b, s, 1);
 	else
 	{
 		rlp_header(b, 0x80, n);
-		put(b, s, n);
+		dc_buf_put(b, s, n);
 	}
 }
 
 static void
-rlp_uint(Buf *b, uint64_t v)
+rlp_uint(DcBytes *b, uint64_t v)
 {
 	uint8_t		be[8];
 
@@ -125,7 +77,7 @@ rlp_uint(Buf *b, uint64_t v)
 
 /* A 32-byte big-endian integer, leading zeros stripped (signature r and s). */
 static void
-rlp_uint256(Buf *b, const uint8_t v[32])
+rlp_uint256(DcBytes *b, const uint8_t v[32])
 {
 	size_t		i = 0;
 
@@ -137,25 +89,25 @@ rlp_uint256(Buf *b, const uint8_t v[32])
 bool
 eth_rlp_string(const uint8_t *s, size_t n, uint8_t **buf, size_t *len, DErr *err)
 {
-	Buf			b = {0};
+	DcBytes		b = {0};
 
 	rlp_bytes(&b, s, n);
-	return finish(&b, buf, len, err);
+	return dc_buf_finish(&b, buf, len, "a transaction", err);
 }
 
 bool
 eth_rlp_list(const uint8_t *items, size_t n, uint8_t **buf, size_t *len, DErr *err)
 {
-	Buf			b = {0};
+	DcBytes		b = {0};
 
 	rlp_header(&b, 0xc0, n);
-	put(&b, items, n);
-	return finish(&b, buf, len, err);
+	dc_buf_put(&b, items, n);
+	return dc_buf_finish(&b, buf, len, "a transaction", err);
 }
 
 /* The transaction's fields, with (v, r, s) or with (chainId, 0, 0) for signing. */
 static void
-tx_fields(Buf *b, const EthTx *tx)
+tx_fields(DcBytes *b, const EthTx *tx)
 {
 	rlp_uint(b, tx->nonce);
 	rlp_uint(b, tx->gas_price);
@@ -169,8 +121,8 @@ bool
 eth_tx_sign(const EthTx *tx, const uint8_t sk[DC_SECKEY_LEN], uint8_t **raw, size_t *raw_len, uint8_t hash[32],
 			DErr *err)
 {
-	Buf			body = {0};
-	Buf			list = {0};
+	DcBytes		body = {0};
+	DcBytes		list = {0};
 	uint8_t		digest[32];
 	uint8_t		sig[DC_SIG_LEN];
 	uint64_t	v;
@@ -185,16 +137,16 @@ eth_tx_sign(const EthTx *tx, const uint8_t sk[DC_SECKEY_LEN], uint8_t **raw, siz
 	rlp_uint(&body, 0);
 	rlp_uint(&body, 0);
 	rlp_header(&list, 0xc0, body.len);
-	put(&list, body.d, body.len);
+	dc_buf_put(&list, body.data, body.len);
 	if (body.failed || list.failed)
 	{
-		free(body.d);
-		free(list.d);
+		free(body.data);
+		free(list.data);
 		return derr_set(err, DERR_NOMEM, "out of memory encoding a transaction");
 	}
-	dc_keccak256(list.d, list.len, digest);
-	free(body.d);
-	free(list.d);
+	dc_keccak256(list.data, list.len, digest);
+	free(body.data);
+	free(list.data);
 	memset(&body, 0, sizeof(body));
 	memset(&list, 0, sizeof(list));
 	if (!dc_sign_recoverable(sk, digest, sig, err))
@@ -205,9 +157,9 @@ eth_tx_sign(const EthTx *tx, const uint8_t sk[DC_SECKEY_LEN], uint8_t **raw, siz
 	rlp_uint256(&body, sig);
 	rlp_uint256(&body, sig + 32);
 	rlp_header(&list, 0xc0, body.len);
-	put(&list, body.d, body.len);
-	free(body.d);
-	if (!finish(&list, raw, raw_len, err))
+	dc_buf_put(&list, body.data, body.len);
+	free(body.data);
+	if (!dc_buf_finish(&list, raw, raw_len, "a transaction", err))
 		return false;
 	dc_keccak256(*raw, *raw_len, hash);
 	return true;
@@ -235,39 +187,13 @@ ledger_charge_digest(const uint8_t contract[DC_ADDR_LEN], uint64_t chain_id, con
 	dc_keccak256(words, sizeof(words), digest);
 }
 
-static void
-put_uint(Buf *b, uint64_t v)
-{
-	uint8_t		w[ABI_WORD];
-
-	abi_word_uint64(v, w);
-	put(b, w, ABI_WORD);
-}
-
-/* bytes: length word, then the bytes padded to a whole word. */
-static void
-put_bytes(Buf *b, const uint8_t *p, size_t n)
-{
-	static const uint8_t zeros[ABI_WORD] = {0};
-
-	put_uint(b, n);
-	put(b, p, n);
-	put(b, zeros, (ABI_WORD - n % ABI_WORD) % ABI_WORD);
-}
-
-static size_t
-bytes_size(size_t n)
-{
-	return ABI_WORD + (n + ABI_WORD - 1) / ABI_WORD * ABI_WORD;
-}
-
 bool
 ledger_charge_calldata(const LedgerChargeReq *r, const LedgerChargeSig *s, uint8_t **out, size_t *out_len,
 					   DErr *err)
 {
 	static const char signature[] =
 		"charge((bytes32,uint64,uint64,bytes32[],bytes32),(bytes,bytes,bytes,bytes,bytes))";
-	Buf			b = {0};
+	DcBytes		b = {0};
 	uint8_t		sel[ABI_SELECTOR_LEN];
 	uint8_t		w[ABI_WORD];
 	size_t		req_size = 5 * ABI_WORD + ABI_WORD + 32 * r->n_manifests;
@@ -280,31 +206,31 @@ ledger_charge_calldata(const LedgerChargeReq *r, const LedgerChargeSig *s, uint8
 	if (r->n_manifests == 0 || r->n_manifests > 1024)
 		return derr_set(err, DERR_ARG, "a charge names 1 to 1024 datasets, not %zu", r->n_manifests);
 	abi_selector(signature, sel);
-	put(&b, sel, sizeof(sel));
+	dc_buf_put(&b, sel, sizeof(sel));
 	/* two dynamic tuples: their offsets */
-	put_uint(&b, 2 * ABI_WORD);
-	put_uint(&b, 2 * ABI_WORD + req_size);
+	abi_put_uint(&b, 2 * ABI_WORD);
+	abi_put_uint(&b, 2 * ABI_WORD + req_size);
 	/* ChargeRequest */
 	abi_word_bytes32(r->query_hash, w);
-	put(&b, w, ABI_WORD);
-	put_uint(&b, r->epsilon_micro);
-	put_uint(&b, r->delta_pico);
-	put_uint(&b, 5 * ABI_WORD);
+	dc_buf_put(&b, w, ABI_WORD);
+	abi_put_uint(&b, r->epsilon_micro);
+	abi_put_uint(&b, r->delta_pico);
+	abi_put_uint(&b, 5 * ABI_WORD);
 	abi_word_bytes32(r->nonce, w);
-	put(&b, w, ABI_WORD);
-	put_uint(&b, r->n_manifests);
+	dc_buf_put(&b, w, ABI_WORD);
+	abi_put_uint(&b, r->n_manifests);
 	for (size_t i = 0; i < r->n_manifests; i++)
-		put(&b, r->manifests[i], 32);
+		dc_buf_put(&b, r->manifests[i], 32);
 	/* ChargeSig: five offsets, then the five byte strings */
 	off = 5 * ABI_WORD;
 	for (int i = 0; i < 5; i++)
 	{
-		put_uint(&b, off);
-		off += bytes_size(lens[i]);
+		abi_put_uint(&b, off);
+		off += abi_bytes_size(lens[i]);
 	}
 	for (int i = 0; i < 5; i++)
-		put_bytes(&b, parts[i], lens[i]);
-	return finish(&b, out, out_len, err);
+		abi_put_bytes(&b, parts[i], lens[i]);
+	return dc_buf_finish(&b, out, out_len, "a transaction", err);
 }
 
 bool
