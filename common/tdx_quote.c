@@ -213,18 +213,25 @@ event_head(json_t *ev, size_t i, json_int_t *imr, json_int_t *type, const char *
 	return true;
 }
 
+/* The event log must be a JSON array of events. */
+static bool
+log_is_array(json_t *log, DErr *err)
+{
+	if (json_is_array(log))
+		return true;
+	derr_set(err, DERR_FORMAT, "malformed event log");
+	derr_detail(err, "The event log is not a JSON array.");
+	return false;
+}
+
 bool
 tdxq_replay_rtmr3(json_t *log, const char *stop_after, uint8_t out[TDXQ_MR_LEN], DErr *err)
 {
 	uint8_t		mr[2 * TDXQ_MR_LEN];
 
 	memset(mr, 0, sizeof(mr));
-	if (!json_is_array(log))
-	{
-		derr_set(err, DERR_FORMAT, "malformed event log");
-		derr_detail(err, "The event log is not a JSON array.");
+	if (!log_is_array(log, err))
 		return false;
-	}
 	for (size_t i = 0; i < json_array_size(log); i++)
 	{
 		json_t	   *ev = json_array_get(log, i);
@@ -305,12 +312,8 @@ tdxq_event_payload(json_t *log, const char *name, uint8_t **payload, size_t *len
 	*payload = NULL;
 	*len = 0;
 	*found = false;
-	if (!json_is_array(log))
-	{
-		derr_set(err, DERR_FORMAT, "malformed event log");
-		derr_detail(err, "The event log is not a JSON array.");
+	if (!log_is_array(log, err))
 		return false;
-	}
 	for (size_t i = 0; i < json_array_size(log); i++)
 	{
 		json_t	   *ev = json_array_get(log, i);

@@ -34,24 +34,6 @@
 
 #define CHARGED_EVENT "Charged(uint256,bytes32,bytes32,uint64,uint64,bytes32[])"
 
-/* Polled while waiting on the node: a cancel or a terminate ends the wait. */
-static bool
-interrupted(void *arg)
-{
-	return InterruptPending && (QueryCancelPending || ProcDiePending);
-}
-
-static char *
-hex0x(const uint8 *b, size_t n)
-{
-	char	   *h = palloc(2 * n + 3);
-
-	h[0] = '0';
-	h[1] = 'x';
-	dhex_encode(b, n, h + 2);
-	return h;
-}
-
 /* An RPC client for server, with its timeouts and a cancel hook; freed by the caller. */
 static RpcClient *
 server_rpc(const DfdwServerOptions *opts)
@@ -65,7 +47,7 @@ server_rpc(const DfdwServerOptions *opts)
 	hopt.connect_timeout_ms = opts->connect_timeout_ms;
 	hopt.timeout_ms = opts->timeout_ms;
 	hopt.retries = opts->retries;
-	hopt.should_abort = interrupted;
+	hopt.should_abort = dfdw_should_abort;
 	rpc = rpc_new(opts->rpc_url, &hopt, &err);
 	if (rpc == NULL)
 		derr_ereport(&err, 0, NULL);
@@ -118,7 +100,7 @@ dfdw_chain_check_dataset(Oid serverid, const DfdwChainFacts *f, const DfdwDatase
 		rpc_failed(rpc, &err, &opts,
 				   psprintf("The consortium contract %s must offer the dataset registry (datasetVersion); "
 							"check rpc_url, or set ledger 'local' on a consortium deployed without it.",
-							hex0x(f->app_id, DC_ADDR_LEN)));
+							dpg_hex(f->app_id, DC_ADDR_LEN, true)));
 	}
 	free(call);
 	free(ret);
@@ -128,13 +110,13 @@ dfdw_chain_check_dataset(Oid serverid, const DfdwChainFacts *f, const DfdwDatase
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("dataset of \"%s\" is not registered on consortium %s", d->table,
-						hex0x(f->app_id, DC_ADDR_LEN)),
+						dpg_hex(f->app_id, DC_ADDR_LEN, true)),
 				 errdetail("Its manifest hash %s is not in the contract's dataset registry at block %llu; "
 						   "only versions their owners registered are read, so each is charged against its "
-						   "own budget.", hex0x(d->manifest_hash, 32), (unsigned long long) f->block_number),
+						   "own budget.", dpg_hex(d->manifest_hash, 32, true), (unsigned long long) f->block_number),
 				 errhint("Its owner registers it: contracts/scripts/consortium.sh register --rpc <node> --key <owner key> "
-						 "--app %s --dataset-id %s --manifest-hash %s", hex0x(f->app_id, DC_ADDR_LEN),
-						 hex0x(d->dataset_id, DSEAL_DATASET_ID_LEN), hex0x(d->manifest_hash, 32))));
+						 "--app %s --dataset-id %s --manifest-hash %s", dpg_hex(f->app_id, DC_ADDR_LEN, true),
+						 dpg_hex(d->dataset_id, DSEAL_DATASET_ID_LEN, true), dpg_hex(d->manifest_hash, 32, true))));
 	}
 	if (memcmp(owner, d->owner, DC_ADDR_LEN) != 0)
 	{
@@ -142,7 +124,7 @@ dfdw_chain_check_dataset(Oid serverid, const DfdwChainFacts *f, const DfdwDatase
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("dataset of \"%s\" is registered by %s, not by its signer %s", d->table,
-						hex0x(owner, DC_ADDR_LEN), hex0x(d->owner, DC_ADDR_LEN)),
+						dpg_hex(owner, DC_ADDR_LEN, true), dpg_hex(d->owner, DC_ADDR_LEN, true)),
 				 errhint("Ask the owner who sealed it to register it.")));
 	}
 	if (!current)
@@ -164,7 +146,7 @@ dfdw_chain_check_dataset(Oid serverid, const DfdwChainFacts *f, const DfdwDatase
 				 errmsg("dataset of \"%s\" is a superseded version", d->table),
 				 errdetail("Its manifest hash is %s; its owner registered %s as the current version of "
 						   "dataset %s. An older file is never read again: its budget stays spent.",
-						   hex0x(d->manifest_hash, 32), hex0x(cur, 32), hex0x(id_word, 16)),
+						   dpg_hex(d->manifest_hash, 32, true), dpg_hex(cur, 32, true), dpg_hex(id_word, 16, true)),
 				 errhint("Mount the current file of the dataset.")));
 	}
 	rpc_free(rpc);
@@ -257,7 +239,7 @@ dfdw_chain_charge(Oid serverid, const DfdwChainFacts *f, const char *query, int6
 		rpc_failed(rpc, &err, &opts,
 				   psprintf("Either the consortium contract refused the charge (a dataset's budget is spent, "
 							"or the consortium is not approved), or the ledger account %s of this CVM cannot "
-							"pay for gas. Nothing was read.", hex0x(out->ledger_address, DC_ADDR_LEN)));
+							"pay for gas. Nothing was read.", dpg_hex(out->ledger_address, DC_ADDR_LEN, true)));
 	}
 	tx.nonce = nonce;
 	tx.gas_price = gas_price;
@@ -275,15 +257,15 @@ dfdw_chain_charge(Oid serverid, const DfdwChainFacts *f, const char *query, int6
 	if (!ok)
 		rpc_failed(rpc, &err, &opts, NULL);
 	dc_keccak256(CHARGED_EVENT, strlen(CHARGED_EVENT), topic0);
-	if (!rpc_wait_receipt(rpc, out->tx_hash, (uint64) opts.confirmations, opts.timeout_ms, interrupted, NULL,
+	if (!rpc_wait_receipt(rpc, out->tx_hash, (uint64) opts.confirmations, opts.timeout_ms, dfdw_should_abort, NULL,
 						  f->app_id, topic0, &rcpt, &err))
 		rpc_failed(rpc, &err, &opts,
-				   psprintf("The charge %s may still be mined; nothing was read.", hex0x(out->tx_hash, 32)));
+				   psprintf("The charge %s may still be mined; nothing was read.", dpg_hex(out->tx_hash, 32, true)));
 	rpc_free(rpc);
 	if (!rcpt.success || !rcpt.log_found || rcpt.n_log_topics < 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("the consortium contract did not record the charge %s", hex0x(out->tx_hash, 32)),
+				 errmsg("the consortium contract did not record the charge %s", dpg_hex(out->tx_hash, 32, true)),
 				 errdetail("The transaction was mined in block %llu with status %s and %s Charged event.",
 						   (unsigned long long) rcpt.block_number, rcpt.success ? "1" : "0",
 						   rcpt.log_found ? "a" : "no"),

@@ -77,16 +77,6 @@ typedef struct StatementFacts
 static StatementFacts *facts_cache;
 static int	n_facts;
 
-/* "0x" + hex of an address, palloc'd. */
-static char *
-addr_text(const uint8 a[DC_ADDR_LEN])
-{
-	char		hex[2 * DC_ADDR_LEN + 1];
-
-	dhex_encode(a, DC_ADDR_LEN, hex);
-	return psprintf("0x%s", hex);
-}
-
 /*
  * The HTTP clients' cancel check, polled from libcurl's callbacks and between
  * attempts: it only reads the flags PostgreSQL's signal handlers set (no
@@ -258,7 +248,7 @@ check_policy_agrees(ForeignServer *server, const char *nodes, const StatementFac
 		return;
 
 	dhex_encode(f->chain.compose_hash, 32, hash);
-	app = addr_text(f->chain.app_id);
+	app = dpg_hex(f->chain.app_id, DC_ADDR_LEN, true);
 	chain_eps = psprintf("%llu.%03llu", (unsigned long long) (cp->epsilon_milli / 1000),
 						 (unsigned long long) (cp->epsilon_milli % 1000));
 	{
@@ -345,7 +335,7 @@ read_chain(ForeignServer *server, const DfdwServerOptions *opts, const Statement
 	DErr		err;
 	uint8		kms[DC_ADDR_LEN];
 	uint64		chain_id;
-	char	   *app = addr_text(f->chain.app_id);
+	char	   *app = dpg_hex(f->chain.app_id, DC_ADDR_LEN, true);
 
 	derr_clear(&err);
 	dfdw_require_chain_options(server, opts);
@@ -501,7 +491,7 @@ load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts 
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 					 errmsg("this CVM is app %s, not the consortium contract %s of server \"%s\"",
-							addr_text(f->chain.app_id), opts->app_contract, server->servername),
+							dpg_hex(f->chain.app_id, DC_ADDR_LEN, true), opts->app_contract, server->servername),
 					 errdetail("In dstack's KMS mode the app id is the address of the app's auth contract; "
 							   "the guest agent reports the app id this CVM was booted as."),
 					 errhint("Mount this consortium's datasets in a CVM of app %s, or correct app_contract.",
@@ -519,7 +509,7 @@ load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts 
 						res.n - res.agreeing, res.n, server->servername, res.n - res.agreeing == 1 ? "was" : "were"),
 				 errdetail("Not used: %s. %d of the %d nodes agree on consortium %s at block %llu, which is what is "
 						   "used; a quorum of %d is required.%s", others, res.agreeing, res.n,
-						   addr_text(f->chain.app_id), (unsigned long long) st->block_number, res.quorum,
+						   dpg_hex(f->chain.app_id, DC_ADDR_LEN, true), (unsigned long long) st->block_number, res.quorum,
 						   node_views(&res)),
 				 errhint("A node that answers otherwise than the others misreports the chain, or is not synced.")));
 	}
@@ -604,14 +594,14 @@ dfdw_statement_chain_facts(Oid serverid, DfdwChainFacts *facts)
 static void
 check_chain(const StatementFacts *f, const char *relname, const uint8 owner[DC_ADDR_LEN])
 {
-	char	   *app = addr_text(f->chain.app_id);
+	char	   *app = dpg_hex(f->chain.app_id, DC_ADDR_LEN, true);
 
 	if (f->revoked)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("consortium %s has been revoked", app),
 				 errdetail("Owner %s revoked the consortium on chain (read at block %llu); revocation is final.",
-						   addr_text(f->revoked_by), (unsigned long long) f->chain.block_number),
+						   dpg_hex(f->revoked_by, DC_ADDR_LEN, true), (unsigned long long) f->chain.block_number),
 				 errhint("No dataset of this consortium can be mounted any more; the owners must deploy "
 						 "and approve a new consortium.")));
 	if (memcmp(f->pinned_compose_hash, f->chain.compose_hash, 32) != 0)
@@ -652,14 +642,14 @@ check_chain(const StatementFacts *f, const char *relname, const uint8 owner[DC_A
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("owner %s of foreign table \"%s\" is not an owner of consortium %s",
-						addr_text(owner), relname, app),
+						dpg_hex(owner, DC_ADDR_LEN, true), relname, app),
 				 errdetail("Only datasets of the consortium's owners can be mounted."),
 				 errhint("Check the table's owner option.")));
 	if (!dc_addr_in((const uint8 (*)[DC_ADDR_LEN]) f->approvers, f->n_approvers, owner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("owner %s of foreign table \"%s\" has not approved consortium %s",
-						addr_text(owner), relname, app),
+						dpg_hex(owner, DC_ADDR_LEN, true), relname, app),
 				 errdetail("The consortium has %llu of %llu required approvals, but not this owner's; "
 						   "a dataset is mounted only with its own owner's approval.",
 						   (unsigned long long) f->approvals, (unsigned long long) f->threshold),
@@ -685,7 +675,7 @@ check_recipe(const DsealManifest *m, const StatementFacts *f, const uint8 kms_ro
 				 errmsg("sealed dataset of foreign table \"%s\" was sealed for another %s", relname, what),
 				 errdetail("The dataset's data key is bound to the recipe (KMS root, app id %s, compose-hash) "
 						   "it was sealed for; this CVM runs app %s and cannot unwrap it.",
-						   addr_text(m->recipe.app_id), addr_text(f->chain.app_id)),
+						   dpg_hex(m->recipe.app_id, DC_ADDR_LEN, true), dpg_hex(f->chain.app_id, DC_ADDR_LEN, true)),
 				 errhint("Ask the owner to seal the table again with this consortium's recipe.")));
 }
 
@@ -718,9 +708,9 @@ dfdw_mount(Oid serverid, Oid relid, DsealReader *reader, DfdwMount *mount)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("sealed dataset of foreign table \"%s\" is signed by %s, not by its owner %s",
-						relname, addr_text(m->owner_id), addr_text(owner)),
+						relname, dpg_hex(m->owner_id, DC_ADDR_LEN, true), dpg_hex(owner, DC_ADDR_LEN, true)),
 				 errdetail("The manifest carries a valid signature of %s; a table's owner option must name "
-						   "the owner who sealed the file.", addr_text(m->owner_id)),
+						   "the owner who sealed the file.", dpg_hex(m->owner_id, DC_ADDR_LEN, true)),
 				 errhint("Check the table's owner option and that the file is the one the owner published.")));
 
 	f = statement_facts(server, &sopts);

@@ -59,26 +59,6 @@ PG_FUNCTION_INFO_V1(dstack_run);
 /* The dstack_run() in progress (NULL when none); only this file writes it. */
 DfdwRun    *dfdw_run = NULL;
 
-static char *
-hex0x(const uint8 *b, size_t n)
-{
-	char	   *h = palloc(2 * n + 3);
-
-	h[0] = '0';
-	h[1] = 'x';
-	dhex_encode(b, n, h + 2);
-	return h;
-}
-
-static char *
-hexs(const uint8 *b, size_t n)
-{
-	char	   *h = palloc(2 * n + 1);
-
-	dhex_encode(b, n, h);
-	return h;
-}
-
 /* Sign the body hash with the guest agent's receipt key and get a quote over it. */
 static char *
 sign_and_quote(const DfdwServerOptions *sopts, const DfdwChainFacts *f, const char *canon,
@@ -288,8 +268,8 @@ datasets_json(const DfdwRun *run)
 		appendStringInfoString(&b, foreach_current_index(lc) ? ",{\"table\":" : "{\"table\":");
 		escape_json(&b, d->table);
 		appendStringInfo(&b, ",\"owner\":\"%s\",\"dataset_id\":\"%s\",\"manifest_hash\":\"%s\"}",
-						 hex0x(d->owner, DC_ADDR_LEN), hexs(d->dataset_id, DSEAL_DATASET_ID_LEN),
-						 hexs(d->manifest_hash, DC_SHA256_LEN));
+						 dpg_hex(d->owner, DC_ADDR_LEN, true), dpg_hex(d->dataset_id, DSEAL_DATASET_ID_LEN, false),
+						 dpg_hex(d->manifest_hash, DC_SHA256_LEN, false));
 	}
 	appendStringInfoChar(&b, ']');
 	return b.data;
@@ -647,7 +627,7 @@ run_query(DfdwRun *run, const char *query)
 	/* compiling expressions costs more than these plans ever save (hundreds of ms per sealed scan) */
 	plan->jitFlags = PGJIT_NONE;
 	memset(&charge, 0, sizeof(charge));
-	charge.app_id = hex0x(st.facts.app_id, DC_ADDR_LEN);
+	charge.app_id = dpg_hex(st.facts.app_id, DC_ADDR_LEN, true);
 	charge.total_micro = (int64) st.facts.epsilon_milli * 1000;
 	charge.epsilon_micro = v.epsilon_micro * k + (sel.on ? sel.eps_micro : 0);
 	charge.delta = sel.on ? st.facts.delta_text : "0";
@@ -719,7 +699,7 @@ run_query(DfdwRun *run, const char *query)
 		free(canon);
 		receipt = sign_and_quote(&sopts, &st.facts, canon_p, body_hash);
 	}
-	dfdw_ledger_record(charge.run_id, rb.sequence, hexs(body_hash, 32), prev_hash, charge.epsilon_micro, receipt);
+	dfdw_ledger_record(charge.run_id, rb.sequence, dpg_hex(body_hash, 32, false), prev_hash, charge.epsilon_micro, receipt);
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(receipt));
 }
 

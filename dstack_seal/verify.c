@@ -37,10 +37,7 @@ append_json_str(StringInfo buf, const char *s)
 static void
 append_hex(StringInfo buf, const char *key, const uint8 *b, size_t n, bool prefix)
 {
-	char	   *h = palloc(2 * n + 1);
-
-	dhex_encode(b, n, h);
-	appendStringInfo(buf, ", \"%s\": \"%s%s\"", key, prefix ? "0x" : "", h);
+	appendStringInfo(buf, ", \"%s\": \"%s\"", key, dpg_hex(b, n, prefix));
 }
 
 Datum

@@ -15,7 +15,7 @@
 # Releasing EXTVERSION: copy the built script to sql/ (frozen), add the
 # upgrade script to the next version, then raise EXTVERSION.
 
-OBJS += ../pg_common/derr_pg.o ../pg_common/typemap.o
+OBJS += ../pg_common/derr_pg.o ../pg_common/hex_pg.o ../pg_common/typemap.o
 PG_CPPFLAGS += -I$(srcdir)/../common -I$(srcdir)/../pg_common
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK += $(srcdir)/../common/libdstack_common.a -Wl,--exclude-libs,ALL \

@@ -3,6 +3,7 @@
  *
  *   derr_pg.c   the one boundary where a common/ DErr becomes an ereport()
  *   typemap.c   PostgreSQL types <-> .dseal column encodings, Datum <-> DsealColBuf
+ *   hex_pg.c    hex text of bytes, palloc'd
  *
  * Nothing here includes planner headers; the format and crypto code stays in
  * common/ and never sees PostgreSQL at all.
@@ -28,6 +29,11 @@ extern int	derr_sqlstate(const DErr *err);
  * NULL; it should tell the user what to do.
  */
 extern void derr_ereport(const DErr *err, int sqlstate, const char *hint) pg_attribute_noreturn();
+
+/* ---- hex_pg.c ---- */
+
+/* Lower-case hex of n bytes, "0x"-prefixed if asked, palloc'd. */
+extern char *dpg_hex(const uint8 *b, size_t n, bool prefix_0x);
 
 /* ---- typemap.c ---- */
 
