@@ -164,7 +164,7 @@ hexs(const uint8_t *p, size_t n)
 	k = (k + 1) % 4;
 	if (n > 128)
 		n = 128;
-	tdx_hex(p, n, buf[k]);
+	dhex_encode(p, n, buf[k]);
 	return buf[k];
 }
 

@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "hex.h"
 #include "tdx_collateral.h"
 
 struct TdxCollateral
@@ -578,7 +579,7 @@ tdx_tcb_evaluate(TdxCollateral *c, const TdxQuote *q, const TdxPckInfo *pck, Tdx
 		return tdx_err(err, "the TCB info has no 6-byte hex fmspc");
 	if (memcmp(b6, pck->fmspc, 6) != 0)
 	{
-		tdx_hex(pck->fmspc, 6, hex);
+		dhex_encode(pck->fmspc, 6, hex);
 		return tdx_err(err, "the collateral is for FMSPC %s, the quote's platform is FMSPC %s: fetch the "
 					   "collateral for this platform", fmspc, hex);
 	}

@@ -16,6 +16,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "hex.h"
 #include "tdx_quote.h"
 
 const uint8_t tdx_intel_qe_vendor_id[16] = {
@@ -60,19 +61,6 @@ tdx_err(TdxErr *err, const char *fmt,...)
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
 	return false;
-}
-
-void
-tdx_hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char d[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++)
-	{
-		out[2 * i] = d[p[i] >> 4];
-		out[2 * i + 1] = d[p[i] & 15];
-	}
-	out[2 * n] = '\0';
 }
 
 static uint16_t
@@ -318,7 +306,7 @@ tdx_intel_root_ca(TdxErr *err)
 		tdx_err(err, "the embedded Intel SGX Root CA does not parse");
 		return NULL;
 	}
-	tdx_hex(fp, 32, hex);
+	dhex_encode(fp, 32, hex);
 	if (strcmp(hex, tdx_intel_root_ca_sha256) != 0)
 	{
 		X509_free(x);

@@ -168,6 +168,5 @@ extern bool tdx_ecdsa_p256_verify(EVP_PKEY *pkey, const uint8_t *msg, size_t len
 /* An EVP_PKEY for a raw P-256 point x||y (64 bytes); NULL when not on the curve. */
 extern EVP_PKEY *tdx_p256_pubkey(const uint8_t xy[64]);
 
-extern void tdx_hex(const uint8_t *p, size_t n, char *out);	/* out: 2n + 1 */
 
 #endif							/* DSTACK_TDX_QUOTE_H */
