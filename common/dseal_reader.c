@@ -288,6 +288,13 @@ dseal_reader_read_chunk(DsealReader *r, uint32_t rg, uint32_t col, DsealColBuf *
 		!grow(&r->pbuf, &r->pbuf_cap, ct_len ? ct_len : 1, err) ||
 		!read_at(r, r->cbuf, ch->length, ch->offset, err))
 		return false;
+	/* the tag GCM checks must be the one the owner signed */
+	if (!dc_equal(r->cbuf + ct_len, ch->tag, DC_GCM_TAG_LEN))
+	{
+		derr_set(err, DERR_INTEGRITY, "chunk %u of row group %u in \"%s\" was modified", col, rg, r->path);
+		derr_detail(err, "Its tag differs from the one in the signed manifest; no rows of it were returned.");
+		return false;
+	}
 	dseal_chunk_nonce((uint64_t) rg * r->m->ncols + col, nonce);
 	dseal_chunk_aad(r->m, rg, col, ct_len, aad);
 	if (!dc_gcm_decrypt(r->gcm, nonce, aad, sizeof(aad), r->cbuf, ct_len,

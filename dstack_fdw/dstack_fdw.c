@@ -23,7 +23,7 @@ PG_MODULE_MAGIC;
 
 bool		dfdw_guc_explain_stable = false;
 bool		dfdw_guc_analyze = false;
-bool		dfdw_guc_verify_before_scan = true;
+bool		dfdw_guc_verify_before_scan = false;
 
 void		_PG_init(void);
 
@@ -43,10 +43,12 @@ _PG_init(void)
 							 &dfdw_guc_analyze, false, PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("dstack_fdw.verify_before_scan",
 							 "Check the signed hash of every chunk a scan needs before it returns a row.",
-							 "With this on, a tampered file fails the scan before any row is "
-							 "produced; off, tampering is still caught by each chunk's GCM tag, "
-							 "but only when that chunk is reached.",
-							 &dfdw_guc_verify_before_scan, true, PGC_SUSET, 0, NULL, NULL, NULL);
+							 "Off by default: each chunk's GCM tag (signed in the manifest) "
+							 "authenticates it when it is read, and dstack_run() releases no "
+							 "answer unless every chunk it read authenticated. On, a tampered "
+							 "file fails a scan with the guard off before its first row, at the "
+							 "cost of reading the needed chunks twice.",
+							 &dfdw_guc_verify_before_scan, false, PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("dstack_fdw.explain_stable",
 							 "Show only stable facts in EXPLAIN (file names, not paths; no chain block).",
 							 "For regression tests.",

@@ -75,6 +75,10 @@ typedef struct DfdwScan
 	DsealTypeMap *tm;
 	DsealColBuf *bufs;
 	TextMemo   *memo;			/* per needed column; see memo_datum() */
+	Datum	  **vals;			/* per needed column: the row group's Datums ... */
+	bool	  **nulls;			/* ... and NULL flags, built by decode_row_group() */
+	uint32		max_rows;		/* largest row group: the arrays' length */
+	bool		decoded;		/* vals/nulls hold the current row group */
 	bool		slot_nulls_set; /* unneeded columns marked NULL in this row group */
 	int			nbufs_init;
 	bool		key_installed;
@@ -171,6 +175,11 @@ map_columns(DfdwScan *s, List *attnos)
 	s->tm = palloc0(sizeof(DsealTypeMap) * Max(s->nneeded, 1));
 	s->bufs = palloc0(sizeof(DsealColBuf) * Max(s->nneeded, 1));
 	s->memo = palloc0(sizeof(TextMemo) * Max(s->nneeded, 1));
+	s->vals = palloc0(sizeof(Datum *) * Max(s->nneeded, 1));
+	s->nulls = palloc0(sizeof(bool *) * Max(s->nneeded, 1));
+	s->max_rows = 1;
+	for (uint32 g = 0; g < s->m->nrowgroups; g++)
+		s->max_rows = Max(s->max_rows, s->m->rowgroups[g].nrows);
 	foreach(lc, attnos)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, lfirst_int(lc) - 1);
@@ -198,6 +207,8 @@ map_columns(DfdwScan *s, List *attnos)
 							 s->m->cols[c].type)));
 		s->attno[i] = att->attnum;
 		s->mcol[i] = c;
+		s->vals[i] = palloc_extended(sizeof(Datum) * s->max_rows, MCXT_ALLOC_HUGE);
+		s->nulls[i] = palloc_extended(sizeof(bool) * s->max_rows, MCXT_ALLOC_HUGE);
 		if (s->tm[i].repr == DSEAL_REPR_TEXT)
 			s->memo[i].slots = palloc0(sizeof(MemoEntry) * MEMO_SLOTS);
 		i++;
@@ -384,6 +395,7 @@ next_row_group(DfdwScan *s)
 	MemoryContextReset(s->batch_cxt);
 	memo_reset(s);
 	s->slot_nulls_set = false;
+	s->decoded = false;
 	derr_clear(&err);
 	for (int i = 0; i < s->nneeded; i++)
 	{
@@ -475,30 +487,62 @@ memo_reset(DfdwScan *s)
 	}
 }
 
-/* Fill the slot with row cur_row: needed columns decoded, others NULL. */
+/*
+ * Build the current row group's Datums, a column at a time (tight loops,
+ * one allocation per variable-width column), the first time a row of it is
+ * needed: the batch interface (gpu_scan) reads the column buffers directly
+ * and decodes only when it returns a row.
+ */
+static void
+decode_row_group(DfdwScan *s)
+{
+	MemoryContext old = MemoryContextSwitchTo(s->batch_cxt);
+
+	for (int i = 0; i < s->nneeded; i++)
+	{
+		const DsealColBuf *cb = &s->bufs[i];
+
+		if (s->tm[i].repr == DSEAL_REPR_BINARY)
+		{
+			dseal_typemap_decode(&s->tm[i], cb, s->vals[i], s->nulls[i]);
+			continue;
+		}
+		for (uint32 r = 0; r < cb->nrows; r++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			s->nulls[i][r] = colbuf_is_null(cb, r);
+			s->vals[i][r] = s->nulls[i][r] ? (Datum) 0
+				: s->memo[i].slots ? memo_datum(s, i, r)
+				: dseal_typemap_datum(&s->tm[i], cb, r);
+		}
+	}
+	s->decoded = true;
+	MemoryContextSwitchTo(old);
+}
+
+/* Fill the slot with row cur_row: needed columns from the decoded arrays, others NULL. */
 static void
 fill_slot(DfdwScan *s, TupleTableSlot *slot)
 {
-	MemoryContext old = MemoryContextSwitchTo(s->batch_cxt);
 	uint32		row = s->cur_row;
+	Datum	   *values = slot->tts_values;
+	bool	   *isnull = slot->tts_isnull;
 
+	if (!s->decoded)
+		decode_row_group(s);
 	ExecClearTuple(slot);
 	if (!s->slot_nulls_set)		/* unneeded columns stay NULL for the whole row group */
 	{
-		memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+		memset(isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
 		s->slot_nulls_set = true;
 	}
 	for (int i = 0; i < s->nneeded; i++)
 	{
 		int			a = s->attno[i] - 1;
 
-		slot->tts_isnull[a] = colbuf_is_null(&s->bufs[i], row);
-		if (slot->tts_isnull[a])
-			continue;
-		slot->tts_values[a] = s->memo[i].slots ? memo_datum(s, i, row)
-			: dseal_typemap_datum(&s->tm[i], &s->bufs[i], row);
+		values[a] = s->vals[i][row];
+		isnull[a] = s->nulls[i][row];
 	}
-	MemoryContextSwitchTo(old);
 	ExecStoreVirtualTuple(slot);
 }
 

@@ -67,4 +67,7 @@ extern void dseal_typemap_append(const DsealTypeMap *tm, DsealColBuf *cb, Datum 
 /* Rebuild the Datum of row `row` (caller checks NULL first); palloc'd in the current context. */
 extern Datum dseal_typemap_datum(DsealTypeMap *tm, const DsealColBuf *cb, uint32 row);
 
+/* Rebuild every row of a DSEAL_REPR_BINARY column at once (typemap.c explains the layout). */
+extern void dseal_typemap_decode(const DsealTypeMap *tm, const DsealColBuf *cb, Datum *values, bool *isnull);
+
 #endif							/* DSTACK_PG_COMMON_H */

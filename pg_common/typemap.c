@@ -240,3 +240,108 @@ dseal_typemap_datum(DsealTypeMap *tm, const DsealColBuf *cb, uint32 row)
 		return PointerGetDatum(v);
 	}
 }
+
+/*
+ * Decode every row of a column buffer at once: values[r] and isnull[r] for
+ * r < cb->nrows.  Fixed-width values become by-value Datums (uuid: one block
+ * of pg_uuid_t); variable-width raw values become varlenas packed into one
+ * block, with the 1-byte header a heap tuple would give them when they are
+ * short (every text, varchar, bpchar and bytea function reads packed values,
+ * as it does from a heap tuple).  One allocation per row group instead of
+ * one per value.  Text-form values (DSEAL_REPR_TEXT) need their input
+ * function: the caller decodes those a value at a time.
+ */
+void
+dseal_typemap_decode(const DsealTypeMap *tm, const DsealColBuf *cb, Datum *values, bool *isnull)
+{
+	uint32		n = cb->nrows;
+
+	Assert(tm->repr == DSEAL_REPR_BINARY);
+	for (uint32 r = 0; r < n; r++)
+		isnull[r] = colbuf_is_null(cb, r);
+	switch (tm->enc)
+	{
+		case DSEAL_ENC_BOOL:
+			for (uint32 r = 0; r < n; r++)
+				values[r] = BoolGetDatum(cb->fixed[r] != 0);
+			return;
+		case DSEAL_ENC_I16:
+			{
+				const int16 *v = (const int16 *) cb->fixed;
+
+				for (uint32 r = 0; r < n; r++)
+					values[r] = Int16GetDatum(v[r]);
+				return;
+			}
+		case DSEAL_ENC_I32:
+			{
+				const int32 *v = (const int32 *) cb->fixed;
+
+				for (uint32 r = 0; r < n; r++)
+					values[r] = Int32GetDatum(v[r]);
+				return;
+			}
+		case DSEAL_ENC_I64:
+			/* by-value int8 Datums are the int64's bits (64-bit builds only) */
+			StaticAssertStmt(SIZEOF_DATUM == 8, "64-bit Datum required");
+			memcpy(values, cb->fixed, sizeof(int64) * n);
+			return;
+		case DSEAL_ENC_F32:
+			{
+				const float4 *v = (const float4 *) cb->fixed;
+
+				for (uint32 r = 0; r < n; r++)
+					values[r] = Float4GetDatum(v[r]);
+				return;
+			}
+		case DSEAL_ENC_F64:
+			/* Float8GetDatum() is the float8's bits, as above */
+			StaticAssertStmt(FLOAT8PASSBYVAL, "by-value float8 required");
+			memcpy(values, cb->fixed, sizeof(float8) * n);
+			return;
+		case DSEAL_ENC_B16:
+			{
+				pg_uuid_t  *u = palloc_extended(sizeof(pg_uuid_t) * Max(n, 1), MCXT_ALLOC_HUGE);
+
+				memcpy(u, cb->fixed, (size_t) UUID_LEN * n);
+				for (uint32 r = 0; r < n; r++)
+					values[r] = UUIDPGetDatum(&u[r]);
+				return;
+			}
+		case DSEAL_ENC_VAR:
+			break;
+	}
+	{
+		/* worst case per value: 3 bytes of alignment and a 4-byte header */
+		char	   *block = palloc_extended(cb->data_len + (size_t) 7 * n + 1, MCXT_ALLOC_HUGE);
+		char	   *p = block;
+
+		for (uint32 r = 0; r < n; r++)
+		{
+			uint32		len;
+			const uint8 *src;
+
+			if (isnull[r])
+			{
+				values[r] = (Datum) 0;
+				continue;
+			}
+			src = colbuf_var_at(cb, r, &len);
+			if (len <= VARATT_SHORT_MAX - VARHDRSZ_SHORT)
+			{
+				SET_VARSIZE_SHORT(p, VARHDRSZ_SHORT + len);
+				memcpy(p + VARHDRSZ_SHORT, src, len);
+				values[r] = PointerGetDatum(p);
+				p += VARHDRSZ_SHORT + len;
+			}
+			else
+			{
+				p = (char *) TYPEALIGN(sizeof(int32), p);
+				SET_VARSIZE(p, VARHDRSZ + len);
+				memcpy(p + VARHDRSZ, src, len);
+				values[r] = PointerGetDatum(p);
+				p += VARHDRSZ + len;
+			}
+		}
+	}
+}

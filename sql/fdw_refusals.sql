@@ -14,21 +14,23 @@ CREATE SERVER r_main FOREIGN DATA WRAPPER dstack_fdw
 CREATE FOREIGN TABLE r_good (patient_id int8, age int4) SERVER r_main OPTIONS (path :'good', owner :'owner1_addr');
 SELECT count(*), sum(age) FROM r_good;
 
--- 1. a tampered chunk: refused before the first row (the cursor never opens)
+-- 1. a tampered chunk, with the keyless pre-check on: refused before the first
+-- row (the cursor never opens)
 \! cd "$DSTACK_TEST_OUT/refusals" && cp cohort.dseal flip.dseal && chmod 644 flip.dseal && node "$DSTACK_TEST_TOOLS/dseal-tamper.mjs" flip.dseal flip-chunk 7 1
 \set flip :rdir '/flip.dseal'
 CREATE FOREIGN TABLE r_flip (patient_id int8, age int4) SERVER r_main OPTIONS (path :'flip', owner :'owner1_addr');
+SET dstack_fdw.verify_before_scan = on;
 BEGIN;
 DECLARE c CURSOR FOR SELECT patient_id, age FROM r_flip;
 ROLLBACK;
--- the same without the keyless pre-check: the GCM tag stops the scan at row group 7
-SET dstack_fdw.verify_before_scan = off;
+-- by default (no pre-check) the GCM tag stops the scan at row group 7, before
+-- any row of it
+RESET dstack_fdw.verify_before_scan;
 BEGIN;
 DECLARE c CURSOR FOR SELECT patient_id, age FROM r_flip;
 FETCH 700 FROM c \g /dev/null
 FETCH 1 FROM c;
 ROLLBACK;
-RESET dstack_fdw.verify_before_scan;
 -- a column that is not read is not decrypted, so its damage is not reached
 SELECT count(patient_id) FROM r_flip;
 -- an edited manifest fails its owner signature at planning time

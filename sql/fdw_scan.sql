@@ -158,3 +158,32 @@ SELECT count(*) AS differing FROM (
   UNION ALL (SELECT id, uniq, low, j::text FROM nums EXCEPT SELECT id, uniq, low, j::text FROM nums_s)) d;
 SELECT sum(uniq), sum(low), count(j) FROM nums_s;
 SELECT sum(uniq), sum(low), count(j) FROM nums;
+
+-- values decoded a row group at a time: every binary encoding, NULLs, text
+-- and bytea short (1-byte header) and long (4-byte header, 127 bytes and
+-- up), compared with the heap value by value and through text functions,
+-- a hash join and a group by on the decoded text
+CREATE TABLE wide AS
+  SELECT g AS id, CASE WHEN g % 5 = 0 THEN NULL ELSE g % 2 = 0 END AS b, (g % 300)::int2 AS s,
+         CASE WHEN g % 7 = 0 THEN NULL ELSE (g * 1.5)::float4 END AS r, md5(g::text)::uuid AS u,
+         CASE WHEN g % 3 = 0 THEN NULL ELSE repeat(chr(97 + g % 26), g % 300) END AS t,
+         decode(repeat(md5(g::text), 1 + g % 9), 'hex') AS by, ('v' || g)::varchar(12) AS v,
+         ('c' || g % 10)::char(4) AS c, timestamptz '2020-01-01 00:00:00+00' + g * interval '1 minute' AS tz
+  FROM generate_series(1, 3000) g;
+SET dstack_seal.rows_per_group = 1000;
+\set wide_path :out '/wide.dseal'
+SELECT (dstack_seal('wide', NULL, :'wide_path'))->>'row_count' AS wide_rows;
+RESET dstack_seal.rows_per_group;
+CREATE FOREIGN TABLE wide_s (id int4, b bool, s int2, r float4, u uuid, t text, by bytea, v varchar(12), c char(4), tz timestamptz)
+  SERVER consortium OPTIONS (path :'wide_path', owner :'owner3_addr');
+SELECT count(*) AS differing FROM ((TABLE wide_s EXCEPT ALL TABLE wide) UNION ALL (TABLE wide EXCEPT ALL TABLE wide_s)) d;
+SELECT count(*) FILTER (WHERE length(t) > 126) AS long_texts, sum(length(t)), sum(octet_length(by)),
+       count(*) FILTER (WHERE t LIKE 'z%'), max(upper(t) || v), count(DISTINCT c), sum(length(c))
+FROM wide_s;
+SELECT count(*) FILTER (WHERE length(t) > 126) AS long_texts, sum(length(t)), sum(octet_length(by)),
+       count(*) FILTER (WHERE t LIKE 'z%'), max(upper(t) || v), count(DISTINCT c), sum(length(c))
+FROM wide;
+SET enable_mergejoin = off; SET enable_nestloop = off;
+SELECT count(*) AS joined FROM wide_s a JOIN wide b ON a.t = b.t AND a.by = b.by AND a.u = b.u;
+RESET enable_mergejoin; RESET enable_nestloop;
+SELECT length(t) AS len, count(*) FROM wide_s WHERE length(t) BETWEEN 125 AND 128 GROUP BY 1 ORDER BY 1;
