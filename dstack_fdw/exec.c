@@ -215,20 +215,39 @@ map_columns(DfdwScan *s, List *attnos)
 	}
 }
 
-/* Check the signed hash of every chunk the scan will read (keyless, before any row). */
+/*
+ * Check the signed hash of every chunk the scan can read (keyless, before
+ * any row): the needed columns' and the privacy unit's, in every row group.
+ *
+ * Inside dstack_run() this is not optional.  Which chunks a plan reaches
+ * can depend on the data: a hash join whose outer side yields no row never
+ * reads its inner side, and one whose hash table is empty stops reading the
+ * outer side.  A host that damaged one chunk would then learn from whether
+ * the run failed an exact bit about the rows (did the filter match?).  With
+ * every chunk checked before the first row, a damaged file fails every run
+ * the same way, whatever the data.  Outside dstack_run() each chunk's GCM
+ * tag still authenticates it when it is read; dstack_fdw.verify_before_scan
+ * makes a scan with the guard off fail before its first row as well.
+ */
 static void
-verify_needed_chunks(DfdwScan *s)
+verify_chunks(DfdwScan *s)
 {
 	DErr		err;
 
+	if (!dfdw_guc_verify_before_scan && !dfdw_sealed_execution())
+		return;
 	derr_clear(&err);
 	for (uint32 g = 0; g < s->m->nrowgroups; g++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; i < s->nneeded; i++)
-			if (!dseal_reader_check_chunk(s->reader, g, (uint32) s->mcol[i], &err))
+		for (int i = 0; i <= s->nneeded; i++)
+		{
+			int			c = i < s->nneeded ? s->mcol[i] : s->unit_mcol;
+
+			if (c >= 0 && !dseal_reader_check_chunk(s->reader, g, (uint32) c, &err))
 				derr_ereport(&err, 0, "The sealed file was altered after its owner signed it; fetch it "
 							 "again from the owner.");
+		}
 	}
 }
 
@@ -308,15 +327,13 @@ dfdw_check_declared_types(Relation rel, const DsealManifest *m, const char *path
 	}
 }
 
-/* Leader or serial scan: the mount rule, the key, the keyless pre-check. */
+/* Leader or serial scan: the mount rule and the key. */
 static void
 scan_mount(DfdwScan *s)
 {
 	dfdw_mount(GetForeignTable(RelationGetRelid(s->rel))->serverid, RelationGetRelid(s->rel),
 			   s->reader, &s->mount);
 	install_key(s, s->mount.data_key);
-	if (dfdw_guc_verify_before_scan)
-		verify_needed_chunks(s);
 }
 
 void
@@ -339,9 +356,12 @@ dfdwBeginForeignScan(ForeignScanState *node, int eflags)
 	 * the worker mounts it itself, with the same rule.  Its leader passed
 	 * dfdw_check_sealed_scan() for the same plan before any worker started.
 	 */
-	if (!IsParallelWorker() || !node->ss.ps.plan->parallel_aware)
-		scan_mount(s);
 	setup_bounding(s);
+	if (!IsParallelWorker() || !node->ss.ps.plan->parallel_aware)
+	{
+		scan_mount(s);
+		verify_chunks(s);
+	}
 }
 
 /* ---- contribution bounding (bound.c) ------------------------------------- */
@@ -355,7 +375,7 @@ static void
 setup_bounding(DfdwScan *s)
 {
 	s->unit_mcol = -1;
-	if (dfdw_run == NULL || dfdw_run->phase != DFDW_RUN_EXECUTING || dfdw_run->privacy_unit == NULL)
+	if (!dfdw_sealed_execution() || dfdw_run->privacy_unit == NULL)
 		return;
 	for (int c = 0; c < s->m->ncols; c++)
 		if (strcmp(s->m->cols[c].name, dfdw_run->privacy_unit) == 0)
@@ -586,7 +606,7 @@ dfdwEndForeignScan(ForeignScanState *node)
 /*
  * gpu_scan reads sealed tables a row group at a time, as plain column
  * arrays, instead of a tuple at a time.  The mount rule, the keyless
- * pre-check, the receipt's dataset record and contribution bounding are the
+ * check of every chunk (verify_chunks), the receipt's dataset record and contribution bounding are the
  * ones the foreign scan applies, because it is the same code: only the
  * iteration differs.  The scan is serial (the guard keeps dstack_run()
  * serial; a CustomScan here is not parallel-aware).
@@ -600,8 +620,9 @@ dfdw_batch_begin(EState *estate, Relation rel, List *attnos, MemoryContext paren
 	dfdw_check_sealed_scan(estate, rel);
 	dfdw_table_options(RelationGetRelid(rel), &topts);
 	s = scan_open(rel, topts.path, attnos, parent);
-	scan_mount(s);
 	setup_bounding(s);
+	scan_mount(s);
+	verify_chunks(s);
 	return s;
 }
 

@@ -145,6 +145,16 @@ SELECT dstack_run($$SELECT dp_count(e.patient_id, 0.1) FROM ehr e JOIN ehr f USI
 SELECT dstack_run(format($$SELECT dp_count(patient_id, 0.1) FROM ehr WHERE dx LIKE '%s'$$, repeat('%N', 600)));
 -- ... an error inside the validated plan is one fixed error, the run failed, the charge stays
 SELECT dstack_run($$SELECT dp_count(patient_id, 0.01) FROM ehr_flipped WHERE dx = 'N18.1'$$);
+-- ... and a damaged chunk fails every run that could read it, whatever the rows:
+-- a hash join whose outer side matches nothing never reads its inner side, so
+-- without the check of every chunk before the first row, failed-or-answered
+-- would tell whether the filter matched
+SELECT dstack_run($$SELECT dp_count(e.patient_id, 0.01) FROM ehr_flipped e JOIN ehr_flipped f USING (patient_id) WHERE e.age > 1000 AND f.dx = 'N18.1'$$);
+SELECT dstack_run($$SELECT dp_count(e.patient_id, 0.01) FROM ehr_flipped e JOIN ehr_flipped f USING (patient_id) WHERE e.age > 0 AND f.dx = 'N18.1'$$);
+SELECT dstack_run($$SELECT dp_count(e.patient_id, 0.01) FROM ehr_flipped e JOIN ehr_flipped f USING (patient_id) WHERE f.age > 1000 AND e.dx = 'N18.1'$$);
+SELECT dstack_run($$SELECT dp_count(e.patient_id, 0.01) FROM ehr_flipped e JOIN ehr_flipped f USING (patient_id) WHERE f.age > 0 AND e.dx = 'N18.1'$$);
+-- (a column of the damaged file that no run reads is never reached)
+SELECT dstack_run($$SELECT dp_count(patient_id, 0.01) FROM ehr_flipped WHERE age > 1000$$) IS NOT NULL AS answered;
 SELECT status, epsilon_micro, error_class FROM dstack_runs
  ORDER BY id;
 
