@@ -687,12 +687,49 @@ dfdw_batch_rescan(DfdwScan *s)
 		dfdw_bound_reset(s->bound);
 }
 
-/* Close the dataset, scrub the key, free the buffers. */
+/*
+ * Inside dstack_run(), read the chunks of the row groups a scan that ended
+ * early never reached (a hash join with nothing to join stops reading).
+ * verify_chunks() checked them all before the first row, but the host could
+ * damage one after that check: were it then read only when the rows made
+ * the plan reach it, failed-or-answered would again depend on the data.
+ * Checked here too, a damaged chunk fails the run either way.
+ */
+static void
+verify_unread_chunks(DfdwScan *s)
+{
+	uint32		from = s->shared ? s->m->nrowgroups : s->next_serial_rg;
+	DErr		err;
+
+	if (!s->key_installed || !dfdw_sealed_execution())
+		return;
+	derr_clear(&err);
+	for (uint32 g = from; g < s->m->nrowgroups; g++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i <= s->nneeded; i++)
+		{
+			int			c = i < s->nneeded ? s->mcol[i] : s->unit_mcol;
+
+			if (c >= 0 && !dseal_reader_check_chunk(s->reader, g, (uint32) c, &err))
+				derr_ereport(&err, 0, "The sealed file was altered after its owner signed it; fetch it "
+							 "again from the owner.");
+		}
+	}
+}
+
+/*
+ * The end of a scan that ran (ExecEndNode, or a join's inner side read
+ * whole): close the dataset, scrub the key, free the buffers.  Error paths
+ * release the same resources through the scan context's callbacks.
+ */
 void
 dfdw_batch_end(DfdwScan *s)
 {
-	if (s != NULL)
-		MemoryContextDelete(s->scan_cxt);
+	if (s == NULL)
+		return;
+	verify_unread_chunks(s);
+	MemoryContextDelete(s->scan_cxt);
 }
 
 /* ---- parallel scan ------------------------------------------------------ */
