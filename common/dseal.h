@@ -176,4 +176,27 @@ extern bool dseal_reader_read_chunk(DsealReader *r, uint32_t rg, uint32_t col,
 /* Close fd, free GCM context (scrubbing the key) and manifest.  NULL-safe. */
 extern void dseal_reader_close(DsealReader *r);
 
+/* ---- read-ahead (dseal_prefetch.c) ---- */
+typedef struct DsealPrefetch DsealPrefetch;
+
+/*
+ * Start a thread that reads row groups of r, columns cols[0..ncols), one
+ * request at a time, into its own column buffers.  Until
+ * dseal_prefetch_stop() the reader belongs to the thread.  Every signal is
+ * blocked in it, and it calls nothing but this library, OpenSSL and zstd.
+ */
+extern DsealPrefetch *dseal_prefetch_start(DsealReader *r, int ncols, const uint32_t *cols, DErr *err);
+/* Ask for row group rg; the previous request must have been waited for. */
+extern void dseal_prefetch_request(DsealPrefetch *p, uint32_t rg);
+/* Is a request outstanding (not yet waited for)?  Its row group in *rg. */
+extern bool dseal_prefetch_pending(DsealPrefetch *p, uint32_t *rg);
+/*
+ * Wait for the outstanding request; on success swap its buffers with
+ * out[0..ncols) (the caller's become the thread's next ones).  On failure
+ * err is the reader's error, whole.
+ */
+extern bool dseal_prefetch_wait(DsealPrefetch *p, DsealColBuf *out, DErr *err);
+/* Finish a read in progress, stop and join the thread, free its buffers.  NULL-safe. */
+extern void dseal_prefetch_stop(DsealPrefetch *p);
+
 #endif							/* DSTACK_DSEAL_H */

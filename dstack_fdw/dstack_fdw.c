@@ -24,6 +24,7 @@ PG_MODULE_MAGIC;
 bool		dfdw_guc_explain_stable = false;
 bool		dfdw_guc_analyze = false;
 bool		dfdw_guc_verify_before_scan = false;
+bool		dfdw_guc_read_ahead = true;
 
 void		_PG_init(void);
 
@@ -49,6 +50,12 @@ _PG_init(void)
 							 "file fails a scan with the guard off before its first row, at the "
 							 "cost of reading the needed chunks twice.",
 							 &dfdw_guc_verify_before_scan, false, PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("dstack_fdw.read_ahead",
+							 "Read, decrypt and decompress the next row group on a second thread.",
+							 "While the executor works through one row group of a sealed table, "
+							 "a thread of the same backend prepares the next; memory is two row "
+							 "groups of the scanned columns instead of one.",
+							 &dfdw_guc_read_ahead, true, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("dstack_fdw.explain_stable",
 							 "Show only stable facts in EXPLAIN (file names, not paths; no chain block).",
 							 "For regression tests.",

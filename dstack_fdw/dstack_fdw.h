@@ -48,6 +48,7 @@
 extern bool dfdw_guc_explain_stable;	/* test aid: no paths or timings in EXPLAIN */
 extern bool dfdw_guc_analyze;	/* ANALYZE of sealed tables; off: stats would leak */
 extern bool dfdw_guc_verify_before_scan;	/* hash every needed chunk before the first row */
+extern bool dfdw_guc_read_ahead;	/* decode the next row group on a second thread */
 
 /* ---- dstack_fdw.c ---- */
 extern Oid	dfdw_extension_schema(void);

@@ -89,6 +89,12 @@ typedef struct DfdwScan
 	DsealColBuf *unit;			/* &unit_buf, or the needed column's buffer */
 	DfdwBound  *bound;			/* rows kept per unit */
 	DfdwMount	mount;
+	/* read-ahead: a thread decodes the next row group (dseal_prefetch.c) */
+	DsealPrefetch *pf;			/* NULL: reading on this thread */
+	bool		pf_tried;		/* started once, or decided not to */
+	int			pf_ncols;		/* needed columns, plus the unit when not needed */
+	DsealColBuf *pf_out;		/* pf_ncols buffers handed to dseal_prefetch_wait() */
+	MemoryContextCallback pf_cb;
 	/* cursor */
 	bool		have_rg;
 	uint32		cur_rg;
@@ -398,47 +404,170 @@ keep_row(DfdwScan *s, uint32 row)
 
 /* ---- the scan ------------------------------------------------------------ */
 
+/* The next row group for this process: a shared counter when workers share the scan. */
+static uint32
+claim_row_group(DfdwScan *s)
+{
+	return s->shared ? pg_atomic_fetch_add_u32(&s->shared->next_rg, 1) : s->next_serial_rg++;
+}
+
+static void
+read_failed(const DErr *err)
+{
+	derr_ereport(err, 0, err->code == DERR_INTEGRITY || err->code == DERR_FORMAT
+				 ? "The sealed file was altered after its owner signed it; fetch it again from the owner."
+				 : NULL);
+}
+
+/* Stop the read-ahead thread: the reader is this thread's again.  Safe to call twice. */
+static void
+prefetch_stop(void *arg)
+{
+	DfdwScan   *s = arg;
+
+	dseal_prefetch_stop(s->pf);
+	s->pf = NULL;
+}
+
+/*
+ * Start the read-ahead thread for a scan of two or more row groups, once the
+ * key is installed and every up-front check is done (the thread owns the
+ * reader from now on).  Its callback on the scan's context is registered
+ * after the reader's, so it runs first: the thread stops before the reader
+ * closes, on error and abort too.
+ */
+static void
+prefetch_start(DfdwScan *s)
+{
+	uint32	   *cols;
+	bool		unit_read = s->unit_mcol < 0;	/* no unit, or one of the needed columns */
+	DErr		err;
+
+	s->pf_tried = true;
+	if (!dfdw_guc_read_ahead || s->m->nrowgroups < 2 || !s->key_installed)
+		return;
+	cols = palloc(sizeof(uint32) * (s->nneeded + 1));
+	for (int i = 0; i < s->nneeded; i++)
+	{
+		cols[i] = (uint32) s->mcol[i];
+		unit_read |= s->mcol[i] == s->unit_mcol;
+	}
+	s->pf_ncols = s->nneeded;
+	if (!unit_read)
+		cols[s->pf_ncols++] = (uint32) s->unit_mcol;
+	s->pf_out = MemoryContextAllocZero(s->scan_cxt, sizeof(DsealColBuf) * Max(s->pf_ncols, 1));
+	derr_clear(&err);
+	s->pf = dseal_prefetch_start(s->reader, s->pf_ncols, cols, &err);
+	pfree(cols);
+	if (s->pf == NULL)
+		derr_ereport(&err, ERRCODE_INSUFFICIENT_RESOURCES,
+					 "SET dstack_fdw.read_ahead = off to read on the backend's own thread.");
+	if (s->pf_cb.func == NULL)	/* once: a rescan starts the thread again */
+	{
+		s->pf_cb.func = prefetch_stop;
+		s->pf_cb.arg = s;
+		MemoryContextRegisterResetCallback(s->scan_cxt, &s->pf_cb);
+	}
+}
+
+/* Read row group rg on this thread: the needed columns, and the unit's. */
+static void
+read_row_group(DfdwScan *s, uint32 rg)
+{
+	DErr		err;
+
+	derr_clear(&err);
+	for (int i = 0; i < s->nneeded; i++)
+	{
+		if (!dseal_reader_read_chunk(s->reader, rg, (uint32) s->mcol[i], &s->bufs[i], &err))
+			read_failed(&err);
+		if (i >= s->nbufs_init)
+			s->nbufs_init = i + 1;
+	}
+	if (s->unit == &s->unit_buf)
+	{
+		if (!dseal_reader_read_chunk(s->reader, rg, (uint32) s->unit_mcol, &s->unit_buf, &err))
+			read_failed(&err);
+		s->unit_buf_init = true;
+	}
+}
+
+/*
+ * Take row group rg from the read-ahead thread (requesting it first if it
+ * is not on its way), then ask for the next one before returning.  The
+ * buffers are swapped, not copied.
+ */
+static uint32
+take_prefetched(DfdwScan *s)
+{
+	uint32		rg;
+	uint32		next;
+	int			k = 0;
+	DErr		err;
+
+	if (!dseal_prefetch_pending(s->pf, &rg))
+	{
+		rg = claim_row_group(s);
+		if (rg >= s->m->nrowgroups)
+			return rg;
+		dseal_prefetch_request(s->pf, rg);
+	}
+	for (int i = 0; i < s->nneeded; i++)
+		s->pf_out[k++] = s->bufs[i];
+	if (s->pf_ncols > s->nneeded)
+		s->pf_out[k++] = s->unit_buf;
+	derr_clear(&err);
+	if (!dseal_prefetch_wait(s->pf, s->pf_out, &err))
+		read_failed(&err);
+	k = 0;
+	for (int i = 0; i < s->nneeded; i++)
+		s->bufs[i] = s->pf_out[k++];
+	s->nbufs_init = s->nneeded;
+	if (s->pf_ncols > s->nneeded)
+	{
+		s->unit_buf = s->pf_out[k++];
+		s->unit_buf_init = true;
+	}
+	next = claim_row_group(s);
+	if (next < s->m->nrowgroups)
+		dseal_prefetch_request(s->pf, next);
+	return rg;
+}
+
 /* Read the next row group this process is given; false at the end. */
 static bool
 next_row_group(DfdwScan *s)
 {
 	uint32		rg;
-	DErr		err;
 
 	CHECK_FOR_INTERRUPTS();
-	rg = s->shared ? pg_atomic_fetch_add_u32(&s->shared->next_rg, 1) : s->next_serial_rg++;
-	if (rg >= s->m->nrowgroups)
-	{
-		s->have_rg = false;
-		return false;
-	}
+	if (!s->pf_tried)
+		prefetch_start(s);
 	MemoryContextReset(s->batch_cxt);
 	memo_reset(s);
 	s->slot_nulls_set = false;
 	s->decoded = false;
-	derr_clear(&err);
-	for (int i = 0; i < s->nneeded; i++)
-	{
-		if (!dseal_reader_read_chunk(s->reader, rg, (uint32) s->mcol[i], &s->bufs[i], &err))
-			derr_ereport(&err, 0, err.code == DERR_INTEGRITY || err.code == DERR_FORMAT
-						 ? "The sealed file was altered after its owner signed it; fetch it again from the owner."
-						 : NULL);
-		if (i >= s->nbufs_init)
-			s->nbufs_init = i + 1;
-	}
+	/* the unit is usually a column the query reads anyway: decrypt it once */
+	s->unit = NULL;
 	if (s->unit_mcol >= 0)
 	{
-		/* the unit is usually a column the query reads anyway: decrypt it once */
 		s->unit = &s->unit_buf;
 		for (int i = 0; i < s->nneeded; i++)
 			if (s->mcol[i] == s->unit_mcol)
 				s->unit = &s->bufs[i];
-		if (s->unit == &s->unit_buf)
-		{
-			if (!dseal_reader_read_chunk(s->reader, rg, (uint32) s->unit_mcol, &s->unit_buf, &err))
-				derr_ereport(&err, 0, NULL);
-			s->unit_buf_init = true;
-		}
+	}
+	if (s->pf)
+		rg = take_prefetched(s);
+	else
+	{
+		rg = claim_row_group(s);
+		if (rg < s->m->nrowgroups)
+			read_row_group(s, rg);
+	}
+	if (rg >= s->m->nrowgroups)
+	{
+		s->have_rg = false;
+		return false;
 	}
 	s->cur_rg = rg;
 	s->cur_row = 0;
@@ -681,6 +810,8 @@ dfdw_batch_memory(DfdwScan *s)
 void
 dfdw_batch_rescan(DfdwScan *s)
 {
+	prefetch_stop(s);			/* drops a request for the old pass */
+	s->pf_tried = false;
 	s->have_rg = false;
 	s->next_serial_rg = 0;
 	if (s->bound)
@@ -699,10 +830,14 @@ static void
 verify_unread_chunks(DfdwScan *s)
 {
 	uint32		from = s->shared ? s->m->nrowgroups : s->next_serial_rg;
+	uint32		pending;
 	DErr		err;
 
 	if (!s->key_installed || !dfdw_sealed_execution())
 		return;
+	if (s->pf && dseal_prefetch_pending(s->pf, &pending))
+		from = Min(from, pending);	/* requested, never taken */
+	prefetch_stop(s);			/* the reader is this thread's again */
 	derr_clear(&err);
 	for (uint32 g = from; g < s->m->nrowgroups; g++)
 	{

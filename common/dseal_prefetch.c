@@ -1,0 +1,195 @@
+/*
+ * dseal_prefetch.c: read the next row group on a second thread.
+ *
+ * A scan spends about a third of its time in the reader (pread, AES-GCM,
+ * zstd, parsing the chunk) and the rest in the executor.  The prefetcher
+ * overlaps the two: while the caller works through row group N, one thread
+ * reads, authenticates and decodes row group N+1 into a second set of column
+ * buffers; dseal_prefetch_wait() then swaps the two sets.  Memory is two
+ * row groups of the requested columns instead of one.
+ *
+ * The thread runs only library code (this file, dseal_reader.c, colbuf.c,
+ * OpenSSL, zstd) and never its host's: inside a PostgreSQL backend it must
+ * not palloc, ereport or take a signal, so every signal is blocked in it.
+ * While it exists the reader belongs to it: the caller touches the reader
+ * again only after dseal_prefetch_stop().  Errors are returned by
+ * dseal_prefetch_wait(), whole (code, message, detail).
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dseal.h"
+
+typedef enum PfState
+{
+	PF_IDLE,					/* no request */
+	PF_REQUESTED,				/* the thread is (or will be) reading req_rg */
+	PF_DONE,					/* bufs hold req_rg, or err says why not */
+	PF_STOP						/* the thread must exit */
+} PfState;
+
+struct DsealPrefetch
+{
+	DsealReader *r;
+	int			ncols;
+	uint32_t   *cols;
+	DsealColBuf *bufs;			/* the thread's set */
+	pthread_t	thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	PfState		state;
+	uint32_t	req_rg;
+	bool		ok;
+	DErr		err;
+};
+
+static void *
+prefetch_main(void *arg)
+{
+	DsealPrefetch *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;)
+	{
+		uint32_t	rg;
+		bool		ok = true;
+		DErr		err;
+
+		while (p->state != PF_REQUESTED && p->state != PF_STOP)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->state == PF_STOP)
+			break;
+		rg = p->req_rg;
+		pthread_mutex_unlock(&p->mu);
+
+		derr_clear(&err);
+		for (int i = 0; i < p->ncols && ok; i++)
+			ok = dseal_reader_read_chunk(p->r, rg, p->cols[i], &p->bufs[i], &err);
+
+		pthread_mutex_lock(&p->mu);
+		p->ok = ok;
+		p->err = err;
+		if (p->state == PF_REQUESTED)
+			p->state = PF_DONE;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+DsealPrefetch *
+dseal_prefetch_start(DsealReader *r, int ncols, const uint32_t *cols, DErr *err)
+{
+	DsealPrefetch *p = calloc(1, sizeof(DsealPrefetch));
+	sigset_t	all,
+				old;
+	int			rc;
+
+	if (p == NULL ||
+		(p->cols = calloc((size_t) (ncols > 0 ? ncols : 1), sizeof(uint32_t))) == NULL ||
+		(p->bufs = calloc((size_t) (ncols > 0 ? ncols : 1), sizeof(DsealColBuf))) == NULL)
+	{
+		if (p)
+			free(p->cols);
+		free(p);
+		derr_set(err, DERR_NOMEM, "out of memory starting the read-ahead thread");
+		return NULL;
+	}
+	p->r = r;
+	p->ncols = ncols;
+	memcpy(p->cols, cols, sizeof(uint32_t) * (size_t) ncols);
+	p->state = PF_IDLE;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	/* the thread inherits this mask: no signal handler of the host runs on it */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&p->thread, NULL, prefetch_main, p);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+	{
+		pthread_mutex_destroy(&p->mu);
+		pthread_cond_destroy(&p->cv);
+		free(p->bufs);
+		free(p->cols);
+		free(p);
+		derr_set(err, DERR_IO, "could not start the read-ahead thread");
+		derr_detail(err, "pthread_create failed with %s.", strerror(rc));
+		return NULL;
+	}
+	return p;
+}
+
+void
+dseal_prefetch_request(DsealPrefetch *p, uint32_t rg)
+{
+	pthread_mutex_lock(&p->mu);
+	p->req_rg = rg;
+	p->state = PF_REQUESTED;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+bool
+dseal_prefetch_pending(DsealPrefetch *p, uint32_t *rg)
+{
+	bool		pending;
+
+	pthread_mutex_lock(&p->mu);
+	pending = p->state == PF_REQUESTED || p->state == PF_DONE;
+	*rg = p->req_rg;
+	pthread_mutex_unlock(&p->mu);
+	return pending;
+}
+
+bool
+dseal_prefetch_wait(DsealPrefetch *p, DsealColBuf *out, DErr *err)
+{
+	bool		ok;
+
+	pthread_mutex_lock(&p->mu);
+	if (p->state == PF_IDLE)
+	{
+		pthread_mutex_unlock(&p->mu);
+		return derr_set(err, DERR_ARG, "no row group was requested from the read-ahead thread");
+	}
+	while (p->state == PF_REQUESTED)
+		pthread_cond_wait(&p->cv, &p->mu);
+	ok = p->ok;
+	if (!ok)
+		*err = p->err;
+	p->state = PF_IDLE;
+	pthread_mutex_unlock(&p->mu);
+	if (ok)
+		for (int i = 0; i < p->ncols; i++)
+		{
+			DsealColBuf t = out[i];
+
+			out[i] = p->bufs[i];
+			p->bufs[i] = t;
+		}
+	return ok;
+}
+
+void
+dseal_prefetch_stop(DsealPrefetch *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	while (p->state == PF_REQUESTED)	/* let a read in progress finish with the reader */
+		pthread_cond_wait(&p->cv, &p->mu);
+	p->state = PF_STOP;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->thread, NULL);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	for (int i = 0; i < p->ncols; i++)
+		colbuf_free(&p->bufs[i]);
+	free(p->bufs);
+	free(p->cols);
+	free(p);
+}
