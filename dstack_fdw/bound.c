@@ -8,104 +8,181 @@
  * most rows_per_unit^t rows to an answer over t sealed table references:
  * that bound is the sensitivity run.c charges and calibrates for.
  *
- * Units are keyed by their fixed-width bytes, or by the first 128 bits of
- * the SHA-256 of variable-width ones.  The table starts small and grows: a
- * table sized to the row count cost hundreds of megabytes on large files.
+ * One probe per row of a table with millions of units is the whole cost of
+ * bounding, and each probe is a cache miss.  So the table is as small as it
+ * can be (a 64-bit key and a 16-bit count per slot, open addressing with
+ * linear probing), and a row group is bounded at once, with the slot of the
+ * row LOOKAHEAD rows ahead prefetched, so that the misses overlap instead
+ * of following one another.
+ *
+ * Keys: a unit of at most 8 bytes (int2/4/8, date, timestamp) is its own
+ * key, so those units are counted exactly.  Wider and variable-width units
+ * (uuid, text) are keyed by a 64-bit hash of their bytes: two units whose
+ * hashes collide are counted as one, which can only drop rows, never keep
+ * more than rows_per_unit of any unit.  The bound holds whatever the hash.
  */
 #include "postgres.h"
 
 #include "common/hashfn.h"
+#include "miscadmin.h"
 
 #include "colbuf.h"
-#include "crypto.h"
 #include "dstack_fdw.h"
 
-typedef struct UnitKey
-{
-	uint64		a;
-	uint64		b;
-} UnitKey;
-
-typedef struct UnitCount
-{
-	UnitKey		key;
-	uint32		rows;
-	char		status;			/* simplehash's slot state */
-} UnitCount;
-
-static inline uint32
-unit_hash(UnitKey k)
-{
-	uint32		h = murmurhash32((uint32) k.a);
-
-	h = hash_combine(h, murmurhash32((uint32) (k.a >> 32)));
-	h = hash_combine(h, murmurhash32((uint32) k.b));
-	return hash_combine(h, murmurhash32((uint32) (k.b >> 32)));
-}
-
-/* a simplehash table: one unit per scan row is a hot path (dynahash was 4x slower) */
-#define SH_PREFIX		unitmap
-#define SH_ELEMENT_TYPE	UnitCount
-#define SH_KEY_TYPE		UnitKey
-#define SH_KEY			key
-#define SH_HASH_KEY(tb, k)	unit_hash(k)
-#define SH_EQUAL(tb, x, y)	((x).a == (y).a && (x).b == (y).b)
-#define SH_SCOPE		static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
+#define BOUND_MIN_SLOTS		(1u << 16)
+#define BOUND_FIRST_MAX		(1u << 20)	/* first table: at most this many slots (10 MB) */
+#define LOOKAHEAD			16
 
 struct DfdwBound
 {
-	struct unitmap_hash *counts;	/* unit key -> rows kept */
-	uint32		rows_per_unit;
+	MemoryContext cxt;
+	uint64	   *keys;
+	uint16	   *counts;			/* 0: empty slot; else rows kept of its unit */
+	uint64		mask;			/* slots - 1 */
+	int			shift;			/* 64 - log2(slots) */
+	uint64		used;
+	uint64		grow_at;		/* used beyond this: double (load 0.7) */
+	uint16		rows_per_unit;
+	uint64	   *ukeys;			/* this row group's keys */
+	uint32		ukeys_cap;
 };
+
+static inline uint64
+slot_of(const DfdwBound *b, uint64 key)
+{
+	return (key * UINT64CONST(0x9E3779B97F4A7C15)) >> b->shift;	/* Fibonacci hashing */
+}
+
+static void
+alloc_slots(DfdwBound *b, uint64 slots)
+{
+	int			bits = 0;
+
+	while ((UINT64CONST(1) << bits) < slots)
+		bits++;
+	b->keys = MemoryContextAllocExtended(b->cxt, sizeof(uint64) * slots, MCXT_ALLOC_HUGE);
+	b->counts = MemoryContextAllocExtended(b->cxt, sizeof(uint16) * slots, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	b->mask = slots - 1;
+	b->shift = 64 - bits;
+	b->grow_at = slots / 10 * 7;
+}
+
+/* Double the table: every unit moves to its slot in the larger one. */
+static void
+grow(DfdwBound *b)
+{
+	uint64	   *okeys = b->keys;
+	uint16	   *ocounts = b->counts;
+	uint64		oslots = b->mask + 1;
+
+	alloc_slots(b, oslots * 2);
+	for (uint64 i = 0; i < oslots; i++)
+	{
+		uint64		j;
+
+		if (ocounts[i] == 0)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		for (j = slot_of(b, okeys[i]); b->counts[j] != 0; j = (j + 1) & b->mask)
+			;
+		b->keys[j] = okeys[i];
+		b->counts[j] = ocounts[i];
+	}
+	pfree(okeys);
+	pfree(ocounts);
+}
 
 /* Bounding state for one scan of a table of row_count rows, in cxt. */
 DfdwBound *
 dfdw_bound_begin(MemoryContext cxt, uint64 row_count, int rows_per_unit)
 {
 	DfdwBound  *b = MemoryContextAllocZero(cxt, sizeof(DfdwBound));
+	uint64		slots = BOUND_MIN_SLOTS;
 
-	b->counts = unitmap_create(cxt, (uint32) Min(Max(row_count, 1024), 65536), NULL);
-	b->rows_per_unit = (uint32) Max(rows_per_unit, 1);
+	/* sized for the rows when that is small; large tables grow as units appear */
+	while (slots < BOUND_FIRST_MAX && slots / 10 * 7 < row_count)
+		slots *= 2;
+	b->cxt = cxt;
+	b->rows_per_unit = (uint16) Max(Min(rows_per_unit, PG_UINT16_MAX), 1);
+	alloc_slots(b, slots);
 	return b;
 }
 
-/* Keep row `row` of the unit column buffer?  Counts it when kept. */
-bool
-dfdw_bound_keep(DfdwBound *b, const DsealColBuf *unit, uint32 row)
+/* The unit key of row r (not NULL). */
+static inline uint64
+unit_key(const DsealColBuf *u, uint32 r)
 {
-	UnitKey		key;
-	UnitCount  *uc;
-	bool		found;
+	uint64		k = 0;
 
-	if (colbuf_is_null(unit, row))
-		return false;
-	memset(&key, 0, sizeof(key));
-	if (unit->enc == DSEAL_ENC_VAR)
+	if (u->enc == DSEAL_ENC_VAR)
 	{
 		uint32		len;
-		const uint8 *p = colbuf_var_at(unit, row, &len);
-		uint8		h[DC_SHA256_LEN];
+		const uint8 *p = colbuf_var_at(u, r, &len);
 
-		dc_sha256(p, len, h);
-		memcpy(&key, h, sizeof(key));
+		return hash_bytes_extended(p, (int) len, 0);
 	}
-	else
-		memcpy(&key, colbuf_fixed_at(unit, row), Min(unit->width, (int) sizeof(key)));
-	uc = unitmap_insert(b->counts, key, &found);
-	if (!found)
-		uc->rows = 0;
-	if (uc->rows >= b->rows_per_unit)
-		return false;
-	uc->rows++;
-	return true;
+	if (u->width > (int) sizeof(k))
+		return hash_bytes_extended(colbuf_fixed_at(u, r), u->width, 0);
+	memcpy(&k, colbuf_fixed_at(u, r), u->width);
+	return k;
+}
+
+/*
+ * Decide every row of a row group, in row order: keep[] (LSB first, zeroed
+ * here) gets a bit for each row kept, counted against its unit.
+ */
+void
+dfdw_bound_row_group(DfdwBound *b, const DsealColBuf *unit, uint8 *keep)
+{
+	uint32		n = unit->nrows;
+
+	memset(keep, 0, (n + 7) / 8);
+	if (n == 0)
+		return;
+	if (b->ukeys_cap < n)
+	{
+		if (b->ukeys)
+			pfree(b->ukeys);
+		b->ukeys = MemoryContextAllocExtended(b->cxt, sizeof(uint64) * n, MCXT_ALLOC_HUGE);
+		b->ukeys_cap = n;
+	}
+	for (uint32 r = 0; r < n; r++)
+		b->ukeys[r] = colbuf_is_null(unit, r) ? 0 : unit_key(unit, r);
+	for (uint32 r = 0; r < n; r++)
+	{
+		uint64		key = b->ukeys[r];
+		uint64		i;
+
+		if (r + LOOKAHEAD < n)
+		{
+			uint64		ahead = slot_of(b, b->ukeys[r + LOOKAHEAD]);
+
+			__builtin_prefetch(&b->keys[ahead]);
+			__builtin_prefetch(&b->counts[ahead]);
+		}
+		if (colbuf_is_null(unit, r))
+			continue;
+		if (b->used >= b->grow_at)
+			grow(b);
+		for (i = slot_of(b, key); b->counts[i] != 0 && b->keys[i] != key; i = (i + 1) & b->mask)
+			;
+		if (b->counts[i] == 0)
+		{
+			b->keys[i] = key;
+			b->used++;
+		}
+		if (b->counts[i] < b->rows_per_unit)
+		{
+			b->counts[i]++;
+			keep[r >> 3] |= (uint8) (1u << (r & 7));
+		}
+	}
 }
 
 /* Forget every count (a rescan starts over). */
 void
 dfdw_bound_reset(DfdwBound *b)
 {
-	unitmap_reset(b->counts);
+	memset(b->counts, 0, sizeof(uint16) * (b->mask + 1));
+	b->used = 0;
 }

@@ -215,7 +215,8 @@ extern bool dfdw_sealed_execution(void);
 /* ---- bound.c: contribution bounding on the privacy unit ---- */
 typedef struct DfdwBound DfdwBound;
 extern DfdwBound *dfdw_bound_begin(MemoryContext cxt, uint64 row_count, int rows_per_unit);
-extern bool dfdw_bound_keep(DfdwBound *b, const DsealColBuf *unit, uint32 row);
+/* Decide a row group's rows in order: keep[] (LSB first) marks the rows kept. */
+extern void dfdw_bound_row_group(DfdwBound *b, const DsealColBuf *unit, uint8 *keep);
 extern void dfdw_bound_reset(DfdwBound *b);
 
 /* ---- validate.c: the allow-list of dstack_run() ---- */

@@ -88,6 +88,7 @@ typedef struct DfdwScan
 	bool		unit_buf_init;
 	DsealColBuf *unit;			/* &unit_buf, or the needed column's buffer */
 	DfdwBound  *bound;			/* rows kept per unit */
+	uint8	   *keep;			/* the current row group's kept rows (LSB first) */
 	DfdwMount	mount;
 	/* read-ahead: a thread decodes the next row group (dseal_prefetch.c) */
 	DsealPrefetch *pf;			/* NULL: reading on this thread */
@@ -393,13 +394,14 @@ setup_bounding(DfdwScan *s)
 						RelationGetRelationName(s->rel), dfdw_run->privacy_unit),
 				 errhint("Ask the owner to seal the table with its privacy-unit column.")));
 	s->bound = dfdw_bound_begin(s->scan_cxt, s->m->row_count, dfdw_run->rows_per_unit);
+	s->keep = MemoryContextAlloc(s->scan_cxt, (s->max_rows + 7) / 8);
 }
 
-/* Keep row `row` of the current row group? */
+/* Keep row `row` of the current row group?  (Decided for the row group by next_row_group.) */
 static inline bool
 keep_row(DfdwScan *s, uint32 row)
 {
-	return dfdw_bound_keep(s->bound, s->unit, row);
+	return (s->keep[row >> 3] >> (row & 7)) & 1;
 }
 
 /* ---- the scan ------------------------------------------------------------ */
@@ -569,6 +571,8 @@ next_row_group(DfdwScan *s)
 		s->have_rg = false;
 		return false;
 	}
+	if (s->bound)
+		dfdw_bound_row_group(s->bound, s->unit, s->keep);
 	s->cur_rg = rg;
 	s->cur_row = 0;
 	s->cur_nrows = s->m->rowgroups[rg].nrows;
@@ -769,16 +773,7 @@ dfdw_batch_next(DfdwScan *s, DfdwBatch *b)
 	b->nrows = s->cur_nrows;
 	b->ncols = s->nneeded;
 	b->cols = s->bufs;
-	b->keep = NULL;
-	if (s->unit_mcol >= 0)
-	{
-		uint8	   *keep = MemoryContextAllocZero(s->batch_cxt, (s->cur_nrows + 7) / 8);
-
-		for (uint32 r = 0; r < s->cur_nrows; r++)
-			if (keep_row(s, r))
-				keep[r >> 3] |= 1u << (r & 7);
-		b->keep = keep;
-	}
+	b->keep = s->bound ? s->keep : NULL;
 	s->cur_row = s->cur_nrows;	/* consumed as a batch */
 	return true;
 }
