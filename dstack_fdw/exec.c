@@ -224,24 +224,19 @@ map_columns(DfdwScan *s, List *attnos)
 
 /*
  * Check the signed hash of every chunk the scan can read (keyless, before
- * any row): the needed columns' and the privacy unit's, in every row group.
- *
- * Inside dstack_run() this is not optional.  Which chunks a plan reaches
- * can depend on the data: a hash join whose outer side yields no row never
- * reads its inner side, and one whose hash table is empty stops reading the
- * outer side.  A host that damaged one chunk would then learn from whether
- * the run failed an exact bit about the rows (did the filter match?).  With
- * every chunk checked before the first row, a damaged file fails every run
- * the same way, whatever the data.  Outside dstack_run() each chunk's GCM
- * tag still authenticates it when it is read; dstack_fdw.verify_before_scan
- * makes a scan with the guard off fail before its first row as well.
+ * any row): the needed columns' and the privacy unit's, in every row group,
+ * when dstack_fdw.verify_before_scan is on, so that a scan with the guard
+ * off fails on a damaged file before its first row.  Otherwise each chunk's
+ * GCM tag, compared with the signed one, authenticates it when it is read,
+ * and inside dstack_run() the chunks a scan never reached are checked at its
+ * end (verify_unread_chunks).
  */
 static void
 verify_chunks(DfdwScan *s)
 {
 	DErr		err;
 
-	if (!dfdw_guc_verify_before_scan && !dfdw_sealed_execution())
+	if (!dfdw_guc_verify_before_scan)
 		return;
 	derr_clear(&err);
 	for (uint32 g = 0; g < s->m->nrowgroups; g++)
@@ -814,12 +809,15 @@ dfdw_batch_rescan(DfdwScan *s)
 }
 
 /*
- * Inside dstack_run(), read the chunks of the row groups a scan that ended
- * early never reached (a hash join with nothing to join stops reading).
- * verify_chunks() checked them all before the first row, but the host could
- * damage one after that check: were it then read only when the rows made
- * the plan reach it, failed-or-answered would again depend on the data.
- * Checked here too, a damaged chunk fails the run either way.
+ * Inside dstack_run(), check the chunks of the row groups a scan never
+ * reached (a hash join whose outer side matches nothing never reads its
+ * inner side; one whose hash table is empty stops reading the outer side).
+ * A host that damaged one chunk would otherwise learn from failed-or-
+ * answered whether the rows made the plan reach it: whether a filter
+ * matched, an exact bit per run.  Every chunk is now read, in the scan or
+ * here, after the rows were seen, so a damaged chunk fails every run alike,
+ * whenever it was damaged.  (How long a run takes still depends on the
+ * rows; docs/output-guard.md, "What is not covered".)
  */
 static void
 verify_unread_chunks(DfdwScan *s)
