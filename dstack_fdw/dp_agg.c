@@ -261,7 +261,51 @@ typedef struct DpAggState
 	int64		lower;			/* bounds in units; valid when has_bounds */
 	int64		upper;
 	int64		has_bounds;
+	/*
+	 * The raw epsilon and bounds of the row that validated them, so that the
+	 * next rows skip the checks when theirs are the same bits (not carried
+	 * by serialize: a deserialized state validates again).
+	 */
+	bool		args_seen;
+	Datum		seen_eps;
+	Datum		seen_lo;
+	Datum		seen_hi;
 } DpAggState;
+
+/*
+ * The state of this group when its epsilon (argument eps_arg) and bounds
+ * (arguments 2 and 3, when lo_hi) are the very values an earlier row of the
+ * group validated; NULL when the checks must run.  Most rows take this path:
+ * the arguments are constants.
+ */
+static inline DpAggState *
+validated_state(FunctionCallInfo fcinfo, int eps_arg, bool lo_hi)
+{
+	DpAggState *s;
+
+	if (PG_ARGISNULL(0))
+		return NULL;
+	s = (DpAggState *) PG_GETARG_POINTER(0);
+	if (!s->args_seen || PG_ARGISNULL(eps_arg) || PG_GETARG_DATUM(eps_arg) != s->seen_eps)
+		return NULL;
+	if (lo_hi && (PG_ARGISNULL(2) || PG_ARGISNULL(3) ||
+				  PG_GETARG_DATUM(2) != s->seen_lo || PG_GETARG_DATUM(3) != s->seen_hi))
+		return NULL;
+	return s;
+}
+
+/* This row's arguments passed every check: later rows with the same ones skip them. */
+static inline void
+remember_args(DpAggState *s, FunctionCallInfo fcinfo, int eps_arg, bool lo_hi)
+{
+	s->seen_eps = PG_GETARG_DATUM(eps_arg);
+	if (lo_hi)
+	{
+		s->seen_lo = PG_GETARG_DATUM(2);
+		s->seen_hi = PG_GETARG_DATUM(3);
+	}
+	s->args_seen = true;
+}
 
 /* The sum as one 128-bit integer. */
 static dp_i128
@@ -434,9 +478,14 @@ PG_FUNCTION_INFO_V1(dfdw_dp_avg_final);
 Datum
 dfdw_dp_count_trans(PG_FUNCTION_ARGS)
 {
-	DpAggState *s = get_state(fcinfo, "dfdw_dp_count_trans");
+	DpAggState *s = validated_state(fcinfo, 2, false);
 
-	note_epsilon(s, fcinfo, 2);
+	if (s == NULL)
+	{
+		s = get_state(fcinfo, "dfdw_dp_count_trans");
+		note_epsilon(s, fcinfo, 2);
+		remember_args(s, fcinfo, 2, false);
+	}
 	if (!PG_ARGISNULL(1))
 		s->count++;
 	PG_RETURN_POINTER(s);
@@ -446,18 +495,25 @@ dfdw_dp_count_trans(PG_FUNCTION_ARGS)
 Datum
 dfdw_dp_sum_int8_trans(PG_FUNCTION_ARGS)
 {
-	DpAggState *s = get_state(fcinfo, "dfdw_dp_sum_int8_trans");
+	DpAggState *s = validated_state(fcinfo, 4, true);
 	int64		lo,
 				hi,
 				v;
 
-	note_epsilon(s, fcinfo, 4);
-	check_bounds_present(fcinfo);
-	lo = PG_GETARG_INT64(2);
-	hi = PG_GETARG_INT64(3);
-	if (lo >= hi)
-		bounds_order_error(agg_name(fcinfo));
-	note_bounds(s, lo, hi);
+	if (s == NULL)
+	{
+		s = get_state(fcinfo, "dfdw_dp_sum_int8_trans");
+		note_epsilon(s, fcinfo, 4);
+		check_bounds_present(fcinfo);
+		lo = PG_GETARG_INT64(2);
+		hi = PG_GETARG_INT64(3);
+		if (lo >= hi)
+			bounds_order_error(agg_name(fcinfo));
+		note_bounds(s, lo, hi);
+		remember_args(s, fcinfo, 4, true);
+	}
+	lo = s->lower;
+	hi = s->upper;
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(s);
 	v = PG_GETARG_INT64(1);
@@ -495,7 +551,7 @@ float_bound_units(const char *fn, FunctionCallInfo fcinfo, double b)
 Datum
 dfdw_dp_sum_float8_trans(PG_FUNCTION_ARGS)
 {
-	DpAggState *s = get_state(fcinfo, "dfdw_dp_sum_float8_trans");
+	DpAggState *s = validated_state(fcinfo, 4, true);
 	double		lo,
 				hi,
 				v;
@@ -503,15 +559,24 @@ dfdw_dp_sum_float8_trans(PG_FUNCTION_ARGS)
 				hi_u,
 				u;
 
-	note_epsilon(s, fcinfo, 4);
-	check_bounds_present(fcinfo);
-	lo = PG_GETARG_FLOAT8(2);
-	hi = PG_GETARG_FLOAT8(3);
-	lo_u = float_bound_units(NULL, fcinfo, lo);
-	hi_u = float_bound_units(NULL, fcinfo, hi);
-	if (!(lo < hi) || lo_u >= hi_u)
-		bounds_order_error(agg_name(fcinfo));
-	note_bounds(s, lo_u, hi_u);
+	if (s == NULL)
+	{
+		s = get_state(fcinfo, "dfdw_dp_sum_float8_trans");
+		note_epsilon(s, fcinfo, 4);
+		check_bounds_present(fcinfo);
+		lo = PG_GETARG_FLOAT8(2);
+		hi = PG_GETARG_FLOAT8(3);
+		lo_u = float_bound_units(NULL, fcinfo, lo);
+		hi_u = float_bound_units(NULL, fcinfo, hi);
+		if (!(lo < hi) || lo_u >= hi_u)
+			bounds_order_error(agg_name(fcinfo));
+		note_bounds(s, lo_u, hi_u);
+		remember_args(s, fcinfo, 4, true);
+	}
+	lo = DatumGetFloat8(s->seen_lo);
+	hi = DatumGetFloat8(s->seen_hi);
+	lo_u = s->lower;
+	hi_u = s->upper;
 	if (PG_ARGISNULL(1))
 		PG_RETURN_POINTER(s);
 	v = PG_GETARG_FLOAT8(1);
