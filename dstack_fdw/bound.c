@@ -38,7 +38,7 @@ struct DfdwBound
 {
 	MemoryContext cxt;
 	MemoryContextCallback unmap;	/* releases the mapping on reset, error and abort */
-	void	   *map;			/* keys and counts, one anonymous mapping */
+	void	   *map;			/* counts, then keys: one anonymous mapping */
 	size_t		map_len;
 	uint64	   *keys;
 	uint16	   *counts;			/* 0: empty slot; else rows kept of its unit */
@@ -57,46 +57,94 @@ slot_of(const DfdwBound *b, uint64 key)
 	return (key * UINT64CONST(0x9E3779B97F4A7C15)) >> b->shift;	/* Fibonacci hashing */
 }
 
+/*
+ * One mapping is kept per backend between scans.  A fresh mapping must be
+ * zeroed by the kernel page by page, and that was a fifth of a run over a
+ * few million units; a kept one needs only its counts cleared (keys are
+ * read only where a count is set).  Mappings over BOUND_KEEP_MAX go back
+ * to the kernel at once.
+ */
+#define BOUND_KEEP_MAX		((size_t) 256 * 1024 * 1024)
+
+static void *kept_map = NULL;	/* not in use by any scan */
+static size_t kept_len = 0;
+
+/* A mapping of at least len bytes, zeroed from byte 0 to clear. */
+static void *
+get_mapping(size_t len, size_t clear, size_t *got)
+{
+	void	   *p;
+
+	if (kept_map != NULL && kept_len >= len)
+	{
+		p = kept_map;
+		*got = kept_len;
+		kept_map = NULL;
+		memset(p, 0, clear);
+		return p;
+	}
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	(void) madvise(p, len, MADV_HUGEPAGE);	/* 2 MB faults instead of 4 kB ones */
+#endif
+	*got = len;
+	return p;
+}
+
+/* Give a mapping back: kept for the next scan if it is the largest small one. */
 static void
-unmap_table(void *arg)
+put_mapping(void *p, size_t len)
+{
+	if (len <= BOUND_KEEP_MAX && (kept_map == NULL || len > kept_len))
+	{
+		if (kept_map != NULL)
+			munmap(kept_map, kept_len);
+		kept_map = p;
+		kept_len = len;
+	}
+	else
+		munmap(p, len);
+}
+
+static void
+release_table(void *arg)
 {
 	DfdwBound  *b = arg;
 
 	if (b->map != NULL)
-		munmap(b->map, b->map_len);
+		put_mapping(b->map, b->map_len);
 	b->map = NULL;
 }
 
 /*
- * The table lives in its own anonymous mapping, not in palloc memory: it
- * arrives zeroed (every slot empty) and, with transparent huge pages, is
- * faulted in 2 MB at a time instead of 4 kB (tens of thousands of page
- * faults were a quarter of bounding a few million units).  The memory
- * context callback unmaps it whenever the scan's context goes.
+ * The table lives in an anonymous mapping, not in palloc memory: counts
+ * first (cleared), then keys.  The memory context callback gives it back
+ * whenever the scan's context goes, on error and abort too.
  */
 static void
 alloc_slots(DfdwBound *b, uint64 slots)
 {
 	int			bits = 0;
-	size_t		len = (sizeof(uint64) + sizeof(uint16)) * slots;
+	size_t		clen = sizeof(uint16) * slots;
+	size_t		len = clen + sizeof(uint64) * slots;
+	size_t		got;
 	void	   *p;
 
 	while ((UINT64CONST(1) << bits) < slots)
 		bits++;
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	p = get_mapping(len, clen, &got);
+	if (p == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory for contribution bounding"),
 				 errdetail("A table of %llu privacy units needs %zu bytes.",
 						   (unsigned long long) slots, len)));
-#ifdef MADV_HUGEPAGE
-	(void) madvise(p, len, MADV_HUGEPAGE);
-#endif
 	b->map = p;
-	b->map_len = len;
-	b->keys = p;
-	b->counts = (uint16 *) ((char *) p + sizeof(uint64) * slots);
+	b->map_len = got;
+	b->counts = p;
+	b->keys = (uint64 *) ((char *) p + clen);	/* clen is a multiple of 8: slots >= 4 */
 	b->mask = slots - 1;
 	b->shift = 64 - bits;
 	b->grow_at = slots / 10 * 7;
@@ -112,7 +160,7 @@ grow(DfdwBound *b)
 	uint16	   *ocounts = b->counts;
 	uint64		oslots = b->mask + 1;
 
-	alloc_slots(b, oslots * 2);	/* on failure b is unchanged: the callback unmaps the old table */
+	alloc_slots(b, oslots * 2);	/* on failure b is unchanged: the callback releases the old table */
 	for (uint64 i = 0; i < oslots; i++)
 	{
 		uint64		j;
@@ -131,7 +179,7 @@ grow(DfdwBound *b)
 		b->keys[j] = okeys[i];
 		b->counts[j] = ocounts[i];
 	}
-	munmap(omap, olen);
+	put_mapping(omap, olen);
 }
 
 /* Bounding state for one scan of a table of row_count rows, in cxt. */
@@ -151,7 +199,7 @@ dfdw_bound_begin(MemoryContext cxt, uint64 row_count, int rows_per_unit)
 	b->cxt = cxt;
 	b->rows_per_unit = (uint16) Max(Min(rows_per_unit, PG_UINT16_MAX), 1);
 	alloc_slots(b, slots);
-	b->unmap.func = unmap_table;
+	b->unmap.func = release_table;
 	b->unmap.arg = b;
 	MemoryContextRegisterResetCallback(cxt, &b->unmap);
 	return b;
