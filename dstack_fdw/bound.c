@@ -9,11 +9,13 @@
  * that bound is the sensitivity run.c charges and calibrates for.
  *
  * One probe per row of a table with millions of units is the whole cost of
- * bounding, and each probe is a cache miss.  So the table is as small as it
- * can be (a 64-bit key and a 16-bit count per slot, open addressing with
- * linear probing), and a row group is bounded at once, with the slot of the
- * row LOOKAHEAD rows ahead prefetched, so that the misses overlap instead
- * of following one another.
+ * bounding, and each probe is a cache miss.  So a slot is 16 bytes (key,
+ * count, generation: one cache line per probe), the table is open
+ * addressing with linear probing, and a row group is bounded at once, with
+ * the slot of the row LOOKAHEAD rows ahead prefetched, so that the misses
+ * overlap instead of following one another.  A slot is in use only if it
+ * carries the table's generation: a new or reset table is empty without
+ * clearing anything, and a backend reuses one mapping from scan to scan.
  *
  * Keys: a unit of at most 8 bytes (int2/4/8, date, timestamp) is its own
  * key, so those units are counted exactly.  Wider and variable-width units
@@ -31,17 +33,25 @@
 #include "dstack_fdw.h"
 
 #define BOUND_MIN_SLOTS		(1u << 16)
-#define BOUND_FIRST_MAX		(1u << 23)	/* first table: at most this many slots (80 MB) */
+#define BOUND_FIRST_MAX		(1u << 23)	/* first table: at most this many slots (128 MB) */
+#define BOUND_KEEP_MAX		((size_t) 256 * 1024 * 1024)
 #define LOOKAHEAD			32
+
+typedef struct BoundSlot
+{
+	uint64		key;
+	uint32		gen;			/* in use only when it equals the table's */
+	uint16		count;			/* rows kept of this unit */
+	uint16		pad;
+} BoundSlot;
 
 struct DfdwBound
 {
 	MemoryContext cxt;
-	MemoryContextCallback unmap;	/* releases the mapping on reset, error and abort */
-	void	   *map;			/* counts, then keys: one anonymous mapping */
+	MemoryContextCallback release;	/* gives the mapping back on reset, error and abort */
+	BoundSlot  *slots;			/* one anonymous mapping */
 	size_t		map_len;
-	uint64	   *keys;
-	uint16	   *counts;			/* 0: empty slot; else rows kept of its unit */
+	uint32		gen;
 	uint64		mask;			/* slots - 1 */
 	int			shift;			/* 64 - log2(slots) */
 	uint64		used;
@@ -58,20 +68,32 @@ slot_of(const DfdwBound *b, uint64 key)
 }
 
 /*
- * One mapping is kept per backend between scans.  A fresh mapping must be
- * zeroed by the kernel page by page, and that was a fifth of a run over a
- * few million units; a kept one needs only its counts cleared (keys are
- * read only where a count is set).  Mappings over BOUND_KEEP_MAX go back
- * to the kernel at once.
+ * Generations and the one mapping a backend keeps between scans.  A fresh
+ * mapping is zeroed by the kernel page by page, which was a fifth of a run
+ * over a few million units; a kept one needs nothing cleared, as its slots
+ * carry older generations.  Generation 0 is never used (fresh pages are
+ * zero); when the counter wraps, the kept mapping is dropped.
  */
-#define BOUND_KEEP_MAX		((size_t) 256 * 1024 * 1024)
-
+static uint32 last_gen = 0;
 static void *kept_map = NULL;	/* not in use by any scan */
 static size_t kept_len = 0;
 
-/* A mapping of at least len bytes, zeroed from byte 0 to clear. */
+static uint32
+next_gen(void)
+{
+	if (++last_gen == 0)
+	{
+		if (kept_map != NULL)
+			munmap(kept_map, kept_len);
+		kept_map = NULL;
+		last_gen = 1;
+	}
+	return last_gen;
+}
+
+/* A mapping of at least len bytes whose slots carry no live generation. */
 static void *
-get_mapping(size_t len, size_t clear, size_t *got)
+get_mapping(size_t len, size_t *got)
 {
 	void	   *p;
 
@@ -80,7 +102,6 @@ get_mapping(size_t len, size_t clear, size_t *got)
 		p = kept_map;
 		*got = kept_len;
 		kept_map = NULL;
-		memset(p, 0, clear);
 		return p;
 	}
 	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -113,38 +134,32 @@ release_table(void *arg)
 {
 	DfdwBound  *b = arg;
 
-	if (b->map != NULL)
-		put_mapping(b->map, b->map_len);
-	b->map = NULL;
+	if (b->slots != NULL)
+		put_mapping(b->slots, b->map_len);
+	b->slots = NULL;
 }
 
-/*
- * The table lives in an anonymous mapping, not in palloc memory: counts
- * first (cleared), then keys.  The memory context callback gives it back
- * whenever the scan's context goes, on error and abort too.
- */
+/* A table of `slots` slots (a power of two), empty, in b; raises when out of memory. */
 static void
 alloc_slots(DfdwBound *b, uint64 slots)
 {
 	int			bits = 0;
-	size_t		clen = sizeof(uint16) * slots;
-	size_t		len = clen + sizeof(uint64) * slots;
+	size_t		len = sizeof(BoundSlot) * slots;
 	size_t		got;
 	void	   *p;
 
 	while ((UINT64CONST(1) << bits) < slots)
 		bits++;
-	p = get_mapping(len, clen, &got);
+	p = get_mapping(len, &got);
 	if (p == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory for contribution bounding"),
 				 errdetail("A table of %llu privacy units needs %zu bytes.",
 						   (unsigned long long) slots, len)));
-	b->map = p;
+	b->slots = p;
 	b->map_len = got;
-	b->counts = p;
-	b->keys = (uint64 *) ((char *) p + clen);	/* clen is a multiple of 8: slots >= 4 */
+	b->gen = next_gen();
 	b->mask = slots - 1;
 	b->shift = 64 - bits;
 	b->grow_at = slots / 10 * 7;
@@ -154,32 +169,26 @@ alloc_slots(DfdwBound *b, uint64 slots)
 static void
 grow(DfdwBound *b)
 {
-	void	   *omap = b->map;
+	BoundSlot  *old = b->slots;
 	size_t		olen = b->map_len;
-	uint64	   *okeys = b->keys;
-	uint16	   *ocounts = b->counts;
+	uint32		ogen = b->gen;
 	uint64		oslots = b->mask + 1;
 
 	alloc_slots(b, oslots * 2);	/* on failure b is unchanged: the callback releases the old table */
 	for (uint64 i = 0; i < oslots; i++)
 	{
-		uint64		j;
+		BoundSlot  *t;
 
-		if (i + LOOKAHEAD < oslots && ocounts[i + LOOKAHEAD] != 0)
-		{
-			uint64		ahead = slot_of(b, okeys[i + LOOKAHEAD]);
-
-			__builtin_prefetch(&b->keys[ahead], 1);
-			__builtin_prefetch(&b->counts[ahead], 1);
-		}
-		if (ocounts[i] == 0)
+		if (i + LOOKAHEAD < oslots && old[i + LOOKAHEAD].gen == ogen)
+			__builtin_prefetch(&b->slots[slot_of(b, old[i + LOOKAHEAD].key)], 1);
+		if (old[i].gen != ogen)
 			continue;
-		for (j = slot_of(b, okeys[i]); b->counts[j] != 0; j = (j + 1) & b->mask)
+		for (t = &b->slots[slot_of(b, old[i].key)]; t->gen == b->gen; t = &b->slots[(t - b->slots + 1) & b->mask])
 			;
-		b->keys[j] = okeys[i];
-		b->counts[j] = ocounts[i];
+		*t = old[i];
+		t->gen = b->gen;
 	}
-	put_mapping(omap, olen);
+	put_mapping(old, olen);
 }
 
 /* Bounding state for one scan of a table of row_count rows, in cxt. */
@@ -190,7 +199,7 @@ dfdw_bound_begin(MemoryContext cxt, uint64 row_count, int rows_per_unit)
 	uint64		slots = BOUND_MIN_SLOTS;
 
 	/*
-	 * Sized for every row being its own unit, up to 8M slots (80 MB, enough
+	 * Sized for every row being its own unit, up to 8M slots (128 MB, enough
 	 * for 5.8M units): growing moves every unit again, at a cache miss each,
 	 * which cost more than the bounding itself.  Larger tables grow.
 	 */
@@ -199,9 +208,9 @@ dfdw_bound_begin(MemoryContext cxt, uint64 row_count, int rows_per_unit)
 	b->cxt = cxt;
 	b->rows_per_unit = (uint16) Max(Min(rows_per_unit, PG_UINT16_MAX), 1);
 	alloc_slots(b, slots);
-	b->unmap.func = release_table;
-	b->unmap.arg = b;
-	MemoryContextRegisterResetCallback(cxt, &b->unmap);
+	b->release.func = release_table;
+	b->release.arg = b;
+	MemoryContextRegisterResetCallback(cxt, &b->release);
 	return b;
 }
 
@@ -249,28 +258,27 @@ dfdw_bound_row_group(DfdwBound *b, const DsealColBuf *unit, uint8 *keep)
 	{
 		uint64		key = b->ukeys[r];
 		uint64		i;
+		BoundSlot  *t;
 
 		if (r + LOOKAHEAD < n)
-		{
-			uint64		ahead = slot_of(b, b->ukeys[r + LOOKAHEAD]);
-
-			__builtin_prefetch(&b->keys[ahead]);
-			__builtin_prefetch(&b->counts[ahead]);
-		}
+			__builtin_prefetch(&b->slots[slot_of(b, b->ukeys[r + LOOKAHEAD])], 1);
 		if (colbuf_is_null(unit, r))
 			continue;
 		if (b->used >= b->grow_at)
 			grow(b);
-		for (i = slot_of(b, key); b->counts[i] != 0 && b->keys[i] != key; i = (i + 1) & b->mask)
+		for (i = slot_of(b, key); b->slots[i].gen == b->gen && b->slots[i].key != key; i = (i + 1) & b->mask)
 			;
-		if (b->counts[i] == 0)
+		t = &b->slots[i];
+		if (t->gen != b->gen)
 		{
-			b->keys[i] = key;
+			t->key = key;
+			t->gen = b->gen;
+			t->count = 0;
 			b->used++;
 		}
-		if (b->counts[i] < b->rows_per_unit)
+		if (t->count < b->rows_per_unit)
 		{
-			b->counts[i]++;
+			t->count++;
 			keep[r >> 3] |= (uint8) (1u << (r & 7));
 		}
 	}
@@ -280,6 +288,6 @@ dfdw_bound_row_group(DfdwBound *b, const DsealColBuf *unit, uint8 *keep)
 void
 dfdw_bound_reset(DfdwBound *b)
 {
-	memset(b->counts, 0, sizeof(uint16) * (b->mask + 1));
+	b->gen = next_gen();		/* every slot is empty again */
 	b->used = 0;
 }
