@@ -162,6 +162,20 @@ typedef struct DsealReader DsealReader;
 
 /* Open, read the trailer and manifest, verify the owner signature. */
 extern DsealReader *dseal_reader_open(const char *path, DErr *err);
+
+/*
+ * A process's cache of parsed, verified manifests, keyed by file identity
+ * (device, inode, size, mtime, ctime): dseal_reader_open_cached() parses a
+ * file's manifest once, then reuses it while an entry is free to hold it
+ * (least recently used entries not borrowed by an open reader are replaced).
+ * Not thread-safe: one cache per thread that opens readers.
+ */
+typedef struct DsealManifestCache DsealManifestCache;
+extern DsealManifestCache *dseal_cache_create(int capacity);
+extern DsealReader *dseal_reader_open_cached(const char *path, DsealManifestCache *cache, DErr *err);
+extern void dseal_cache_stats(const DsealManifestCache *c, uint64_t *hits, uint64_t *misses);
+/* Free the cache and its manifests (no reader may still borrow one).  NULL-safe. */
+extern void dseal_cache_free(DsealManifestCache *c);
 extern const DsealManifest *dseal_reader_manifest(const DsealReader *r);
 /* Check one chunk's bytes against the signed sha256 (no keys needed). */
 extern bool dseal_reader_check_chunk(DsealReader *r, uint32_t rg, uint32_t col, DErr *err);

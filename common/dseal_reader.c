@@ -18,6 +18,8 @@
 #include "dseal.h"
 #include "hex.h"
 
+#define FLEXIBLE_ARRAY_MEMBER_	/* C99 flexible array */
+
 struct DsealReader
 {
 	int			fd;
@@ -32,6 +34,41 @@ struct DsealReader
 	size_t		pbuf_cap;
 	uint8_t    *zbuf;			/* decompressed plaintext */
 	size_t		zbuf_cap;
+	struct DsealCacheEntry *entry;	/* m is borrowed from this cache entry, or NULL: owned */
+};
+
+/*
+ * The manifest cache: parsed, verified manifests of the files a process
+ * opened, keyed by the open file's identity (device, inode, size, mtime,
+ * ctime).  Parsing and verifying a manifest grows with the table (about 9
+ * microseconds a chunk); with the cache a backend pays it once per file, not
+ * at planning, at scan start and again for each statement.
+ *
+ * What a stale entry could do: if a file's bytes change but not its stat
+ * identity, the cached manifest is still one its owner signed, and every
+ * chunk read is authenticated against it (its GCM tag, its AAD with the
+ * dataset id and header hash), so a changed file fails as it would
+ * uncached.  The header and trailer are read and compared on every open.
+ */
+typedef struct DsealCacheEntry
+{
+	dev_t		dev;
+	ino_t		ino;
+	off_t		size;
+	struct timespec mtime;
+	struct timespec ctime;
+	DsealManifest *m;			/* NULL: free slot */
+	int			refs;			/* open readers borrowing m */
+	uint64_t	used;			/* last use, for LRU */
+} DsealCacheEntry;
+
+struct DsealManifestCache
+{
+	int			n;
+	uint64_t	clock;
+	uint64_t	hits;
+	uint64_t	misses;
+	DsealCacheEntry e[FLEXIBLE_ARRAY_MEMBER_];
 };
 
 static bool
@@ -122,8 +159,75 @@ check_layout(DsealReader *r, uint64_t manifest_off, DErr *err)
 	return true;
 }
 
-DsealReader *
-dseal_reader_open(const char *path, DErr *err)
+static bool
+same_file(const DsealCacheEntry *e, const struct stat *st)
+{
+	return e->m != NULL && e->dev == st->st_dev && e->ino == st->st_ino && e->size == st->st_size &&
+		e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+		e->ctime.tv_sec == st->st_ctim.tv_sec && e->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+DsealManifestCache *
+dseal_cache_create(int capacity)
+{
+	DsealManifestCache *c = calloc(1, sizeof(DsealManifestCache) + sizeof(DsealCacheEntry) * (size_t) capacity);
+
+	if (c)
+		c->n = capacity;
+	return c;
+}
+
+/* Free the cache and its manifests; no reader may still borrow one.  NULL-safe. */
+void
+dseal_cache_free(DsealManifestCache *c)
+{
+	if (c == NULL)
+		return;
+	for (int i = 0; i < c->n; i++)
+		dseal_manifest_free(c->e[i].m);
+	free(c);
+}
+
+void
+dseal_cache_stats(const DsealManifestCache *c, uint64_t *hits, uint64_t *misses)
+{
+	*hits = c->hits;
+	*misses = c->misses;
+}
+
+/* Hand r's freshly parsed manifest to the cache (if a slot is free or unused). */
+static void
+cache_insert(DsealManifestCache *c, DsealReader *r, const struct stat *st)
+{
+	DsealCacheEntry *victim = NULL;
+
+	for (int i = 0; i < c->n; i++)
+	{
+		DsealCacheEntry *e = &c->e[i];
+
+		if (e->m != NULL && e->refs > 0)
+			continue;
+		if (victim == NULL || e->m == NULL || (victim->m != NULL && e->used < victim->used))
+			victim = e;
+		if (e->m == NULL)
+			break;
+	}
+	if (victim == NULL)
+		return;					/* every entry is in use: r keeps its own manifest */
+	dseal_manifest_free(victim->m);
+	victim->dev = st->st_dev;
+	victim->ino = st->st_ino;
+	victim->size = st->st_size;
+	victim->mtime = st->st_mtim;
+	victim->ctime = st->st_ctim;
+	victim->m = r->m;
+	victim->refs = 1;
+	victim->used = ++c->clock;
+	r->entry = victim;
+}
+
+static DsealReader *
+reader_open(const char *path, DsealManifestCache *cache, DErr *err)
 {
 	DsealReader *r = calloc(1, sizeof(DsealReader));
 	struct stat st;
@@ -132,6 +236,7 @@ dseal_reader_open(const char *path, DErr *err)
 	uint64_t	moff,
 				mlen;
 	char	   *json = NULL;
+	DsealCacheEntry *hit = NULL;
 
 	if (r)
 		r->fd = -1;
@@ -177,19 +282,34 @@ dseal_reader_open(const char *path, DErr *err)
 		derr_detail(err, "A complete .dseal file ends with a 24-byte trailer that locates the manifest.");
 		goto fail;
 	}
-	json = malloc(mlen);
-	if (!json)
+	for (int i = 0; cache != NULL && i < cache->n; i++)
+		if (same_file(&cache->e[i], &st) && cache->e[i].m->json_len == mlen)
+			hit = &cache->e[i];
+	if (hit != NULL)
 	{
-		derr_set(err, DERR_NOMEM, "out of memory reading the manifest of \"%s\"", path);
-		goto fail;
+		/* the manifest this file had when it was parsed and verified */
+		r->m = hit->m;
+		r->entry = hit;
+		hit->refs++;
+		hit->used = ++cache->clock;
+		cache->hits++;
 	}
-	if (!read_at(r, json, mlen, moff, err))
-		goto fail;
-	r->m = dseal_manifest_parse(json, mlen, err);
-	free(json);
-	json = NULL;
-	if (!r->m || !check_layout(r, moff, err))
-		goto fail;
+	else
+	{
+		json = malloc(mlen);
+		if (!json)
+		{
+			derr_set(err, DERR_NOMEM, "out of memory reading the manifest of \"%s\"", path);
+			goto fail;
+		}
+		if (!read_at(r, json, mlen, moff, err))
+			goto fail;
+		r->m = dseal_manifest_parse(json, mlen, err);
+		free(json);
+		json = NULL;
+		if (!r->m || !check_layout(r, moff, err))
+			goto fail;
+	}
 	/* the header bytes are signed too: they must be the ones the owner sealed */
 	if (memcmp(hdr, r->m->file_header, DSEAL_FILE_HEADER_LEN) != 0)
 	{
@@ -202,12 +322,29 @@ dseal_reader_open(const char *path, DErr *err)
 		derr_detail(err, "The file starts with %s, but the manifest its owner signed records %s.", got, want);
 		goto fail;
 	}
+	if (cache != NULL && hit == NULL)
+	{
+		cache->misses++;
+		cache_insert(cache, r, &st);
+	}
 	return r;
 
 fail:
 	free(json);
 	dseal_reader_close(r);
 	return NULL;
+}
+
+DsealReader *
+dseal_reader_open(const char *path, DErr *err)
+{
+	return reader_open(path, NULL, err);
+}
+
+DsealReader *
+dseal_reader_open_cached(const char *path, DsealManifestCache *cache, DErr *err)
+{
+	return reader_open(path, cache, err);
 }
 
 const DsealManifest *
@@ -342,7 +479,10 @@ dseal_reader_close(DsealReader *r)
 		close(r->fd);
 	dc_gcm_free(r->gcm);
 	ZSTD_freeDCtx(r->dctx);
-	dseal_manifest_free(r->m);
+	if (r->entry != NULL)
+		r->entry->refs--;		/* the cache keeps the manifest */
+	else
+		dseal_manifest_free(r->m);
 	free(r->cbuf);
 	free(r->pbuf);
 	free(r->zbuf);

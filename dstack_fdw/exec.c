@@ -126,6 +126,14 @@ reader_guard_release(void *arg)
 }
 
 /*
+ * This backend's parsed, verified manifests (dseal_reader_open_cached): a
+ * statement plans, mounts and scans a dataset without parsing its manifest
+ * again, so planning costs the same whatever the table's size.
+ */
+#define MANIFEST_CACHE_ENTRIES 16
+static DsealManifestCache *manifest_cache = NULL;
+
+/*
  * Open a dataset (trailer, manifest, owner signature) so that it is closed
  * when cxt is reset or deleted, on error too.
  */
@@ -136,7 +144,10 @@ dfdw_open_dataset(const char *path, MemoryContext cxt)
 	DErr		err;
 
 	derr_clear(&err);
-	g->reader = dseal_reader_open(path, &err);
+	if (manifest_cache == NULL)
+		manifest_cache = dseal_cache_create(MANIFEST_CACHE_ENTRIES);	/* NULL: uncached */
+	g->reader = manifest_cache ? dseal_reader_open_cached(path, manifest_cache, &err)
+		: dseal_reader_open(path, &err);
 	if (g->reader == NULL)
 		derr_ereport(&err, 0,
 					 err.code == DERR_IO ? "Check the foreign table's path option and that the server "
