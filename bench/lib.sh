@@ -7,7 +7,7 @@
 #   RECIPE               the SET statements of owner 1's sealing recipe
 #   SERVER_SQL [opts]    CREATE SERVER sealed ... for the test consortium
 #   gen_cohort T ROWS    realistic random table T (see below), VACUUM ANALYZEd
-#   gen_imaging T FROM F a second table for joins: a random F-fraction of FROM's ids
+#   gen_imaging T FROM F a second table for joins: a random F-fraction of FROM's patient_ids
 #   mount_sealed         IMPORT FOREIGN SCHEMA of $WORK/out into schema s
 #   size_report T FILE   heap size, sealed size and their ratio (BENCH line)
 #   check_rows H F       every row of foreign table F equals heap table H
@@ -30,7 +30,7 @@
 # The data (gen_cohort): random values, reproducible (setseed), shaped like a
 # clinical cohort rather than generate_series arithmetic, so zstd compresses it
 # about as much as real data (bench prints the sealed/heap size ratio):
-#   id      int8     a random permutation of 1..ROWS (rows stored in random order)
+#   patient_id int8  a random permutation of 1..ROWS (rows stored in random order)
 #   age     int4     ~normal(52, 17), 0..105
 #   visits  int4     skewed count (geometric-like, long tail), 2% NULL
 #   egfr    float8   lab value ~normal(85, 22), 1 decimal, 5..160, 5% NULL
@@ -90,7 +90,7 @@ WITH p AS (SELECT g AS id FROM generate_series(1, $n) g ORDER BY random()),
                      sqrt(-2 * ln(1 - u1)) * sin(2 * pi() * u2) AS n2,
                      sqrt(-2 * ln(1 - u3)) * cos(2 * pi() * u4) AS n3,
                      floor(power(2000, u5))::int AS k FROM r)
-SELECT id::int8 AS id,
+SELECT id::int8 AS patient_id,
        greatest(0, least(105, round(52 + 17 * n1)))::int4 AS age,
        CASE WHEN u6 < 0.02 THEN NULL ELSE floor(ln(1 - u7) / ln(0.82))::int4 END AS visits,
        CASE WHEN u8 < 0.05 THEN NULL ELSE round(greatest(5, least(160, 85 + 22 * n2))::numeric, 1)::float8 END AS egfr,
@@ -116,9 +116,9 @@ gen_imaging() { # gen_imaging TABLE FROM FRACTION: a second table for joins, key
 	q >/dev/null <<SQL
 SELECT setseed(0.17);
 CREATE TABLE $t AS
-SELECT id, round(greatest(10, least(80, 55 + 11 * sqrt(-2 * ln(1 - u1)) * cos(2 * pi() * u2)))::numeric, 1)::float8 AS lvef,
+SELECT patient_id, round(greatest(10, least(80, 55 + 11 * sqrt(-2 * ln(1 - u1)) * cos(2 * pi() * u2)))::numeric, 1)::float8 AS lvef,
        (ARRAY['MRI','CT','echo','echo','echo','x-ray','x-ray','PET'])[1 + floor(u2 * 8)::int] AS modality
-FROM (SELECT id, random() AS u1, random() AS u2, random() AS u3 FROM $from) s WHERE u3 < $f;
+FROM (SELECT patient_id, random() AS u1, random() AS u2, random() AS u3 FROM $from) s WHERE u3 < $f;
 VACUUM ANALYZE $t;
 SQL
 }

@@ -3,7 +3,7 @@
 # scan) against the best plain plan over the heap table it was sealed from, in
 # one script on the same data (bench/lib.sh's realistic cohort):
 #   all   every column read, text included:
-#         count(*), sum(id), sum(age), sum(visits), sum(egfr), sum(amount),
+#         count(*), sum(patient_id), sum(age), sum(visits), sum(egfr), sum(amount),
 #         sum(length(code)), min/max(code), min/max(seen)
 #   num3  three numeric columns: count(*), avg(age), avg(egfr), sum(amount)
 # Variants, interleaved round by round (bench/lib.sh): the heap serial and with
@@ -33,7 +33,7 @@ size_report cohort "$WORK/out/cohort.dseal"
 check_rows cohort s.cohort
 
 declare -A SQL_OF=(
-	[all]="SELECT count(*), sum(id), sum(age), sum(visits), sum(egfr), sum(amount), sum(length(code)), min(code), max(code), min(seen), max(seen) FROM @T@"
+	[all]="SELECT count(*), sum(patient_id), sum(age), sum(visits), sum(egfr), sum(amount), sum(length(code)), min(code), max(code), min(seen), max(seen) FROM @T@"
 	[num3]="SELECT count(*), avg(age), avg(egfr), sum(amount) FROM @T@"
 )
 JOFF="SET jit = off;"
