@@ -15,7 +15,8 @@
 #                        significant digits); fails loudly otherwise
 #   check_workers N S Q W  EXPLAIN ANALYZE shows "Workers Launched: W"
 #   variant N SETUP SQL [WORKERS]  declare a timed SQL variant
-#   shell_variant N CMD  declare a variant timed by CMD, which prints "@@T N ms"
+#   shell_variant N CMD [N2...]  a variant timed by CMD, which prints "@@T N ms"
+#                        (and "@@T N2 ms" for more figures it times itself)
 #   run_variants         REPS rounds (after one warm-up round), each variant once
 #                        per round, order rotated per round, all in one warm psql
 #                        session; fills MED[N], MIN[N], MAX[N]; prints them and
@@ -177,8 +178,11 @@ declare -A V_SETUP=() V_SQL=() V_CMD=() V_WORKERS=() V_PAR=() MED=() MIN=() MAX=
 variant() { # variant NAME SETUP SQL [WORKERS]
 	V_NAMES+=("$1"); V_SETUP[$1]=$2; V_SQL[$1]=$3; V_WORKERS[$1]=${4:-0}
 }
-shell_variant() { V_NAMES+=("$1"); V_CMD[$1]=$2; V_WORKERS[$1]=0; }
-reset_variants() { V_NAMES=(); V_SETUP=(); V_SQL=(); V_CMD=(); V_WORKERS=(); V_PAR=(); }
+declare -a V_ALSO=()
+shell_variant() {
+	V_NAMES+=("$1"); V_CMD[$1]=$2; V_WORKERS[$1]=0
+	local n; for n in "${@:3}"; do V_ALSO+=("$n"); V_WORKERS[$n]=0; done
+}
 
 run_variants() { # run_variants [ROWS]: time the declared variants
 	local rows=${1:-${ROWS:-0}} n=${#V_NAMES[@]} r i v script out l0 l1
@@ -214,7 +218,8 @@ run_variants() { # run_variants [ROWS]: time the declared variants
 		/^@@V / { r = $2; cur = $3; next }
 		/^Time: / { if (r > 0) print cur, $2; next }
 		/^@@R[0-9]+ @@T / { rr = substr($1, 4); if (rr > 0) print $3, $4 }' >"$WORK/times"
-	for v in "${V_NAMES[@]}"; do
+	for v in "${V_NAMES[@]}" "${V_ALSO[@]}"; do
+		[ -n "${V_PAR[$v]:-}" ] || V_PAR[$v]=null
 		read -r MED[$v] MIN[$v] MAX[$v] NRUN[$v] < <(awk -v v="$v" '$1 == v { print $2 }' "$WORK/times" | sort -g |
 			awk '{ a[NR] = $1 } END { if (NR == 0) { print "nan nan nan 0"; exit }
 				m = NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%.3f %.3f %.3f %d\n", m, a[1], a[NR], NR }')
