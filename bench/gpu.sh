@@ -57,7 +57,7 @@ if echo "$plan" | grep -q "Device: GPU"; then
 		echo "NOTE the GPU path runs on the libcuda simulator ($BENCH_LIBCUDA): its answers are checked, its times are not a GPU's" >&2 ;;
 	esac
 else
-	why=$(q -c "$HOST" -c "EXPLAIN (COSTS OFF) $(sql_on grouped s.cohort s.imaging)" | sed -n 's/.*Device: CPU (host build of the kernels): //p' | head -1)
+	why=$(q -c "$G SET gpu_scan.host_path = on; SET gpu_scan.use_gpu = on;" -c "EXPLAIN (COSTS OFF) $(sql_on grouped s.cohort s.imaging)" | sed -n 's/.*Device: CPU (host build of the kernels): //p' | head -1)
 	echo "NOTE no usable GPU here (${why:-unknown}): timing the CPU plans and GpuPreAgg's host build only" >&2
 fi
 
