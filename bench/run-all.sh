@@ -5,7 +5,7 @@
 # Usage: bench/run-all.sh [ROWS] [BENCH...]   (default 1000000; seal scan dp plan duckdb gpu)
 #   OUT=dir            where the logs go (default: a new /tmp/pg_dstack_bench_results.XXXXXX)
 #   REPS=n             rounds per bench (default 5)
-#   INSTALL_LOCK=file  run "make install" and each bench under flock FILE (shared machines:
+#   INSTALL_LOCK=file  run "make install" and each bench under flock -o FILE (shared machines:
 #                      nobody else's install replaces the extensions while one runs)
 # A benchmark is not a test: nothing here runs in ./dev test or CI.
 set -euo pipefail
@@ -22,7 +22,9 @@ fail=0
 for b in "${BENCHES[@]}"; do
 	echo "== bench/$b.sh $ROWS"
 	if [ -n "${INSTALL_LOCK:-}" ]; then
-		cmd=(flock "$INSTALL_LOCK" -c "make install >/dev/null && bench/$b.sh $ROWS")
+		# -o: the lock is flock's alone; the servers a bench starts must not inherit it
+		# (a cluster left running would hold it for everybody)
+		cmd=(flock -o "$INSTALL_LOCK" -c "make install >/dev/null && bench/$b.sh $ROWS")
 	else
 		cmd=("bench/$b.sh" "$ROWS")
 	fi
