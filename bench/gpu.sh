@@ -14,7 +14,7 @@
 #   gpu          GpuPreAgg on the GPU, only where the probe finds one.  BENCH_LIBCUDA=path
 #                loads that driver library instead (tools/libcuda-sim/libcuda-sim.so: the
 #                simulator; its answers are checked, its times mean nothing and get no ratio)
-# Every variant's answer equals the heap's (floats to 9 significant digits) before timing.
+# Every variant's answer equals the heap's (numbers with a fraction within a relative 1e-8) before timing.
 # Prints each path's speed-up over the best plain plan (no target: figures).
 # Usage: bench/gpu.sh [ROWS]   (default 4000000; REPS=5)
 set -euo pipefail
