@@ -1,99 +1,101 @@
 #!/usr/bin/env bash
-# bench/gpu.sh: gpu_scan's GpuPreAgg against PostgreSQL's own plan over the
-# same sealed tables, in one script on the same data:
-#   cpu   gpu_scan.enabled = off: foreign scan + HashAggregate / Hash Join
-#   host  GpuPreAgg running its kernels' host build (gpu_scan.use_gpu = off)
-#   gpu   GpuPreAgg on the GPU (only where one is usable)
-# over a generated transactions table (78M rows by default) and an accounts
-# table (1/50 of it) for the join:
-#   grouped  SELECT category, count(*), sum(amount), min(at), max(at) ... GROUP BY category
-#   join     SELECT a.region, count(*), sum(t.amount) ... JOIN accounts USING (account_id) GROUP BY a.region
-# Every path's answer must equal the cpu path's before anything is timed.
-# Prints best-of-REPS times, each path's speed-up over cpu, and the
-# achieved rate against the byte floor: the plaintext bytes of the columns
-# the query reads (values + validity bitmaps), which is the least any path
-# must decrypt and, on a GPU, copy to the device.
-# Usage: bench/gpu.sh [ROWS]   (default 78000000; REPS=3)
+# bench/gpu.sh: gpu_scan's GpuPreAgg against the best plain CPU plan, in one
+# script on the same data (bench/lib.sh's realistic cohort, ROWS rows, and an
+# imaging table holding a random tenth of its patients):
+#   grouped  SELECT visits, count(*), sum(amount), min(seen), max(seen) ... WHERE age > 30 GROUP BY visits
+#   join     SELECT i.modality, count(*), sum(c.amount) FROM cohort c JOIN imaging i ON patient_id
+#            WHERE i.lvef < 50 GROUP BY i.modality
+# Variants, interleaved round by round:
+#   heap_{serial,2w}_jit{off,on}  the heap tables (ANALYZEd: the join is a hash join), the baseline:
+#                                 the best of them (printed); the 2-worker ones must launch 2 workers
+#   sealed_cpu   the sealed tables, gpu_scan off, serial (sealed tables have no statistics:
+#                PostgreSQL may pick a merge join; the plan is printed), for reference
+#   host         GpuPreAgg running its kernels' host build (use_gpu off), one backend
+#   gpu          GpuPreAgg on the GPU, only where the probe finds one.  BENCH_LIBCUDA=path
+#                loads that driver library instead (tools/libcuda-sim/libcuda-sim.so: the
+#                simulator; its answers are checked, its times mean nothing and get no ratio)
+# Every variant's answer equals the heap's (numbers with a fraction within a relative 1e-8) before timing.
+# Prints each path's speed-up over the best plain plan (no target: figures).
+# Usage: bench/gpu.sh [ROWS]   (default 4000000; REPS=5)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ROWS=${1:-78000000}
-REPS=${REPS:-3}
-ACCOUNTS=$((ROWS / 50 > 1000 ? ROWS / 50 : 1000))
+ROWS=${1:-4000000}
+BENCH=gpu
+if [ -n "${BENCH_LIBCUDA:-}" ]; then
+	export PGOPTIONS="-c gpu_scan.libcuda=$(realpath "$BENCH_LIBCUDA") -c gpu_scan.libnvidia_ml=$(realpath "${BENCH_LIBNVML:-$BENCH_LIBCUDA}")"
+fi
 . "$ROOT/bench/lib.sh"
 
-echo "generating and sealing $ROWS transactions and $ACCOUNTS accounts..." >&2
-t0=$(date +%s)
-q >/dev/null <<SQL
-CREATE EXTENSION dstack_seal; CREATE EXTENSION dstack_fdw;
-CREATE UNLOGGED TABLE transactions AS
-  SELECT g::int8 AS id, (1 + (g::int8 * 7919) % $ACCOUNTS)::int8 AS account_id,
-         ((g::int8 * 104729) % 200000 - 50000)::int4 AS amount, (g % 16)::int2 AS category,
-         timestamp '2025-01-01' + (g % 31536000) * interval '1 second' AS at
-  FROM generate_series(1, $ROWS) g;
-CREATE UNLOGGED TABLE accounts AS
-  SELECT g::int8 AS account_id, (ARRAY['north','south','east','west','central'])[1 + g % 5] AS region,
-         (g % 4)::int2 AS tier
-  FROM generate_series(1, $ACCOUNTS) g;
-$RECIPE
-SET client_min_messages = warning;
-SELECT dstack_seal('transactions') IS NOT NULL;
-SELECT dstack_seal('accounts') IS NOT NULL;
-DROP TABLE transactions; DROP TABLE accounts;
-CREATE SERVER sealed FOREIGN DATA WRAPPER dstack_fdw OPTIONS
-  (rpc_url '$DSTACK_TEST_RPC', guest_agent '$DSTACK_TEST_SOCKET', kms_root_pubkey '$DSTACK_TEST_KMS_ROOT',
-   kms_contract '$DSTACK_TEST_KMS_CONTRACT', chain_id '$DSTACK_TEST_CHAIN_ID');
-CREATE SCHEMA s;
-IMPORT FOREIGN SCHEMA sealed FROM SERVER sealed INTO s OPTIONS (directory '$WORK/out');
-SQL
-echo "sealed in $(( $(date +%s) - t0 )) s" >&2
+echo "generating and sealing a cohort of $ROWS rows and its imaging table..." >&2
+q -c "CREATE EXTENSION dstack_seal; CREATE EXTENSION dstack_fdw;" >/dev/null
+gen_cohort cohort "$ROWS"
+gen_imaging imaging cohort 0.1
+q -c "$RECIPE" -c "SELECT dstack_seal('cohort') IS NOT NULL" -c "SELECT dstack_seal('imaging') IS NOT NULL" >/dev/null
+mount_sealed
+size_report cohort "$WORK/out/cohort.dseal"
 
-GROUPED="SELECT category, count(*), sum(amount), min(at), max(at) FROM s.transactions WHERE amount > -40000 GROUP BY category ORDER BY category"
-JOIN="SELECT a.region, count(*), sum(t.amount) FROM s.transactions t JOIN s.accounts a USING (account_id) WHERE a.tier > 0 GROUP BY a.region ORDER BY a.region"
-# plaintext bytes the queries must read: values + validity bitmaps (no NULLs here: values only)
-FLOOR_GROUPED=$((ROWS * (4 + 2 + 8)))
-FLOOR_JOIN=$((ROWS * (8 + 4) + ACCOUNTS * (8 + 8 + 2)))
-
-BASE="SET dstack_fdw.output_guard = off; SET max_parallel_workers_per_gather = 0; SET work_mem = '1GB';"
-CPU="$BASE SET gpu_scan.enabled = off;"
-HOST="$BASE SET gpu_scan.enabled = on; SET gpu_scan.host_path = on; SET gpu_scan.use_gpu = off;"
+declare -A SQL_OF=(
+	[grouped]="SELECT visits, count(*), sum(amount), min(seen), max(seen) FROM @C@ WHERE age > 30 GROUP BY visits ORDER BY visits"
+	[join]="SELECT i.modality, count(*), sum(c.amount) FROM @C@ c JOIN @I@ i ON c.patient_id = i.patient_id WHERE i.lvef < 50 GROUP BY i.modality ORDER BY i.modality"
+)
+sql_on() { local s=${SQL_OF[$1]//@C@/$2}; echo "${s//@I@/$3}"; }
+JOFF="SET jit = off;"
+JON="SET jit = on; SET jit_above_cost = 0;"
+W0="SET max_parallel_workers_per_gather = 0;"
+W2="SET max_parallel_workers_per_gather = 2; $PAR"
+G="RESET ALL; SET dstack_fdw.output_guard = off; SET work_mem = '256MB'; SET client_min_messages = warning; $W0 $JOFF
+SET gpu_scan.enabled = on;"
+HOST="$G SET gpu_scan.host_path = on; SET gpu_scan.use_gpu = off;"
 # test data: a test machine's GPU need not be in confidential-computing mode (BENCH_REQUIRE_CC=on to require it)
-GPU="$BASE SET gpu_scan.enabled = on; SET gpu_scan.host_path = off; SET gpu_scan.use_gpu = on;
-SET gpu_scan.require_confidential_gpu = ${BENCH_REQUIRE_CC:-off};"
+GPU="$G SET gpu_scan.host_path = off; SET gpu_scan.use_gpu = on; SET gpu_scan.require_confidential_gpu = ${BENCH_REQUIRE_CC:-off};"
 
-# is there a GPU?  (the plan says where GpuPreAgg would run)
-plan=$(q -c "$GPU" -c "EXPLAIN (COSTS OFF) $GROUPED" 2>&1 || true)
-if echo "$plan" | grep -q "Device: GPU"; then paths="cpu host gpu"; else
-	paths="cpu host"
-	why=$(q -c "$BASE SET gpu_scan.enabled = on; SET gpu_scan.host_path = on;" -c "EXPLAIN (COSTS OFF) $GROUPED" |
-		sed -n 's/.*Device: CPU (host build of the kernels): //p' | head -1)
-	echo "NOTE no usable GPU here (${why:-unknown}): timing the cpu and host paths only" >&2
+plan=$(q -c "$GPU" -c "EXPLAIN (COSTS OFF) $(sql_on grouped s.cohort s.imaging)" 2>&1 || true)
+gpu=
+if echo "$plan" | grep -q "Device: GPU"; then
+	gpu=gpu
+	case ${BENCH_LIBCUDA:-} in *sim*) gpu=gpu_simulated
+		echo "NOTE the GPU path runs on the libcuda simulator ($BENCH_LIBCUDA): its answers are checked, its times are not a GPU's" >&2 ;;
+	esac
+else
+	why=$(q -c "$G SET gpu_scan.host_path = on; SET gpu_scan.use_gpu = on;" -c "EXPLAIN (COSTS OFF) $(sql_on grouped s.cohort s.imaging)" | sed -n 's/.*Device: CPU (host build of the kernels): //p' | head -1)
+	echo "NOTE no usable GPU here (${why:-unknown}): timing the CPU plans and GpuPreAgg's host build only" >&2
 fi
 
-setup_of() { case $1 in cpu) echo "$CPU" ;; host) echo "$HOST" ;; gpu) echo "$GPU" ;; esac; }
+for qn in grouped join; do
+	h=$(sql_on $qn cohort imaging); s=$(sql_on $qn s.cohort s.imaging)
+	for w in serial 2w; do
+		[ $w = serial ] && ws=$W0 || ws=$W2
+		plan=$(q -c "$BASE $ws" -c "EXPLAIN (COSTS OFF) $h")
+		if [ $qn = join ] && ! echo "$plan" | grep -q "Hash Join"; then
+			echo "NOTE the heap's $w join plan is not a hash join:" >&2; echo "$plan" | sed 's/^/  /' >&2
+		fi
+	done
+	echo "$qn: the sealed tables' plain plan (gpu_scan off, serial):" >&2
+	q -c "$BASE $W0" -c "EXPLAIN (COSTS OFF) $s" | grep -E "Join|Aggregate|Scan on" | sed 's/^/  /' >&2
+	check_answer "$qn heap 2 workers vs heap serial" "$BASE $W0" "$h" "$BASE $W2" "$h"
+	check_answer "$qn sealed_cpu vs heap" "$BASE $W0" "$h" "$BASE $W0" "$s"
+	for p in host $gpu; do
+		[ $p = host ] && setup=$HOST || setup=$GPU
+		q -c "$setup" -c "EXPLAIN (COSTS OFF) $s" | grep -q GpuPreAgg || { echo "FAIL $qn: the $p path did not plan GpuPreAgg" >&2; exit 1; }
+		check_answer "$qn $p vs heap" "$BASE $W0" "$h" "$setup" "$s"
+	done
+	variant "${qn}_heap_serial_jitoff" "$BASE $W0 $JOFF" "$h"
+	variant "${qn}_heap_serial_jiton" "$BASE $W0 $JON" "$h"
+	variant "${qn}_heap_2w_jitoff" "$BASE $W2 $JOFF" "$h" 2
+	variant "${qn}_heap_2w_jiton" "$BASE $W2 $JON" "$h" 2
+	variant "${qn}_sealed_cpu" "$BASE $W0 $JOFF" "$s"
+	variant "${qn}_host" "$HOST" "$s"
+	[ -z "$gpu" ] || variant "${qn}_$gpu" "$GPU" "$s"
+done
+run_variants "$ROWS"
 
-for name in grouped join; do
-	if [ $name = grouped ]; then sql=$GROUPED; floor=$FLOOR_GROUPED; else sql=$JOIN; floor=$FLOOR_JOIN; fi
-	ref=$(q -c "$CPU" -c "$sql")
-	declare -A ms=()
-	for p in $paths; do
-		got=$(q -c "$(setup_of $p)" -c "$sql")
-		[ "$got" = "$ref" ] || { echo "FAIL $name: the $p path's answer differs from the cpu path's" >&2;
-			diff <(echo "$ref") <(echo "$got") >&2 || true; exit 1; }
-		node=$(q -c "$(setup_of $p)" -c "EXPLAIN (COSTS OFF) $sql" | grep -c "GpuPreAgg" || true)
-		[ $p = cpu ] || [ "$node" -ge 1 ] || { echo "FAIL $name: the $p path did not plan GpuPreAgg" >&2; exit 1; }
-		ms[$p]=$(best_ms "$(setup_of $p)" "$sql")
-		echo "$name path=$p rows=$ROWS best_ms=${ms[$p]} (best of $REPS; answers equal the cpu path's)"
+for qn in grouped join; do
+	b=$(best_of "${qn}_heap_serial_jitoff" "${qn}_heap_serial_jiton" "${qn}_heap_2w_jitoff" "${qn}_heap_2w_jiton")
+	echo "$qn: best plain plan: $b (${MED[$b]} ms)"
+	for p in sealed_cpu host $gpu; do
+		[ $p = gpu_simulated ] && { echo "  $qn gpu_simulated: ${MED[${qn}_$p]} ms on the simulator (not a GPU's time; no ratio)"; continue; }
+		r=$(ratio "${MED[$b]}" "${MED[${qn}_$p]}")
+		echo "  $qn $p: ${r}x the best plain plan's throughput"
+		bench_line "figure=\"${qn}_${p}_speedup\"" "value=$r" "baseline=\"$b\"" "rows=$ROWS"
 	done
-	for p in $paths; do
-		[ $p = cpu ] && continue
-		awk -v c="${ms[cpu]}" -v x="${ms[$p]}" -v p="$p" -v n="$name" -v f="$floor" 'BEGIN {
-			printf "RATIO %s %s/cpu speed-up = %.2fx; %s at %.2f GB/s of the %.2f GB byte floor (cpu path %.2f GB/s)\n",
-				n, p, c / x, p, f / (x / 1000) / 1e9, f / 1e9, f / (c / 1000) / 1e9;
-		}'
-	done
-	if [[ " $paths " == *" gpu "* ]]; then
-		q -c "$GPU" -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) $sql" |
-			grep -E "Bytes To GPU|Bytes From GPU|Kernel Time|Rows Read|Aggregated On Host" | sed 's/^ */  gpu: /'
-	fi
-	unset ms
 done

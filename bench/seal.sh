@@ -1,70 +1,63 @@
 #!/usr/bin/env bash
-# bench/seal.sh: seal throughput and memory, as ratios to baselines run in
-# the same script on the same table (absolute times on a shared machine mean
-# little):
-#   - COPY t TO '/dev/null' (FORMAT binary): reading + serialising, no crypto
-#   - per-row pgp_sym_encrypt(row::text) (pgcrypto): the naive "encrypt in SQL" way
-#   - backend peak memory (VmHWM) sealing 1M vs 4M rows: must stay flat
-# Usage: bench/seal.sh [ROWS]   (default 1600000, the cohort size of the issue)
-# Targets: seal >= 0.5x COPY throughput, >= 20x pgcrypto, flat memory.
+# bench/seal.sh: seal throughput and memory against COPY, in one script on the
+# same table (bench/lib.sh's realistic cohort):
+#   copy_binary  COPY cohort TO '/dev/null' (FORMAT binary): reading and serialising every row
+#   seal         SELECT dstack_seal('cohort', NULL, PATH): reading, columnar
+#                encoding, zstd, AES-256-GCM, manifest signature, fsync
+# interleaved round by round (bench/lib.sh), each in the same warm session.
+# What seal wrote is checked: a file sealed the same way is mounted through
+# dstack_fdw (output guard off, superuser) and every row is compared with the
+# heap's (md5 of each row's text), and every timed file passes dstack_seal_verify().
+# Memory: the backend's peak (VmHWM) sealing MEM_SMALL vs MEM_LARGE rows, each
+# in a fresh backend (SKIP_MEMORY=1 skips it).
+# Targets: seal >= 1.0x COPY binary throughput; VmHWM large/small <= 1.1x.
+# Usage: bench/seal.sh [ROWS]   (default 1000000; REPS=5; MEM_SMALL=1000000 MEM_LARGE=4000000)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ROWS=${1:-1600000}
-PGCRYPTO_ROWS=${PGCRYPTO_ROWS:-200000}
+ROWS=${1:-1000000}
+MEM_SMALL=${MEM_SMALL:-1000000}
+MEM_LARGE=${MEM_LARGE:-4000000}
+BENCH=seal
 . "$ROOT/bench/lib.sh"
 
+q -c "CREATE EXTENSION dstack_seal; CREATE EXTENSION dstack_fdw;" >/dev/null
+echo "generating a cohort of $ROWS rows..." >&2
+gen_cohort cohort "$ROWS"
+mkdir -p "$WORK/runs"; [ "$(id -u)" = 0 ] && chown postgres: "$WORK/runs"
 
-make_cohort() { # make_cohort NAME ROWS: a synthetic EHR cohort table
-	q -c "CREATE TABLE $1 AS
-	  SELECT g::int8 AS patient_id, (18 + g % 80)::int4 AS age, (g % 2 = 0) AS female,
-	         (20 + (g::int8 * 7919) % 100)::float8 + (g % 10) / 10.0 AS egfr,
-	         ((g::int8 * 31) % 900 / 100.0 + 0.4)::numeric(6,2) AS creatinine,
-	         'I' || (10 + g % 40)::text || '.' || (g % 10)::text AS dx_code,
-	         date '2015-01-01' + (g % 3000) AS admitted,
-	         CASE WHEN g % 17 = 0 THEN NULL ELSE (g % 250)::int4 END AS systolic_bp
-	  FROM generate_series(1, $2) g;" -c "VACUUM ANALYZE $1;" >/dev/null
-}
+# what seal writes: mounted and compared with the heap, row by row
+q -c "$RECIPE" -c "SELECT dstack_seal('cohort') IS NOT NULL" >/dev/null
+mount_sealed
+size_report cohort "$WORK/out/cohort.dseal"
+check_rows cohort s.cohort
 
-ms() { echo $(( $(date +%s%N) / 1000000 )); }
-timeit() { # timeit SQL: wall milliseconds of one statement in a fresh session
-	local t0 t1
-	t0=$(ms); q -c "$RECIPE $1" >/dev/null; t1=$(ms); echo $((t1 - t0))
-}
+variant copy_binary "$BASE" "COPY cohort TO '/dev/null' (FORMAT binary)"
+# each round writes its own file; the previous round's is removed untimed
+variant seal "$BASE $RECIPE
+\\! rm -f $WORK/runs/*.dseal $WORK/runs/*.json" "SELECT dstack_seal('cohort', NULL, '$WORK/runs/r@ROUND@.dseal') IS NOT NULL"
+run_variants "$ROWS"
+last=$(ls "$WORK"/runs/*.dseal | head -1)
+v=$(q -c "SELECT dstack_seal_verify('$last')->>'valid', dstack_seal_verify('$last')->>'row_count'")
+[ "$v" = "true|$ROWS" ] || { echo "FAIL dstack_seal_verify($last): $v" >&2; exit 1; }
+echo "check: the last timed file verifies ($v), $(stat -c %s "$last") bytes" >&2
 
-q -c "CREATE EXTENSION dstack_seal; CREATE EXTENSION pgcrypto;" >/dev/null
-echo "generating cohort of $ROWS rows..." >&2
-make_cohort cohort "$ROWS"
-q -c "CREATE TABLE cohort_small AS SELECT * FROM cohort LIMIT $PGCRYPTO_ROWS" >/dev/null
+target seal_vs_copy "$(ratio "${MED[copy_binary]}" "${MED[seal]}")" ">=" 1.0 x "throughput, COPY binary time / seal time"
+awk -v r="$ROWS" -v s="${MED[seal]}" -v c="${MED[copy_binary]}" 'BEGIN {
+	printf "  seal %.0f rows/s, COPY binary %.0f rows/s\n", r / (s / 1000), r / (c / 1000) }'
 
-copy_ms=$(timeit "COPY cohort TO '/dev/null' (FORMAT binary);")
-seal_ms=$(timeit "SELECT dstack_seal('cohort', NULL, '$WORK/out/c1.dseal') IS NOT NULL;")
-copy2_ms=$(timeit "COPY cohort TO '/dev/null' (FORMAT binary);")
-seal2_ms=$(timeit "SELECT dstack_seal('cohort', NULL, '$WORK/out/c2.dseal') IS NOT NULL;")
-pgc_ms=$(timeit "SELECT count(pgp_sym_encrypt(c::text, 'benchmark-passphrase')) FROM cohort_small c;")
-size=$(stat -c %s "$WORK/out/c1.dseal")
-tbl=$(q -c "SELECT pg_table_size('cohort')")
-
-copy_best=$((copy_ms < copy2_ms ? copy_ms : copy2_ms))
-seal_best=$((seal_ms < seal2_ms ? seal_ms : seal2_ms))
-echo "rows=$ROWS copy_binary_ms=$copy_best seal_ms=$seal_best pgcrypto_ms=$pgc_ms (on $PGCRYPTO_ROWS rows)"
-echo "sealed file: $size bytes (heap table: $tbl bytes)"
-awk -v r="$ROWS" -v c="$copy_best" -v s="$seal_best" -v p="$pgc_ms" -v pr="$PGCRYPTO_ROWS" 'BEGIN {
-	seal_rps = r / (s / 1000); copy_rps = r / (c / 1000); pgc_rps = pr / (p / 1000);
-	printf "seal throughput: %.0f rows/s; COPY binary: %.0f rows/s; pgcrypto: %.0f rows/s\n", seal_rps, copy_rps, pgc_rps;
-	printf "RATIO seal/COPY = %.2fx (target >= 0.5x)\n", seal_rps / copy_rps;
-	printf "RATIO seal/pgcrypto = %.1fx (target >= 20x)\n", seal_rps / pgc_rps;
-}'
-
-# peak backend memory, 1M vs 4M rows, each in a fresh backend
+# peak backend memory, small vs large, each in a fresh backend
 if [ "${SKIP_MEMORY:-0}" != 1 ]; then
 	hwm() { # hwm TABLE: VmHWM (kB) of a backend right after sealing TABLE
-		q -c "$RECIPE SELECT dstack_seal('$1', NULL, '$WORK/out/$1.dseal') IS NOT NULL;
-		      SELECT (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), 'VmHWM:\s+(\d+)'))[1];" | tail -1
+		q -c "$RECIPE" -c "SELECT dstack_seal('$1', NULL, '$WORK/runs/$1.dseal') IS NOT NULL" \
+			-c "SELECT array_to_string(ARRAY(SELECT (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), f || ':\s+(\d+)'))[1]
+			                                FROM unnest(ARRAY['VmHWM', 'RssAnon', 'RssShmem']) f), ' ')" | tail -1
 	}
-	echo "generating 1M and 4M row tables for the memory check..." >&2
-	make_cohort m1 1000000
-	make_cohort m4 4000000
-	h1=$(hwm m1); h4=$(hwm m4)
-	echo "backend VmHWM: 1M rows = $h1 kB, 4M rows = $h4 kB"
-	awk -v a="$h1" -v b="$h4" 'BEGIN { printf "RATIO memory 4M/1M = %.2fx (target: flat, ~1.0x)\n", b / a }'
+	echo "generating $MEM_SMALL and $MEM_LARGE row tables for the memory check..." >&2
+	gen_cohort m_small "$MEM_SMALL" 0.11
+	gen_cohort m_large "$MEM_LARGE" 0.12
+	read -r h1 a1 s1 < <(hwm m_small); read -r h4 a4 s4 < <(hwm m_large)
+	echo "backend after sealing: $MEM_SMALL rows: VmHWM $h1 kB (RssAnon $a1, RssShmem $s1); $MEM_LARGE rows: VmHWM $h4 kB (RssAnon $a4, RssShmem $s4)"
+	echo "  (VmHWM counts the shared buffers the backend touched: RssShmem)"
+	bench_line "figure=\"seal_vmhwm\"" "small_rows=$MEM_SMALL" "small_kb=$h1" "small_shmem_kb=$s1" "large_rows=$MEM_LARGE" "large_kb=$h4" "large_shmem_kb=$s4"
+	target seal_memory_large_vs_small "$(ratio "$h4" "$h1")" "<=" 1.1 x "VmHWM $MEM_LARGE rows / $MEM_SMALL rows"
 fi

@@ -8,7 +8,7 @@
 #      host build, and require every answer to be identical: the two outputs
 #      may differ only where they name the device or count bytes sent to it
 #      (and in the planner's cost notes); the GPU run must show Device: GPU
-#   3. bench/gpu.sh (ROWS, default 78000000): grouped aggregate and join,
+#   3. bench/gpu.sh (ROWS, default 16000000): grouped aggregate and join,
 #      GPU vs host build vs PostgreSQL's own plan, speed-ups and GB/s
 #
 # Usage: tools/gpucheck.sh [ROWS]        GPUCHECK_SKIP_BENCH=1: steps 1-2 only
@@ -23,7 +23,7 @@
 # Exit status: 0 all good, 1 a check failed, 2 no usable GPU (nothing run).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-ROWS=${1:-78000000}
+ROWS=${1:-16000000}
 cd "$ROOT"
 
 NVCC=$(command -v nvcc || ls /usr/local/cuda/bin/nvcc 2>/dev/null || true)
