@@ -176,6 +176,20 @@ extern DsealReader *dseal_reader_open_cached(const char *path, DsealManifestCach
 extern void dseal_cache_stats(const DsealManifestCache *c, uint64_t *hits, uint64_t *misses);
 /* Free the cache and its manifests (no reader may still borrow one).  NULL-safe. */
 extern void dseal_cache_free(DsealManifestCache *c);
+
+/*
+ * Open path with a manifest another process of this build parsed and
+ * verified (a parallel scan's leader), taken over by the reader (freed with
+ * it, or at once on failure); the file's header and trailer are still read
+ * and compared with it.
+ */
+extern DsealReader *dseal_reader_open_with(const char *path, DsealManifest *m, DErr *err);
+
+/* ---- manifest_flat.c: a parsed manifest as one block, for shared memory ---- */
+extern size_t dseal_manifest_flat_size(const DsealManifest *m);
+extern void dseal_manifest_flatten(const DsealManifest *m, uint8_t *out);
+/* A malloc'd manifest from a block made by dseal_manifest_flatten (json is NULL). */
+extern DsealManifest *dseal_manifest_unflatten(const uint8_t *in, size_t len, DErr *err);
 extern const DsealManifest *dseal_reader_manifest(const DsealReader *r);
 /* Check one chunk's bytes against the signed sha256 (no keys needed). */
 extern bool dseal_reader_check_chunk(DsealReader *r, uint32_t rg, uint32_t col, DErr *err);

@@ -226,8 +226,13 @@ cache_insert(DsealManifestCache *c, DsealReader *r, const struct stat *st)
 	r->entry = victim;
 }
 
+/*
+ * Open path.  given: a manifest parsed and verified elsewhere (a parallel
+ * leader's, dseal_manifest_unflatten), taken over by the reader, or NULL;
+ * cache: a manifest cache to use, or NULL.
+ */
 static DsealReader *
-reader_open(const char *path, DsealManifestCache *cache, DErr *err)
+reader_open(const char *path, DsealManifestCache *cache, DsealManifest *given, DErr *err)
 {
 	DsealReader *r = calloc(1, sizeof(DsealReader));
 	struct stat st;
@@ -239,9 +244,14 @@ reader_open(const char *path, DsealManifestCache *cache, DErr *err)
 	DsealCacheEntry *hit = NULL;
 
 	if (r)
+	{
 		r->fd = -1;
+		r->m = given;			/* owned from here on, freed with r on failure */
+	}
 	if (!r || !(r->path = strdup(path)))
 	{
+		if (r)
+			dseal_manifest_free(r->m);
 		free(r);
 		derr_set(err, DERR_NOMEM, "out of memory opening \"%s\"", path);
 		return NULL;
@@ -282,10 +292,20 @@ reader_open(const char *path, DsealManifestCache *cache, DErr *err)
 		derr_detail(err, "A complete .dseal file ends with a 24-byte trailer that locates the manifest.");
 		goto fail;
 	}
-	for (int i = 0; cache != NULL && i < cache->n; i++)
+	for (int i = 0; cache != NULL && given == NULL && i < cache->n; i++)
 		if (same_file(&cache->e[i], &st) && cache->e[i].m->json_len == mlen)
 			hit = &cache->e[i];
-	if (hit != NULL)
+	if (given != NULL)
+	{
+		if (given->json_len != mlen)
+		{
+			derr_set(err, DERR_INTEGRITY, "sealed dataset \"%s\" changed while it was being read", path);
+			derr_detail(err, "Its manifest is %llu bytes long now; the parallel leader read one of %zu bytes.",
+						(unsigned long long) mlen, given->json_len);
+			goto fail;
+		}
+	}
+	else if (hit != NULL)
 	{
 		/* the manifest this file had when it was parsed and verified */
 		r->m = hit->m;
@@ -322,7 +342,7 @@ reader_open(const char *path, DsealManifestCache *cache, DErr *err)
 		derr_detail(err, "The file starts with %s, but the manifest its owner signed records %s.", got, want);
 		goto fail;
 	}
-	if (cache != NULL && hit == NULL)
+	if (cache != NULL && hit == NULL && given == NULL)
 	{
 		cache->misses++;
 		cache_insert(cache, r, &st);
@@ -338,13 +358,19 @@ fail:
 DsealReader *
 dseal_reader_open(const char *path, DErr *err)
 {
-	return reader_open(path, NULL, err);
+	return reader_open(path, NULL, NULL, err);
 }
 
 DsealReader *
 dseal_reader_open_cached(const char *path, DsealManifestCache *cache, DErr *err)
 {
-	return reader_open(path, cache, err);
+	return reader_open(path, cache, NULL, err);
+}
+
+DsealReader *
+dseal_reader_open_with(const char *path, DsealManifest *m, DErr *err)
+{
+	return reader_open(path, NULL, m, err);
 }
 
 const DsealManifest *

@@ -39,6 +39,8 @@ typedef struct DfdwShared
 {
 	pg_atomic_uint32 next_rg;
 	uint8		data_key[DSEAL_DATA_KEY_LEN];
+	Size		manifest_len;
+	uint8		manifest[FLEXIBLE_ARRAY_MEMBER];	/* the leader's, dseal_manifest_flatten() */
 } DfdwShared;
 
 #define MEMO_SLOTS		4096		/* power of two */
@@ -137,8 +139,8 @@ static DsealManifestCache *manifest_cache = NULL;
  * Open a dataset (trailer, manifest, owner signature) so that it is closed
  * when cxt is reset or deleted, on error too.
  */
-DsealReader *
-dfdw_open_dataset(const char *path, MemoryContext cxt)
+static DsealReader *
+open_guarded(const char *path, MemoryContext cxt, DsealManifest *given)
 {
 	ReaderGuard *g = MemoryContextAllocZero(cxt, sizeof(ReaderGuard));
 	DErr		err;
@@ -146,8 +148,11 @@ dfdw_open_dataset(const char *path, MemoryContext cxt)
 	derr_clear(&err);
 	if (manifest_cache == NULL)
 		manifest_cache = dseal_cache_create(MANIFEST_CACHE_ENTRIES);	/* NULL: uncached */
-	g->reader = manifest_cache ? dseal_reader_open_cached(path, manifest_cache, &err)
-		: dseal_reader_open(path, &err);
+	if (given != NULL)
+		g->reader = dseal_reader_open_with(path, given, &err);
+	else
+		g->reader = manifest_cache ? dseal_reader_open_cached(path, manifest_cache, &err)
+			: dseal_reader_open(path, &err);
 	if (g->reader == NULL)
 		derr_ereport(&err, 0,
 					 err.code == DERR_IO ? "Check the foreign table's path option and that the server "
@@ -157,6 +162,12 @@ dfdw_open_dataset(const char *path, MemoryContext cxt)
 	g->cb.arg = g;
 	MemoryContextRegisterResetCallback(cxt, &g->cb);
 	return g->reader;
+}
+
+DsealReader *
+dfdw_open_dataset(const char *path, MemoryContext cxt)
+{
+	return open_guarded(path, cxt, NULL);
 }
 
 /* Release what palloc does not own: column buffers and the data key. */
@@ -266,7 +277,7 @@ verify_chunks(DfdwScan *s)
 
 /* Everything but the key: open, map columns, guard resources. */
 static DfdwScan *
-scan_open(Relation rel, const char *path, List *attnos, MemoryContext parent)
+scan_open(Relation rel, const char *path, List *attnos, MemoryContext parent, DsealManifest *given)
 {
 	MemoryContext cxt = AllocSetContextCreate(parent, "dstack_fdw scan", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
@@ -281,7 +292,7 @@ scan_open(Relation rel, const char *path, List *attnos, MemoryContext parent)
 	cb->func = scan_release;
 	cb->arg = s;
 	MemoryContextRegisterResetCallback(cxt, cb);
-	s->reader = dfdw_open_dataset(path, cxt);
+	s->reader = open_guarded(path, cxt, given);
 	s->m = dseal_reader_manifest(s->reader);
 	if (dfdw_guc_output_guard)
 		dfdw_check_declared_types(rel, s->m, path);
@@ -358,23 +369,23 @@ dfdwBeginForeignScan(ForeignScanState *node, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 	dfdw_check_sealed_scan(node->ss.ps.state, node->ss.ss_currentRelation);
-	s = scan_open(node->ss.ss_currentRelation, strVal(linitial(plan->fdw_private)),
-				  lthird(plan->fdw_private), node->ss.ps.state->es_query_cxt);
-	node->fdw_state = s;
 	/*
-	 * A parallel worker gets the key of a parallel-aware scan from the
-	 * leader (dfdwInitializeWorkerForeignScan).  A scan that is not
-	 * parallel-aware but runs in a worker anyway (the inner side of a hash
-	 * join under Gather: each worker reads it whole) has no shared state:
-	 * the worker mounts it itself, with the same rule.  Its leader passed
+	 * A parallel worker gets the manifest and the key of a parallel-aware
+	 * scan from the leader: the scan is opened in
+	 * dfdwInitializeWorkerForeignScan.  A scan that is not parallel-aware
+	 * but runs in a worker anyway (the inner side of a hash join under
+	 * Gather: each worker reads it whole) has no shared state: the worker
+	 * opens and mounts it itself, with the same rule.  Its leader passed
 	 * dfdw_check_sealed_scan() for the same plan before any worker started.
 	 */
+	if (IsParallelWorker() && node->ss.ps.plan->parallel_aware)
+		return;
+	s = scan_open(node->ss.ss_currentRelation, strVal(linitial(plan->fdw_private)),
+				  lthird(plan->fdw_private), node->ss.ps.state->es_query_cxt, NULL);
+	node->fdw_state = s;
 	setup_bounding(s);
-	if (!IsParallelWorker() || !node->ss.ps.plan->parallel_aware)
-	{
-		scan_mount(s);
-		verify_chunks(s);
-	}
+	scan_mount(s);
+	verify_chunks(s);
 }
 
 /* ---- contribution bounding (bound.c) ------------------------------------- */
@@ -758,7 +769,7 @@ dfdw_batch_begin(EState *estate, Relation rel, List *attnos, MemoryContext paren
 
 	dfdw_check_sealed_scan(estate, rel);
 	dfdw_table_options(RelationGetRelid(rel), &topts);
-	s = scan_open(rel, topts.path, attnos, parent);
+	s = scan_open(rel, topts.path, attnos, parent, NULL);
 	setup_bounding(s);
 	scan_mount(s);
 	verify_chunks(s);
@@ -876,10 +887,15 @@ dfdw_batch_end(DfdwScan *s)
 Size
 dfdwEstimateDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt)
 {
-	return sizeof(DfdwShared);
+	DfdwScan   *s = node->fdw_state;
+
+	return add_size(offsetof(DfdwShared, manifest), dseal_manifest_flat_size(s->m));
 }
 
-/* The leader has mounted: share the cursor and the data key with the workers. */
+/*
+ * The leader has mounted: share the cursor, the data key and the parsed,
+ * verified manifest with the workers (they do not parse it again).
+ */
 void
 dfdwInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void *coordinate)
 {
@@ -888,6 +904,8 @@ dfdwInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void
 
 	pg_atomic_init_u32(&sh->next_rg, 0);
 	memcpy(sh->data_key, s->mount.data_key, DSEAL_DATA_KEY_LEN);
+	sh->manifest_len = dseal_manifest_flat_size(s->m);
+	dseal_manifest_flatten(s->m, sh->manifest);
 	s->shared = sh;
 }
 
@@ -899,13 +917,26 @@ dfdwReInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, vo
 	pg_atomic_write_u32(&sh->next_rg, 0);
 }
 
+/* A worker's part of a parallel-aware scan: open with the leader's manifest and key. */
 void
 dfdwInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc, void *coordinate)
 {
-	DfdwScan   *s = node->fdw_state;
+	ForeignScan *plan = (ForeignScan *) node->ss.ps.plan;
+	DfdwShared *sh = coordinate;
+	DsealManifest *m;
+	DfdwScan   *s;
+	DErr		err;
 
-	s->shared = coordinate;
-	install_key(s, s->shared->data_key);
+	derr_clear(&err);
+	m = dseal_manifest_unflatten(sh->manifest, sh->manifest_len, &err);
+	if (m == NULL)
+		derr_ereport(&err, 0, NULL);
+	s = scan_open(node->ss.ss_currentRelation, strVal(linitial(plan->fdw_private)),
+				  lthird(plan->fdw_private), node->ss.ps.state->es_query_cxt, m);
+	node->fdw_state = s;
+	s->shared = sh;
+	setup_bounding(s);
+	install_key(s, sh->data_key);
 }
 
 /* Leader only, after every worker has finished: scrub the shared key. */
@@ -939,7 +970,7 @@ acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
 		if (!TupleDescAttr(desc, a - 1)->attisdropped)
 			attnos = lappend_int(attnos, a);
 	dfdw_table_options(RelationGetRelid(rel), &topts);
-	s = scan_open(rel, topts.path, attnos, CurrentMemoryContext);
+	s = scan_open(rel, topts.path, attnos, CurrentMemoryContext, NULL);
 	scan_mount(s);
 	reservoir_init_selection_state(&rstate, targrows);
 	for (;;)

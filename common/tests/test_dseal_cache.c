@@ -9,7 +9,11 @@
  *   - an entry borrowed by an open reader is never replaced: with every
  *     entry in use, a new file is opened uncached and still works;
  *   - closing readers gives entries back, and the least recently used one
- *     is replaced first.
+ *     is replaced first;
+ *   - a manifest flattened for shared memory comes back field for field
+ *     (without its JSON), opens the file and reads the same rows; a cut or
+ *     damaged block is refused, and a copy opened against another file of
+ *     the same sizes reads nothing from it.
  */
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -112,6 +116,46 @@ main(void)
 	r1 = dseal_reader_open_cached(a, cache, &err);
 	CHECK(r1 && misses(cache) == 6, "cache: the least recently used entry was the one replaced");
 	dseal_reader_close(r1);
+
+	/* the flat copy a parallel leader hands its workers */
+	{
+		DsealReader *src = dseal_reader_open(b, &err);
+		const DsealManifest *m = dseal_reader_manifest(src);
+		size_t		n = dseal_manifest_flat_size(m);
+		uint8_t    *blk = malloc(n);
+		DsealManifest *copy;
+		bool		same = true;
+
+		dseal_manifest_flatten(m, blk);
+		copy = dseal_manifest_unflatten(blk, n, &err);
+		CHECK(copy != NULL && copy->json == NULL && copy->json_len == m->json_len, "flat: a manifest comes back, without its JSON");
+		same = copy && copy->ncols == m->ncols && copy->nrowgroups == m->nrowgroups && copy->row_count == m->row_count &&
+			strcmp(copy->table, m->table) == 0 && strcmp(copy->sealed_at, m->sealed_at) == 0 &&
+			memcmp(copy->header_hash, m->header_hash, sizeof(m->header_hash)) == 0 &&
+			memcmp(copy->dataset_id, m->dataset_id, sizeof(m->dataset_id)) == 0 &&
+			memcmp(copy->manifest_hash, m->manifest_hash, sizeof(m->manifest_hash)) == 0;
+		for (int c = 0; same && c < m->ncols; c++)
+			same = strcmp(copy->cols[c].name, m->cols[c].name) == 0 && strcmp(copy->cols[c].type, m->cols[c].type) == 0 &&
+				copy->cols[c].enc == m->cols[c].enc;
+		for (uint32_t g = 0; same && g < m->nrowgroups; g++)
+			same = copy->rowgroups[g].nrows == m->rowgroups[g].nrows &&
+				memcmp(copy->rowgroups[g].chunks, m->rowgroups[g].chunks, sizeof(DsealChunkRef) * m->ncols) == 0;
+		CHECK(same, "flat: every field and chunk reference is the original's");
+		r1 = dseal_reader_open_with(b, copy, &err);
+		CHECK(r1 && first_a(r1, 8) == 8 * ROWS * 7 + 1, "flat: the copy opens the file and reads its rows");
+		dseal_reader_close(r1);
+		CHECK(dseal_manifest_unflatten(blk, n - 1, &err) == NULL && err.code == DERR_FORMAT, "flat: a cut block is refused");
+		blk[0] ^= 1;
+		CHECK(dseal_manifest_unflatten(blk, n, &err) == NULL && err.code == DERR_FORMAT, "flat: a damaged block is refused");
+		blk[0] ^= 1;
+		copy = dseal_manifest_unflatten(blk, n, &err);
+		r1 = dseal_reader_open_with(c, copy, &err);
+		CHECK(r1 != NULL && first_a(r1, 0) == -1,
+			  "flat: b's copy opened against c (same sizes) reads nothing: c's chunks fail authentication");
+		dseal_reader_close(r1);
+		free(blk);
+		dseal_reader_close(src);
+	}
 
 	/* a changed file is parsed again, even with its mtime put back; a damaged manifest fails */
 	CHECK(stat(a, &st) == 0, "cache: stat");
