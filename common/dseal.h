@@ -204,6 +204,21 @@ extern bool dseal_reader_read_chunk(DsealReader *r, uint32_t rg, uint32_t col,
 /* Close fd, free GCM context (scrubbing the key) and manifest.  NULL-safe. */
 extern void dseal_reader_close(DsealReader *r);
 
+/* ---- contribution bounding (unit_bound.c) ---- */
+typedef struct DsealBound DsealBound;
+
+/* A table for at most rows_per_unit rows per unit, sized for a dataset of row_count rows. */
+extern DsealBound *dseal_bound_new(uint64_t row_count, uint32_t rows_per_unit, DErr *err);
+/*
+ * Decide a row group's rows in order (row groups in the order given): keep[]
+ * (LSB first, zeroed here) marks each row kept, counted against its unit;
+ * rows whose unit is NULL are dropped.
+ */
+extern bool dseal_bound_row_group(DsealBound *b, const DsealColBuf *unit, uint8_t *keep, DErr *err);
+/* Forget every count (a rescan starts over). */
+extern void dseal_bound_reset(DsealBound *b);
+extern void dseal_bound_free(DsealBound *b);
+
 /* ---- read-ahead (dseal_prefetch.c) ---- */
 typedef struct DsealPrefetch DsealPrefetch;
 
@@ -212,18 +227,22 @@ typedef struct DsealPrefetch DsealPrefetch;
  * request at a time, into its own column buffers.  Until
  * dseal_prefetch_stop() the reader belongs to the thread.  Every signal is
  * blocked in it, and it calls nothing but this library, OpenSSL and zstd.
+ * bound: a bounding table the thread applies to column cols[unit] of each
+ * row group, in request order (and only the thread, while it runs), or NULL.
  */
-extern DsealPrefetch *dseal_prefetch_start(DsealReader *r, int ncols, const uint32_t *cols, DErr *err);
+extern DsealPrefetch *dseal_prefetch_start(DsealReader *r, int ncols, const uint32_t *cols,
+										   DsealBound *bound, int unit, DErr *err);
 /* Ask for row group rg; the previous request must have been waited for. */
 extern void dseal_prefetch_request(DsealPrefetch *p, uint32_t rg);
 /* Is a request outstanding (not yet waited for)?  Its row group in *rg. */
 extern bool dseal_prefetch_pending(DsealPrefetch *p, uint32_t *rg);
 /*
  * Wait for the outstanding request; on success swap its buffers with
- * out[0..ncols) (the caller's become the thread's next ones).  On failure
- * err is the reader's error, whole.
+ * out[0..ncols) (the caller's become the thread's next ones) and, with a
+ * bounding table, copy the row group's kept-rows bitmap into keep.  On
+ * failure err is the reader's (or the table's) error, whole.
  */
-extern bool dseal_prefetch_wait(DsealPrefetch *p, DsealColBuf *out, DErr *err);
+extern bool dseal_prefetch_wait(DsealPrefetch *p, DsealColBuf *out, uint8_t *keep, DErr *err);
 /* Finish a read in progress, stop and join the thread, free its buffers.  NULL-safe. */
 extern void dseal_prefetch_stop(DsealPrefetch *p);
 

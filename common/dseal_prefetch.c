@@ -14,6 +14,11 @@
  * While it exists the reader belongs to it: the caller touches the reader
  * again only after dseal_prefetch_stop().  Errors are returned by
  * dseal_prefetch_wait(), whole (code, message, detail).
+ *
+ * With a bounding table (unit_bound.c), the thread also decides which rows
+ * of the row group contribution bounding keeps, right after decoding it.
+ * Row groups are bounded in the order they are requested, which for the
+ * serial scans of dstack_run() is the file's order, as bounding requires.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -36,6 +41,10 @@ struct DsealPrefetch
 	int			ncols;
 	uint32_t   *cols;
 	DsealColBuf *bufs;			/* the thread's set */
+	DsealBound *bound;			/* NULL: no bounding */
+	int			unit;			/* bufs[unit] is the privacy unit's column */
+	uint8_t    *keep;			/* the row group's kept rows (LSB first) */
+	size_t		keep_cap;
 	pthread_t	thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -67,6 +76,24 @@ prefetch_main(void *arg)
 		derr_clear(&err);
 		for (int i = 0; i < p->ncols && ok; i++)
 			ok = dseal_reader_read_chunk(p->r, rg, p->cols[i], &p->bufs[i], &err);
+		if (ok && p->bound != NULL)
+		{
+			size_t		need = ((size_t) p->bufs[p->unit].nrows + 7) / 8;
+
+			if (need > p->keep_cap)
+			{
+				uint8_t    *k = realloc(p->keep, need);
+
+				if (k == NULL)
+					ok = derr_set(&err, DERR_NOMEM, "out of memory for contribution bounding");
+				else
+				{
+					p->keep = k;
+					p->keep_cap = need;
+				}
+			}
+			ok = ok && dseal_bound_row_group(p->bound, &p->bufs[p->unit], p->keep, &err);
+		}
 
 		pthread_mutex_lock(&p->mu);
 		p->ok = ok;
@@ -80,7 +107,8 @@ prefetch_main(void *arg)
 }
 
 DsealPrefetch *
-dseal_prefetch_start(DsealReader *r, int ncols, const uint32_t *cols, DErr *err)
+dseal_prefetch_start(DsealReader *r, int ncols, const uint32_t *cols, DsealBound *bound, int unit,
+					 DErr *err)
 {
 	DsealPrefetch *p = calloc(1, sizeof(DsealPrefetch));
 	sigset_t	all,
@@ -98,6 +126,8 @@ dseal_prefetch_start(DsealReader *r, int ncols, const uint32_t *cols, DErr *err)
 		return NULL;
 	}
 	p->r = r;
+	p->bound = bound;
+	p->unit = unit;
 	p->ncols = ncols;
 	memcpy(p->cols, cols, sizeof(uint32_t) * (size_t) ncols);
 	p->state = PF_IDLE;
@@ -145,7 +175,7 @@ dseal_prefetch_pending(DsealPrefetch *p, uint32_t *rg)
 }
 
 bool
-dseal_prefetch_wait(DsealPrefetch *p, DsealColBuf *out, DErr *err)
+dseal_prefetch_wait(DsealPrefetch *p, DsealColBuf *out, uint8_t *keep, DErr *err)
 {
 	bool		ok;
 
@@ -162,6 +192,8 @@ dseal_prefetch_wait(DsealPrefetch *p, DsealColBuf *out, DErr *err)
 		*err = p->err;
 	p->state = PF_IDLE;
 	pthread_mutex_unlock(&p->mu);
+	if (ok && p->bound != NULL && keep != NULL)
+		memcpy(keep, p->keep, ((size_t) p->bufs[p->unit].nrows + 7) / 8);
 	if (ok)
 		for (int i = 0; i < p->ncols; i++)
 		{
@@ -189,6 +221,7 @@ dseal_prefetch_stop(DsealPrefetch *p)
 	pthread_cond_destroy(&p->cv);
 	for (int i = 0; i < p->ncols; i++)
 		colbuf_free(&p->bufs[i]);
+	free(p->keep);
 	free(p->bufs);
 	free(p->cols);
 	free(p);

@@ -217,6 +217,7 @@ typedef struct DfdwBound DfdwBound;
 extern DfdwBound *dfdw_bound_begin(MemoryContext cxt, uint64 row_count, int rows_per_unit);
 /* Decide a row group's rows in order: keep[] (LSB first) marks the rows kept. */
 extern void dfdw_bound_row_group(DfdwBound *b, const DsealColBuf *unit, uint8 *keep);
+extern DsealBound *dfdw_bound_table(DfdwBound *b);
 extern void dfdw_bound_reset(DfdwBound *b);
 
 /* ---- validate.c: the allow-list of dstack_run() ---- */

@@ -460,6 +460,7 @@ prefetch_start(DfdwScan *s)
 {
 	uint32	   *cols;
 	bool		unit_read = s->unit_mcol < 0;	/* no unit, or one of the needed columns */
+	int			unit = 0;		/* the unit's index in cols */
 	DErr		err;
 
 	s->pf_tried = true;
@@ -469,14 +470,23 @@ prefetch_start(DfdwScan *s)
 	for (int i = 0; i < s->nneeded; i++)
 	{
 		cols[i] = (uint32) s->mcol[i];
-		unit_read |= s->mcol[i] == s->unit_mcol;
+		if (s->unit_mcol >= 0 && s->mcol[i] == s->unit_mcol && !unit_read)
+		{
+			unit_read = true;
+			unit = i;
+		}
 	}
 	s->pf_ncols = s->nneeded;
 	if (!unit_read)
+	{
+		unit = s->pf_ncols;
 		cols[s->pf_ncols++] = (uint32) s->unit_mcol;
+	}
 	s->pf_out = MemoryContextAllocZero(s->scan_cxt, sizeof(DsealColBuf) * Max(s->pf_ncols, 1));
 	derr_clear(&err);
-	s->pf = dseal_prefetch_start(s->reader, s->pf_ncols, cols, &err);
+	/* the thread bounds each row group it decodes (row groups in file order: serial scans) */
+	s->pf = dseal_prefetch_start(s->reader, s->pf_ncols, cols,
+								 s->bound ? dfdw_bound_table(s->bound) : NULL, unit, &err);
 	pfree(cols);
 	if (s->pf == NULL)
 		derr_ereport(&err, ERRCODE_INSUFFICIENT_RESOURCES,
@@ -536,7 +546,7 @@ take_prefetched(DfdwScan *s)
 	if (s->pf_ncols > s->nneeded)
 		s->pf_out[k++] = s->unit_buf;
 	derr_clear(&err);
-	if (!dseal_prefetch_wait(s->pf, s->pf_out, &err))
+	if (!dseal_prefetch_wait(s->pf, s->pf_out, s->bound ? s->keep : NULL, &err))
 		read_failed(&err);
 	k = 0;
 	for (int i = 0; i < s->nneeded; i++)
@@ -588,7 +598,7 @@ next_row_group(DfdwScan *s)
 		s->have_rg = false;
 		return false;
 	}
-	if (s->bound)
+	if (s->bound && s->pf == NULL)	/* else the read-ahead thread did */
 		dfdw_bound_row_group(s->bound, s->unit, s->keep);
 	s->cur_rg = rg;
 	s->cur_row = 0;

@@ -78,13 +78,13 @@ main(void)
 		  dseal_reader_unwrap(direct, &recipe, recipient_sk, &err), "prefetch: open and unwrap twice");
 
 	/* every row group through the thread, out of order, with the next requested before use */
-	p = dseal_prefetch_start(r, 2, cols, &err);
+	p = dseal_prefetch_start(r, 2, cols, NULL, 0, &err);
 	CHECK(p != NULL, "prefetch: the thread starts");
 	dseal_prefetch_request(p, order[0]);
 	for (int k = 0; k < NGROUPS; k++)
 	{
 		pending_known &= dseal_prefetch_pending(p, &rg) && rg == order[k];
-		if (!dseal_prefetch_wait(p, mine, &err))
+		if (!dseal_prefetch_wait(p, mine, NULL, &err))
 		{
 			printf("FAIL wait: %s\n", err.msg);
 			return 1;
@@ -104,7 +104,7 @@ main(void)
 	CHECK(all_same, "prefetch: every row group equals a direct read of its chunks");
 	CHECK(held_intact, "prefetch: the caller's buffers stay put while the next row group is read");
 	CHECK(!dseal_prefetch_pending(p, &rg), "prefetch: nothing outstanding after the last wait");
-	CHECK(!dseal_prefetch_wait(p, mine, &err) && err.code == DERR_ARG, "prefetch: a wait without a request is refused");
+	CHECK(!dseal_prefetch_wait(p, mine, NULL, &err) && err.code == DERR_ARG, "prefetch: a wait without a request is refused");
 
 	/* stop with a request in flight: it finishes, the thread is joined, the reader is usable again */
 	dseal_prefetch_request(p, 3);
@@ -114,16 +114,16 @@ main(void)
 
 	/* a damaged chunk: the row groups before it arrive, its own wait fails with the reader's error */
 	flip_chunk(path, r, 5, 1);
-	p = dseal_prefetch_start(r, 2, cols, &err);
+	p = dseal_prefetch_start(r, 2, cols, NULL, 0, &err);
 	dseal_prefetch_request(p, 4);
-	CHECK(dseal_prefetch_wait(p, mine, &err), "prefetch: the row group before the damage arrives");
+	CHECK(dseal_prefetch_wait(p, mine, NULL, &err), "prefetch: the row group before the damage arrives");
 	dseal_prefetch_request(p, 5);
 	memset(&err, 0, sizeof(err));
-	CHECK(!dseal_prefetch_wait(p, mine, &err) && err.code == DERR_INTEGRITY &&
+	CHECK(!dseal_prefetch_wait(p, mine, NULL, &err) && err.code == DERR_INTEGRITY &&
 		  strstr(err.msg, "chunk 1 of row group 5") && strstr(err.msg, "failed authentication") &&
 		  err.detail[0] != '\0', "prefetch: the damaged row group's wait fails with the reader's message and detail");
 	dseal_prefetch_request(p, 6);
-	CHECK(dseal_prefetch_wait(p, mine, &err), "prefetch: the thread goes on after an error");
+	CHECK(dseal_prefetch_wait(p, mine, NULL, &err), "prefetch: the thread goes on after an error");
 	dseal_prefetch_stop(p);
 	dseal_prefetch_stop(NULL);
 
@@ -135,7 +135,7 @@ main(void)
 		sigemptyset(&before);
 		sigaddset(&before, SIGUSR1);
 		pthread_sigmask(SIG_SETMASK, &before, NULL);
-		p = dseal_prefetch_start(r, 2, cols, &err);
+		p = dseal_prefetch_start(r, 2, cols, NULL, 0, &err);
 		pthread_sigmask(SIG_SETMASK, NULL, &after);
 		CHECK(sigismember(&after, SIGUSR1) && !sigismember(&after, SIGINT),
 			  "prefetch: starting the thread leaves the caller's signal mask as it was");
