@@ -19,6 +19,14 @@
 #include "derr.h"
 #include "dseal.h"
 
+/*
+ * Both extensions compile these files in, and dstack_fdw is preloaded: with
+ * default visibility the dynamic linker binds dstack_seal's calls to
+ * dstack_fdw's copies (of whatever version that library was built from).
+ * Hidden, each library calls its own (tools/check-symbols.sh checks).
+ */
+#pragma GCC visibility push(hidden)
+
 /* ---- derr_pg.c ---- */
 
 /* The SQLSTATE a DErr code maps to when the caller has no better one. */
@@ -66,5 +74,7 @@ extern void dseal_typemap_append(const DsealTypeMap *tm, DsealColBuf *cb, Datum 
 
 /* Rebuild the Datum of row `row` (caller checks NULL first); palloc'd in the current context. */
 extern Datum dseal_typemap_datum(DsealTypeMap *tm, const DsealColBuf *cb, uint32 row);
+
+#pragma GCC visibility pop
 
 #endif							/* DSTACK_PG_COMMON_H */
