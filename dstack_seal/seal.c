@@ -6,11 +6,17 @@
  * buffers without being materialised: memory stays bounded by one row group,
  * and row-level security, column privileges and partitioned tables behave as
  * for any query of the calling user.  Each full row group is handed to the
- * common/ writer, which compresses, encrypts and appends it.
+ * common/ writer, whose thread compresses, encrypts and appends it while
+ * this backend fills the next one with the writer's other set of buffers.
+ * The thread never calls PostgreSQL; its errors come back through the next
+ * dseal_writer_add_row_group() or dseal_writer_finish() and are raised here,
+ * on the backend's thread.
  *
- * Resources outside palloc (the writer's fd, OpenSSL context and malloc'd
- * buffers, the column buffers, the owner key) are released in PG_FINALLY, so
- * an error or a cancel leaves no temporary file and no key in memory.
+ * Resources outside palloc (the writer's thread, fd, OpenSSL context and
+ * malloc'd buffers, the column buffers, the owner key) are released in
+ * PG_FINALLY, so an error or a cancel leaves no thread, no temporary file and
+ * no key in memory: dseal_writer_free() stops and joins the thread (it gives
+ * up a row group between two chunks) before it frees anything.
  */
 #include "postgres.h"
 
@@ -59,7 +65,11 @@ typedef struct SealState
 	const char *table;
 } SealState;
 
-/* Hand a full row group to the writer and reset the buffers. */
+/*
+ * Hand a full row group to the writer; st->bufs come back empty (the
+ * writer's other set).  An error raised here may be the previous row
+ * group's, met by the writer thread.
+ */
 static void
 seal_flush(SealState *st)
 {
@@ -69,8 +79,6 @@ seal_flush(SealState *st)
 		return;
 	if (!dseal_writer_add_row_group(st->writer, st->bufs, &err))
 		derr_ereport(&err, 0, "Check free space and permissions in the output directory.");
-	for (int i = 0; i < st->ncols; i++)
-		colbuf_reset(&st->bufs[i]);
 	pgstat_progress_update_param(PROGRESS_COPY_BYTES_PROCESSED,
 								 (int64) dseal_writer_bytes(st->writer));
 }

@@ -1,7 +1,8 @@
 -- dstack_seal holes, each closed with its test: an existing dataset is never
 -- replaced, not even by a seal that was already running (two sessions);
 -- the default file name cannot leave the output directory; every byte of the
--- 16-byte file header is checked and signed.
+-- 16-byte file header is checked and signed; a seal cancelled while its writer
+-- thread holds row groups leaves no thread and no temporary file.
 \i sql/include/seal_env.psql
 \set VERBOSITY default
 \! mkdir -p "$DSTACK_TEST_OUT/holes/inner" && chown -R postgres: "$DSTACK_TEST_OUT/holes" 2>/dev/null; true
@@ -95,8 +96,25 @@ FROM unnest(ARRAY['hdr', 'magic', 'version', 'flags12', 'flags13', 'flags14', 'f
 -- the CVM's reader refuses them the same way (no row is printed)
 \! cd "$DSTACK_TEST_OUT/holes" && for t in hdr flags12 resigned; do printf '%s: ' $t; $DSTACK_DSEAL_DUMP --key-file "$DSTACK_TEST_DIR/recipient1.key" --app-id $DSTACK_TEST_APP_ID --compose-hash $DSTACK_TEST_COMPOSE_HASH $t.dseal 2>&1 | grep -v '^[0-9]' | head -1; echo "rows=$($DSTACK_DSEAL_DUMP --key-file "$DSTACK_TEST_DIR/recipient1.key" --app-id $DSTACK_TEST_APP_ID --compose-hash $DSTACK_TEST_COMPOSE_HASH $t.dseal 2>/dev/null | wc -l)"; done
 
+-- 4. cancelled half-way: four row groups went to the writer's thread before the
+-- query sleeps at row 5000 and statement_timeout cancels it; the error path
+-- joins the thread and removes the temporary file
+CREATE FUNCTION h_slow(i int) RETURNS int LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  IF i = 5000 THEN PERFORM pg_sleep(60); END IF;
+  RETURN i;
+END $$;
+CREATE VIEW h_slow_view AS SELECT h_slow(g) AS id, g::float8 / 7 AS x FROM generate_series(1, 10000) g;
+SET dstack_seal.rows_per_group = 1000;
+SET statement_timeout = '1s';
+SELECT dstack_seal('h_slow_view', NULL, :'hdir' || '/slow.dseal') IS NOT NULL AS sealed;
+RESET statement_timeout;
+SET dstack_seal.rows_per_group = 20;
+\! ls "$DSTACK_TEST_OUT/holes" | grep -c '^slow' || true
+SELECT (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), 'Threads:\s+(\d+)'))[1] AS backend_threads;
+
 -- no temporary file is left behind by any of the above
 \! ls -R "$DSTACK_TEST_OUT/holes" | grep -c '\.tmp\.' || true
-DROP VIEW h_race_view;
-DROP FUNCTION h_wait();
+DROP VIEW h_race_view, h_slow_view;
+DROP FUNCTION h_wait(), h_slow(int);
 DROP TABLE h_rows, "../escaped", "a/b", ".hidden", U&"line\000Abreak";
