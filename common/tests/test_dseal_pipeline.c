@@ -4,6 +4,8 @@
  *   - many row groups through the thread read back identically, in order,
  *     with the buffers handed back empty after every row group; two seals of
  *     the same rows have the same chunk layout (only key, nonce and id differ);
+ *   - a caller that hands over faster than the thread seals seals chunks
+ *     itself, and those read back identically too;
  *   - an error met on the thread (a write past RLIMIT_FSIZE: EFBIG) is
  *     returned by the next call with its message and detail, stays returned,
  *     and the temporary file is removed;
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "dseal.h"
+#include "dseal_writer_int.h"	/* caller_chunks: did the caller help? */
 #include "hex.h"
 #include "unit.h"
 
@@ -336,6 +339,40 @@ main(void)
 	CHECK(seal_rows(b, 57 * RPG + 321, 3, &empty_ok, &err), "pipeline: seal the same rows again");
 	CHECK(same_layout(a, b, &err), "pipeline: same chunk layout, sizes and compression as the first seal");
 	CHECK(thread_count() == threads_before, "pipeline: finish leaves no thread behind");
+
+	/*
+	 * The caller helps: at zstd level 19 a row group is filled much faster
+	 * than its four chunks are compressed, so the caller claims chunks of the
+	 * row group in flight when it hands over the next (and at finish).  Every
+	 * value still reads back.
+	 */
+	{
+		DsealWriterOptions o;
+		DsealWriter *w;
+		DsealColBuf cb[NCOLS];
+		bool		ok;
+		uint64_t	helped = 0;
+		uint64_t	n = 40 * RPG;
+
+		unlink(b);
+		options(&o, b, 19);
+		w = dseal_writer_open(&o, owner_sk, &err);
+		ok = w && init_bufs(cb, &err);
+		for (uint64_t r = 0; ok && r < n; r += RPG)
+			ok = fill(cb, r, RPG, &err) && dseal_writer_add_row_group(w, cb, &err);
+		if (w)
+			helped = w->caller_chunks;
+		ok = ok && dseal_writer_finish(w, NULL, &err);
+		dseal_writer_free(w);
+		free_bufs(cb);
+		CHECK(ok && helped > 0, "helping: the caller sealed chunks of the row group in flight");
+		printf("     the caller sealed %llu of %llu chunks\n", (unsigned long long) helped,
+			   (unsigned long long) (n / RPG * NCOLS));
+		why = read_back(b, n, &err);
+		CHECK(why[0] == '\0', "helping: every value reads back as sealed, in order");
+		if (why[0])
+			printf("     %s\n", why);
+	}
 
 	/*
 	 * Signals are for the caller's thread only.  The caller blocks SIGUSR1
