@@ -147,18 +147,16 @@ colbuf_grow_rows(DsealColBuf *cb, DErr *err)
  * On the first NULL we set the bits of all earlier rows.
  */
 static void
-colbuf_mark(DsealColBuf *cb, bool present)
+colbuf_mark_null(DsealColBuf *cb)
 {
 	uint32_t	r = cb->nrows;
 
-	if (!present && !cb->any_null)
+	if (!cb->any_null)
 	{
 		for (uint32_t i = 0; i < r; i++)
 			cb->validity[i >> 3] |= (uint8_t) (1u << (i & 7));
 		cb->any_null = true;
 	}
-	if (present && cb->any_null)
-		cb->validity[r >> 3] |= (uint8_t) (1u << (r & 7));
 }
 
 bool
@@ -166,7 +164,7 @@ colbuf_append_null(DsealColBuf *cb, DErr *err)
 {
 	if (cb->nrows == cb->cap && !colbuf_grow_rows(cb, err))
 		return false;
-	colbuf_mark(cb, false);
+	colbuf_mark_null(cb);
 	if (cb->width > 0)
 		memset(cb->fixed + (size_t) cb->nrows * cb->width, 0, cb->width);
 	else
@@ -180,7 +178,7 @@ colbuf_append_fixed(DsealColBuf *cb, const void *value, DErr *err)
 {
 	if (cb->nrows == cb->cap && !colbuf_grow_rows(cb, err))
 		return false;
-	colbuf_mark(cb, true);
+	colbuf_mark_present(cb);
 	memcpy(cb->fixed + (size_t) cb->nrows * cb->width, value, cb->width);
 	cb->nrows++;
 	return true;
@@ -211,7 +209,7 @@ colbuf_append_var(DsealColBuf *cb, const void *value, size_t len, DErr *err)
 		cb->data = d;
 		cb->data_cap = ncap;
 	}
-	colbuf_mark(cb, true);
+	colbuf_mark_present(cb);
 	if (len)
 		memcpy(cb->data + cb->data_len, value, len);
 	cb->data_len += len;

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "derr.h"
 
@@ -57,6 +58,35 @@ extern void colbuf_free(DsealColBuf *cb);
 extern bool colbuf_append_null(DsealColBuf *cb, DErr *err);
 extern bool colbuf_append_fixed(DsealColBuf *cb, const void *value, DErr *err);
 extern bool colbuf_append_var(DsealColBuf *cb, const void *value, size_t len, DErr *err);
+
+/*
+ * Record row nrows as present: once a column has a NULL its validity bits are
+ * kept explicitly; before that every row is implied present (colbuf.c).
+ */
+static inline void
+colbuf_mark_present(DsealColBuf *cb)
+{
+	uint32_t	r = cb->nrows;
+
+	if (cb->any_null)
+		cb->validity[r >> 3] |= (uint8_t) (1u << (r & 7));
+}
+
+/*
+ * Append a width-byte value when there is room for the row; false means
+ * "call colbuf_append_fixed()", which grows the buffer.  Inline, with width
+ * a constant at the call site: the per-value path of a seal.
+ */
+static inline bool
+colbuf_append_fixed_inline(DsealColBuf *cb, const void *value, int width)
+{
+	if (cb->nrows >= cb->cap)
+		return false;
+	colbuf_mark_present(cb);
+	memcpy(cb->fixed + (size_t) cb->nrows * width, value, width);
+	cb->nrows++;
+	return true;
+}
 
 static inline bool
 colbuf_is_null(const DsealColBuf *cb, uint32_t row)

@@ -18,7 +18,8 @@
  * tag).  Not the hash of the whole manifest: that lists each chunk's tag
  * and so cannot exist before the chunks do (see docs/format.md).
  *
- * Memory: the writer holds one row group of column buffers plus one
+ * Memory: the writer holds two row groups of column buffers (the caller
+ * fills one while the writer's thread seals the other) plus one
  * compressed/encrypted chunk; the reader one chunk per projected column.
  */
 #ifndef DSTACK_DSEAL_H
@@ -148,11 +149,24 @@ typedef struct DsealWriterOptions
  */
 extern DsealWriter *dseal_writer_open(const DsealWriterOptions *opts,
 									  const uint8_t owner_sk[DC_SECKEY_LEN], DErr *err);
-/* Seal one row group: cols[i] holds column i's values; all have the same nrows. */
+/*
+ * Seal one row group: cols[i] holds column i's values; all have the same
+ * nrows.  The writer's thread seals it in the background: on return cols hold
+ * the writer's other buffers, empty (same encodings), for the next row group,
+ * and the caller still frees whatever cols hold at the end.  An error the
+ * thread met on the previous row group is returned here (or by finish).
+ */
 extern bool dseal_writer_add_row_group(DsealWriter *w, DsealColBuf *cols, DErr *err);
-/* Write manifest and trailer, fsync, publish (EEXIST if path exists).  *manifest_out stays valid until free. */
+/*
+ * Wait for the last row group, stop the thread, write manifest and trailer,
+ * fsync, publish (EEXIST if path exists).  *manifest_out stays valid until free.
+ */
 extern bool dseal_writer_finish(DsealWriter *w, const DsealManifest **manifest_out, DErr *err);
-/* Release everything; unlinks the temporary file if not finished.  NULL-safe. */
+/*
+ * Release everything: stops and joins the thread first (a row group in
+ * flight is abandoned between chunks), scrubs the owner key and the data
+ * key, unlinks the temporary file if not finished.  NULL-safe.
+ */
 extern void dseal_writer_free(DsealWriter *w);
 extern uint64_t dseal_writer_rows(const DsealWriter *w);
 extern uint64_t dseal_writer_bytes(const DsealWriter *w);

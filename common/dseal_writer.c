@@ -4,7 +4,8 @@
  * The caller fills one row group of column buffers at a time and hands it
  * over; the writer serializes, compresses, encrypts and appends each column's
  * chunk, keeping only the chunk metadata for the manifest.  Memory is thus
- * bounded by one row group whatever the table size.  The file is written
+ * bounded by two row groups (one being filled, one being sealed) whatever
+ * the table size.  The file is written
  * under a temporary name and published under the final name only after the
  * manifest and trailer are written and fsynced, so a failure or cancel never
  * leaves a half-written dataset under the final name.  Publishing creates the
@@ -12,6 +13,10 @@
  * file system has no hard links): of two seals racing for one path exactly
  * one succeeds, the other fails with EEXIST and removes its temporary file;
  * an existing dataset (or its .json) is never replaced.
+ *
+ * Row groups are sealed and written by the writer's thread while the caller
+ * fills the next one (dseal_pipe.c); the manifest, trailer and publishing
+ * happen here, on the caller's thread, once that thread has stopped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,75 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <zstd.h>
-
-#include "dseal.h"
-
-struct DsealWriter
-{
-	DsealManifest m;			/* header fields filled at open, chunks as we go */
-	uint8_t		owner_sk[DC_SECKEY_LEN];
-	DcGcm	   *gcm;
-	ZSTD_CCtx  *zctx;
-	int			zstd_level;
-	int			fd;
-	char	   *path;
-	char	   *tmp_path;
-	bool		write_detached;
-	bool		finished;
-	bool		tmp_gone;		/* the temporary name was consumed or removed */
-	dev_t		dev;			/* identity of the file we wrote, so a rollback */
-	ino_t		ino;			/* removes only our own final name */
-	uint64_t	offset;			/* next write position */
-	uint32_t	rg_cap;
-	uint8_t    *plain;			/* serialized plaintext */
-	size_t		plain_cap;
-	uint8_t    *zbuf;			/* compressed plaintext */
-	size_t		zbuf_cap;
-	uint8_t    *cbuf;			/* ciphertext || tag */
-	size_t		cbuf_cap;
-};
-
-/* Grow a scratch buffer; buffers are reused across chunks. */
-static bool
-ensure_cap(uint8_t **buf, size_t *cap, size_t need, DErr *err)
-{
-	uint8_t    *n;
-
-	if (*cap >= need)
-		return true;
-	n = realloc(*buf, need);
-	if (!n)
-		return derr_set(err, DERR_NOMEM, "out of memory sealing a chunk of %zu bytes", need);
-	*buf = n;
-	*cap = need;
-	return true;
-}
-
-/* write(2) until done; short writes and EINTR are normal on some filesystems. */
-static bool
-write_all(DsealWriter *w, const void *buf, size_t len, DErr *err)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0)
-	{
-		ssize_t		n = write(w->fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-		{
-			derr_set(err, DERR_IO, "could not write sealed dataset \"%s\"", w->tmp_path);
-			derr_detail(err, "%s.", n < 0 ? strerror(errno) : "No space left or short write");
-			return false;
-		}
-		p += n;
-		len -= (size_t) n;
-		w->offset += (uint64_t) n;
-	}
-	return true;
-}
+#include "dseal_writer_int.h"
 
 static char *
 iso_now(void)
@@ -181,16 +118,10 @@ dseal_writer_open(const DsealWriterOptions *o, const uint8_t owner_sk[DC_SECKEY_
 		dc_random(data_key, sizeof(data_key), err) &&
 		dseal_wrap_key(&w->m.recipe, w->m.owner_id, w->m.recipient_pub, w->m.dataset_id,
 					   data_key, w->m.ephemeral_pub, w->m.wrapped, err) &&
-		(w->gcm = dc_gcm_new(data_key, err)) != NULL;
+		dseal_pipe_init(w, data_key, err);	/* both workers' GCM and zstd contexts */
 	explicit_bzero(data_key, sizeof(data_key));
 	if (!ok || !dseal_manifest_header_hash(&w->m, w->m.header_hash, err))
 		goto fail;
-
-	if (w->zstd_level > 0 && (w->zctx = ZSTD_createCCtx()) == NULL)
-	{
-		derr_set(err, DERR_NOMEM, "could not create a zstd compression context");
-		goto fail;
-	}
 
 	w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
 	if (w->fd < 0)
@@ -202,106 +133,14 @@ dseal_writer_open(const DsealWriterOptions *o, const uint8_t owner_sk[DC_SECKEY_
 		err->sys_errno = e;
 		goto fail;
 	}
-	if (!write_all(w, w->m.file_header, DSEAL_FILE_HEADER_LEN, err))
+	if (!dseal_write_all(w, w->m.file_header, DSEAL_FILE_HEADER_LEN, err) ||
+		!dseal_pipe_start(w, err))
 		goto fail;
 	return w;
 
 fail:
 	dseal_writer_free(w);
 	return NULL;
-}
-
-/* Compress (when it pays), encrypt and append one column chunk. */
-static bool
-seal_chunk(DsealWriter *w, uint32_t rg, uint32_t col, const DsealColBuf *cb, DsealChunkRef *ref,
-		   DErr *err)
-{
-	size_t		plain_len = colbuf_serialized_size(cb);
-	const uint8_t *payload;
-	size_t		payload_len;
-	uint8_t		nonce[DC_GCM_NONCE_LEN];
-	uint8_t		aad[DSEAL_CHUNK_AAD_LEN];
-
-	if (!ensure_cap(&w->plain, &w->plain_cap, plain_len, err))
-		return false;
-	colbuf_serialize(cb, w->plain);
-	payload = w->plain;
-	payload_len = plain_len;
-	ref->zstd = false;
-	if (w->zctx)
-	{
-		size_t		bound = ZSTD_compressBound(plain_len);
-		size_t		zlen;
-
-		if (!ensure_cap(&w->zbuf, &w->zbuf_cap, bound, err))
-			return false;
-		zlen = ZSTD_compressCCtx(w->zctx, w->zbuf, bound, w->plain, plain_len, w->zstd_level);
-		if (ZSTD_isError(zlen))
-			return derr_set(err, DERR_CRYPTO, "zstd compression failed: %s", ZSTD_getErrorName(zlen));
-		if (zlen < plain_len)
-		{
-			payload = w->zbuf;
-			payload_len = zlen;
-			ref->zstd = true;
-		}
-	}
-	if (!ensure_cap(&w->cbuf, &w->cbuf_cap, payload_len + DC_GCM_TAG_LEN, err))
-		return false;
-	dseal_chunk_nonce((uint64_t) rg * w->m.ncols + col, nonce);
-	dseal_chunk_aad(&w->m, rg, col, payload_len, aad);
-	if (!dc_gcm_encrypt(w->gcm, nonce, aad, sizeof(aad), payload, payload_len,
-						w->cbuf, w->cbuf + payload_len, err))
-		return false;
-	/* the plaintext buffers held table data: do not leave it in freed memory */
-	explicit_bzero(w->plain, plain_len);
-	if (ref->zstd)
-		explicit_bzero(w->zbuf, payload_len);
-
-	ref->offset = w->offset;
-	ref->length = payload_len + DC_GCM_TAG_LEN;
-	ref->plain_length = plain_len;
-	memcpy(ref->tag, w->cbuf + payload_len, DC_GCM_TAG_LEN);
-	dc_sha256(w->cbuf, ref->length, ref->sha256);
-	return write_all(w, w->cbuf, ref->length, err);
-}
-
-bool
-dseal_writer_add_row_group(DsealWriter *w, DsealColBuf *cols, DErr *err)
-{
-	DsealManifest *m = &w->m;
-	uint32_t	rg = m->nrowgroups;
-	uint32_t	nrows = cols[0].nrows;
-	DsealRowGroup *g;
-
-	if (nrows == 0)
-		return true;
-	if (nrows > m->rows_per_group)
-		return derr_set(err, DERR_ARG, "row group of %u rows exceeds rows_per_group %u",
-						nrows, m->rows_per_group);
-	for (int c = 0; c < m->ncols; c++)
-		if (cols[c].nrows != nrows || cols[c].enc != m->cols[c].enc)
-			return derr_set(err, DERR_ARG, "column %d of row group %u does not match the schema", c, rg);
-	if (rg == w->rg_cap)
-	{
-		uint32_t	ncap = w->rg_cap ? w->rg_cap * 2 : 16;
-		DsealRowGroup *n = realloc(m->rowgroups, ncap * sizeof(DsealRowGroup));
-
-		if (!n)
-			return derr_set(err, DERR_NOMEM, "out of memory recording row groups");
-		m->rowgroups = n;
-		w->rg_cap = ncap;
-	}
-	g = &m->rowgroups[rg];
-	g->nrows = nrows;
-	g->chunks = calloc(m->ncols, sizeof(DsealChunkRef));
-	if (!g->chunks)
-		return derr_set(err, DERR_NOMEM, "out of memory recording row groups");
-	m->nrowgroups++;			/* counted now so free() releases chunks */
-	for (int c = 0; c < m->ncols; c++)
-		if (!seal_chunk(w, rg, (uint32_t) c, &cols[c], &g->chunks[c], err))
-			return false;
-	m->row_count += nrows;
-	return true;
 }
 
 /* fsync the directory so the rename itself is durable. */
@@ -427,13 +266,17 @@ bool
 dseal_writer_finish(DsealWriter *w, const DsealManifest **manifest_out, DErr *err)
 {
 	uint8_t		trailer[DSEAL_TRAILER_LEN];
-	uint64_t	moff = w->offset;
+	uint64_t	moff;
 	struct stat st;
 
+	/* the last row group written, the thread gone: the file is ours again */
+	if (!dseal_pipe_drain(w, err))
+		return false;
+	moff = w->offset;
 	if (!dseal_manifest_finish(&w->m, w->owner_sk, err))
 		return false;
 	explicit_bzero(w->owner_sk, sizeof(w->owner_sk));
-	if (!write_all(w, w->m.json, w->m.json_len, err))
+	if (!dseal_write_all(w, w->m.json, w->m.json_len, err))
 		return false;
 	for (int i = 0; i < 8; i++)
 	{
@@ -441,7 +284,7 @@ dseal_writer_finish(DsealWriter *w, const DsealManifest **manifest_out, DErr *er
 		trailer[8 + i] = (uint8_t) ((uint64_t) w->m.json_len >> (8 * i));
 	}
 	memcpy(trailer + 16, DSEAL_TRAILER_MAGIC, 8);
-	if (!write_all(w, trailer, sizeof(trailer), err))
+	if (!dseal_write_all(w, trailer, sizeof(trailer), err))
 		return false;
 	if (fsync(w->fd) != 0 || fstat(w->fd, &st) != 0)
 	{
@@ -476,10 +319,11 @@ dseal_writer_rows(const DsealWriter *w)
 	return w->m.row_count;
 }
 
+/* Bytes written so far; callable while the thread writes (progress reports). */
 uint64_t
 dseal_writer_bytes(const DsealWriter *w)
 {
-	return w->offset;
+	return __atomic_load_n(&w->offset, __ATOMIC_RELAXED);
 }
 
 void
@@ -490,16 +334,13 @@ dseal_writer_free(DsealWriter *w)
 	if (w == NULL)
 		return;
 	m = &w->m;
+	/* first the thread: it may be writing to fd and reading the buffers */
+	dseal_pipe_free(w);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (!w->finished && !w->tmp_gone && w->tmp_path)
 		unlink(w->tmp_path);
 	explicit_bzero(w->owner_sk, sizeof(w->owner_sk));
-	dc_gcm_free(w->gcm);
-	ZSTD_freeCCtx(w->zctx);
-	free(w->plain);
-	free(w->zbuf);
-	free(w->cbuf);
 	free(w->path);
 	free(w->tmp_path);
 	dseal_manifest_clear(m);

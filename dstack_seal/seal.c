@@ -6,11 +6,19 @@
  * buffers without being materialised: memory stays bounded by one row group,
  * and row-level security, column privileges and partitioned tables behave as
  * for any query of the calling user.  Each full row group is handed to the
- * common/ writer, which compresses, encrypts and appends it.
+ * common/ writer, whose thread compresses, encrypts and appends it while
+ * this backend fills the next one with the writer's other set of buffers.
+ * The thread never calls PostgreSQL; its errors come back through the next
+ * dseal_writer_add_row_group() or dseal_writer_finish() and are raised here,
+ * on the backend's thread.
  *
- * Resources outside palloc (the writer's fd, OpenSSL context and malloc'd
- * buffers, the column buffers, the owner key) are released in PG_FINALLY, so
- * an error or a cancel leaves no temporary file and no key in memory.
+ * Resources outside palloc (the writer's thread, fd, OpenSSL context and
+ * malloc'd buffers, the column buffers, the owner key) are released in
+ * PG_FINALLY, so an error or a cancel leaves no thread, no temporary file and
+ * no key in memory: dseal_writer_free() stops and joins the thread (it gives
+ * up a row group between two chunks) before it frees anything.  A callback on
+ * the function's memory context does the same when a FATAL error (a
+ * terminated backend) exits without reaching PG_FINALLY.
  */
 #include "postgres.h"
 
@@ -59,7 +67,11 @@ typedef struct SealState
 	const char *table;
 } SealState;
 
-/* Hand a full row group to the writer and reset the buffers. */
+/*
+ * Hand a full row group to the writer; st->bufs come back empty (the
+ * writer's other set).  An error raised here may be the previous row
+ * group's, met by the writer thread.
+ */
 static void
 seal_flush(SealState *st)
 {
@@ -69,8 +81,6 @@ seal_flush(SealState *st)
 		return;
 	if (!dseal_writer_add_row_group(st->writer, st->bufs, &err))
 		derr_ereport(&err, 0, "Check free space and permissions in the output directory.");
-	for (int i = 0; i < st->ncols; i++)
-		colbuf_reset(&st->bufs[i]);
 	pgstat_progress_update_param(PROGRESS_COPY_BYTES_PROCESSED,
 								 (int64) dseal_writer_bytes(st->writer));
 }
@@ -129,6 +139,27 @@ seal_shutdown(DestReceiver *self)
 static void
 seal_destroy(DestReceiver *self)
 {
+}
+
+/*
+ * Release what the seal holds outside palloc: the writer (its thread first,
+ * then fd, temporary file, keys, buffers) and the column buffers.  Idempotent.
+ * PG_FINALLY calls it on success and on errors; as a reset callback of the
+ * function's memory context it also runs when a FATAL error
+ * (pg_terminate_backend) exits the backend without unwinding to PG_FINALLY:
+ * the transaction's portals are dropped before exit(), so the writer's thread
+ * is joined before exit() runs OpenSSL's cleanup under it, and the temporary
+ * file is removed.
+ */
+static void
+seal_release(void *arg)
+{
+	SealState  *st = (SealState *) arg;
+
+	dseal_writer_free(st->writer);
+	st->writer = NULL;
+	for (int i = 0; st->bufs && i < st->ncols; i++)
+		colbuf_free(&st->bufs[i]);
 }
 
 /* Writing server files is a privilege of its own, as for COPY TO a file. */
@@ -338,9 +369,13 @@ dstack_seal(PG_FUNCTION_ARGS)
 	SealState  *st = palloc0(sizeof(SealState));
 	Datum		result = (Datum) 0;
 	MemoryContext fcxt = CurrentMemoryContext;
+	MemoryContextCallback *release = palloc0(sizeof(MemoryContextCallback));
 
 	check_privileges(relid);
 	memset(&recipe, 0, sizeof(recipe));
+	release->func = seal_release;
+	release->arg = st;
+	MemoryContextRegisterResetCallback(fcxt, release);
 	PG_TRY();
 	{
 		const char *query;
@@ -371,8 +406,9 @@ dstack_seal(PG_FUNCTION_ARGS)
 			desc = ps->resultDesc;
 		}
 		st->ncols = desc->natts;
-		st->types = palloc0(sizeof(DsealTypeMap) * st->ncols);
-		st->bufs = palloc0(sizeof(DsealColBuf) * st->ncols);
+		/* in fcxt, not SPI's context: seal_release() may run after SPI's is gone */
+		st->types = MemoryContextAllocZero(fcxt, sizeof(DsealTypeMap) * st->ncols);
+		st->bufs = MemoryContextAllocZero(fcxt, sizeof(DsealColBuf) * st->ncols);
 		defs = palloc0(sizeof(DsealColumnDef) * st->ncols);
 		st->rows_per_group = (uint32) dseal_guc_rows_per_group;
 		for (int i = 0; i < st->ncols; i++)
@@ -450,10 +486,7 @@ dstack_seal(PG_FUNCTION_ARGS)
 	PG_FINALLY();
 	{
 		seal_recipe_scrub(&recipe);
-		dseal_writer_free(st->writer);
-		st->writer = NULL;
-		for (int i = 0; st->bufs && i < st->ncols; i++)
-			colbuf_free(&st->bufs[i]);
+		seal_release(st);
 	}
 	PG_END_TRY();
 	PG_RETURN_DATUM(result);

@@ -19,7 +19,7 @@ OBJS += ../pg_common/derr_pg.o ../pg_common/hex_pg.o ../pg_common/typemap.o
 PG_CPPFLAGS += -I$(srcdir)/../common -I$(srcdir)/../pg_common
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers
 SHLIB_LINK += $(srcdir)/../common/libdstack_common.a -Wl,--exclude-libs,ALL \
-	-lsecp256k1 -lssl -lcrypto -lzstd -ljansson -lcurl
+	-lsecp256k1 -lssl -lcrypto -lzstd -ljansson -lcurl -pthread
 
 ifneq ($(wildcard sql/$(EXTENSION)--$(EXTVERSION).sql),)
 $(error sql/$(EXTENSION)--$(EXTVERSION).sql is frozen: raise EXTVERSION in the Makefile)

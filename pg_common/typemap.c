@@ -90,7 +90,7 @@ append_failed(const DErr *err)
  * failing colbuf_append_*() sets all its fields through derr_set().
  */
 void
-dseal_typemap_append(const DsealTypeMap *tm, DsealColBuf *cb, Datum value, bool isnull)
+dseal_typemap_append_any(const DsealTypeMap *tm, DsealColBuf *cb, Datum value, bool isnull)
 {
 	DErr		err;
 	bool		ok;

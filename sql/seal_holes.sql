@@ -1,7 +1,9 @@
 -- dstack_seal holes, each closed with its test: an existing dataset is never
 -- replaced, not even by a seal that was already running (two sessions);
 -- the default file name cannot leave the output directory; every byte of the
--- 16-byte file header is checked and signed.
+-- 16-byte file header is checked and signed; a seal cancelled while its writer
+-- thread holds row groups leaves no thread and no temporary file, and neither
+-- does a terminated one (and the server does not restart).
 \i sql/include/seal_env.psql
 \set VERBOSITY default
 \! mkdir -p "$DSTACK_TEST_OUT/holes/inner" && chown -R postgres: "$DSTACK_TEST_OUT/holes" 2>/dev/null; true
@@ -95,8 +97,48 @@ FROM unnest(ARRAY['hdr', 'magic', 'version', 'flags12', 'flags13', 'flags14', 'f
 -- the CVM's reader refuses them the same way (no row is printed)
 \! cd "$DSTACK_TEST_OUT/holes" && for t in hdr flags12 resigned; do printf '%s: ' $t; $DSTACK_DSEAL_DUMP --key-file "$DSTACK_TEST_DIR/recipient1.key" --app-id $DSTACK_TEST_APP_ID --compose-hash $DSTACK_TEST_COMPOSE_HASH $t.dseal 2>&1 | grep -v '^[0-9]' | head -1; echo "rows=$($DSTACK_DSEAL_DUMP --key-file "$DSTACK_TEST_DIR/recipient1.key" --app-id $DSTACK_TEST_APP_ID --compose-hash $DSTACK_TEST_COMPOSE_HASH $t.dseal 2>/dev/null | wc -l)"; done
 
+-- 4. cancelled half-way: four row groups went to the writer's thread before the
+-- query sleeps at row 5000 and statement_timeout cancels it; the error path
+-- joins the thread and removes the temporary file
+CREATE FUNCTION h_slow(i int) RETURNS int LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  IF i = 5000 THEN PERFORM pg_sleep(60); END IF;
+  RETURN i;
+END $$;
+CREATE VIEW h_slow_view AS SELECT h_slow(g) AS id, g::float8 / 7 AS x FROM generate_series(1, 10000) g;
+SET dstack_seal.rows_per_group = 1000;
+SET statement_timeout = '1s';
+SELECT dstack_seal('h_slow_view', NULL, :'hdir' || '/slow.dseal') IS NOT NULL AS sealed;
+RESET statement_timeout;
+SET dstack_seal.rows_per_group = 20;
+\! ls "$DSTACK_TEST_OUT/holes" | grep -c '^slow' || true
+SELECT (regexp_match(pg_read_file('/proc/' || pg_backend_pid() || '/status'), 'Threads:\s+(\d+)'))[1] AS backend_threads;
+
+-- 5. terminated half-way (FATAL: no PG_FINALLY): session B seals h_slow_view and sleeps
+-- at row 5000 with its writer's thread running; A terminates it.  The callback on
+-- the seal's memory context joins the thread before the backend exits and removes
+-- the temporary file; the server keeps running (no backend crashed)
+SELECT pg_postmaster_start_time() AS started \gset
+\! ("$(pg_config --bindir)/psql" -X -q -f sql/include/seal_term_b.psql >"$DSTACK_TEST_OUT/holes/term_b.log" 2>&1; touch "$DSTACK_TEST_OUT/holes/term_b.done") </dev/null >/dev/null 2>&1 &
+DO $$
+BEGIN
+  FOR i IN 1..1200 LOOP
+    PERFORM pg_stat_clear_snapshot();
+    PERFORM 1 FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND query LIKE '%h_slow_view%' AND pid <> pg_backend_pid();
+    IF FOUND THEN RETURN; END IF;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+  RAISE EXCEPTION 'session B never reached row 5000 of its seal';
+END $$;
+\! ls "$DSTACK_TEST_OUT/holes" | grep -c '^term\.dseal\.tmp\.'
+SELECT pg_terminate_backend(pid, 60000) AS terminated FROM pg_stat_activity
+ WHERE wait_event = 'PgSleep' AND query LIKE '%h_slow_view%' AND pid <> pg_backend_pid();
+\! for i in $(seq 1 600); do [ -e "$DSTACK_TEST_OUT/holes/term_b.done" ] && break; sleep 0.05; done; grep -c 'terminating connection due to administrator command' "$DSTACK_TEST_OUT/holes/term_b.log"
+\! ls "$DSTACK_TEST_OUT/holes" | grep -c '^term\.' || true
+SELECT pg_postmaster_start_time() = :'started' AS server_not_restarted;
+
 -- no temporary file is left behind by any of the above
 \! ls -R "$DSTACK_TEST_OUT/holes" | grep -c '\.tmp\.' || true
-DROP VIEW h_race_view;
-DROP FUNCTION h_wait();
+DROP VIEW h_race_view, h_slow_view;
+DROP FUNCTION h_wait(), h_slow(int);
 DROP TABLE h_rows, "../escaped", "a/b", ".hidden", U&"line\000Abreak";

@@ -19,3 +19,16 @@ if [ -n "$clash" ]; then
 	exit 1
 fi
 echo "no symbol clashes between common/ and the postgres executable"
+
+# The two extensions load into one backend (dstack_fdw preloaded): a function
+# both export is bound to the first library's copy, so dstack_seal would run
+# dstack_fdw's pg_common code.  Only PostgreSQL's entry points may be shared.
+both=$(comm -12 <(nm -D --defined-only "$ROOT"/dstack_seal/dstack_seal.so | awk '{print $3}' | sort -u) \
+	<(nm -D --defined-only "$ROOT"/dstack_fdw/dstack_fdw.so | awk '{print $3}' | sort -u) |
+	grep -v -E '^(Pg_magic_func|_PG_init)$' || true)
+if [ -n "$both" ]; then
+	echo "symbols exported by both dstack_seal.so and dstack_fdw.so:" >&2
+	echo "$both" | sed 's/^/  /' >&2
+	exit 1
+fi
+echo "no symbol exported by both extensions"
