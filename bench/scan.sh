@@ -49,6 +49,8 @@ for qn in all num3; do
 	variant "heap_${qn}_2w_jitoff" "$BASE $W2 $JOFF" "$h" 2
 	variant "heap_${qn}_2w_jiton" "$BASE $W2 $JON" "$h" 2
 	variant "sealed_${qn}_serial" "$BASE $W0 $JOFF" "$s"
+	# the same without the read-ahead thread: the serial sealed scan on one thread
+	variant "sealed_${qn}_serial_1t" "$BASE $W0 $JOFF SET dstack_fdw.read_ahead = off;" "$s"
 	variant "sealed_${qn}_2w" "$BASE $W2 $JOFF" "$s" 2
 done
 run_variants "$ROWS"
@@ -58,7 +60,9 @@ for qn in all num3; do
 	b2=$(best_of "heap_${qn}_2w_jitoff" "heap_${qn}_2w_jiton")
 	ba=$(best_of "heap_${qn}_serial_jitoff" "heap_${qn}_serial_jiton" "heap_${qn}_2w_jitoff" "heap_${qn}_2w_jiton")
 	lim=1.5; [ $qn = all ] && lim=1.0
-	target "scan_${qn}_serial" "$(ratio "${MED[$bs]}" "${MED[sealed_${qn}_serial]}")" ">=" $lim x "baseline $bs"
+	target "scan_${qn}_serial" "$(ratio "${MED[$bs]}" "${MED[sealed_${qn}_serial]}")" ">=" $lim x "baseline $bs; no parallel workers, the backend and its read-ahead thread"
+	echo "  $qn: serial on one thread (read_ahead off) against $bs: $(ratio "${MED[$bs]}" "${MED[sealed_${qn}_serial_1t]}")x"
+	bench_line "figure=\"scan_${qn}_serial_1thread_vs_heap\"" "value=$(ratio "${MED[$bs]}" "${MED[sealed_${qn}_serial_1t]}")" "plain=\"$bs\""
 	note="baseline $b2"; [ "${V_PAR[sealed_${qn}_2w]}" = true ] || note="$note; the sealed scan did not launch 2 workers"
 	target "scan_${qn}_2w" "$(ratio "${MED[$b2]}" "${MED[sealed_${qn}_2w]}")" ">=" 1.5 x "$note"
 	sb=$(best_of "sealed_${qn}_serial" "sealed_${qn}_2w")
