@@ -253,25 +253,32 @@ map_columns(DfdwScan *s, List *attnos)
  * and inside dstack_run() the chunks a scan never reached are checked at its
  * end (verify_unread_chunks).
  */
+/* Check every chunk of row group g the scan can read: the needed columns' and the unit's. */
 static void
-verify_chunks(DfdwScan *s)
+check_row_group_chunks(DfdwScan *s, uint32 g)
 {
 	DErr		err;
 
+	derr_clear(&err);
+	for (int i = 0; i <= s->nneeded; i++)
+	{
+		int			c = i < s->nneeded ? s->mcol[i] : s->unit_mcol;
+
+		if (c >= 0 && !dseal_reader_check_chunk(s->reader, g, (uint32) c, &err))
+			derr_ereport(&err, 0, "The sealed file was altered after its owner signed it; fetch it "
+						 "again from the owner.");
+	}
+}
+
+static void
+verify_chunks(DfdwScan *s)
+{
 	if (!dfdw_guc_verify_before_scan)
 		return;
-	derr_clear(&err);
 	for (uint32 g = 0; g < s->m->nrowgroups; g++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; i <= s->nneeded; i++)
-		{
-			int			c = i < s->nneeded ? s->mcol[i] : s->unit_mcol;
-
-			if (c >= 0 && !dseal_reader_check_chunk(s->reader, g, (uint32) c, &err))
-				derr_ereport(&err, 0, "The sealed file was altered after its owner signed it; fetch it "
-							 "again from the owner.");
-		}
+		check_row_group_chunks(s, g);
 	}
 }
 
@@ -856,25 +863,16 @@ verify_unread_chunks(DfdwScan *s)
 {
 	uint32		from = s->shared ? s->m->nrowgroups : s->next_serial_rg;
 	uint32		pending;
-	DErr		err;
 
 	if (!s->key_installed || !dfdw_sealed_execution())
 		return;
 	if (s->pf && dseal_prefetch_pending(s->pf, &pending))
 		from = Min(from, pending);	/* requested, never taken */
 	prefetch_stop(s);			/* the reader is this thread's again */
-	derr_clear(&err);
 	for (uint32 g = from; g < s->m->nrowgroups; g++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; i <= s->nneeded; i++)
-		{
-			int			c = i < s->nneeded ? s->mcol[i] : s->unit_mcol;
-
-			if (c >= 0 && !dseal_reader_check_chunk(s->reader, g, (uint32) c, &err))
-				derr_ereport(&err, 0, "The sealed file was altered after its owner signed it; fetch it "
-							 "again from the owner.");
-		}
+		check_row_group_chunks(s, g);
 	}
 }
 
