@@ -1,7 +1,8 @@
 /*
- * fixture.h: a sealed file for the reader's tests (test-only, included by
- * one test program each): keys, a recipe, and NGROUPS row groups of ROWS
- * rows in two columns (int8 g*7+1, text "v<g>").
+ * fixture.h: what the file tests share (test-only): the owner's and the
+ * recipient's keys and a recipe (fixture_keys), and a sealed file of
+ * NGROUPS row groups of ROWS rows in two columns, int8 g*7+1 and text "v<g>"
+ * (fixture_write).
  */
 #ifndef DSTACK_TEST_FIXTURE_H
 #define DSTACK_TEST_FIXTURE_H
@@ -20,7 +21,7 @@ static DsealRecipe recipe;
 static uint8_t recipient_pub[DC_PUBKEY_LEN];
 
 /* Two columns (int8 g*7+1, text "v<g>"), NGROUPS row groups of ROWS rows. */
-static bool
+static inline bool
 fixture_write(const char *path, DErr *err)
 {
 	DsealColumnDef cols[2] = {
@@ -66,7 +67,7 @@ fixture_write(const char *path, DErr *err)
 }
 
 /* Keys and recipe of the fixture; false (with err) if the key setup fails. */
-static bool
+static inline bool
 fixture_keys(DErr *err)
 {
 	uint8_t		root_sk[DC_SECKEY_LEN];

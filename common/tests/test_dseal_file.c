@@ -18,12 +18,9 @@
 
 #include "dseal.h"
 #include "hex.h"
+#include "fixture.h"
 #include "unit.h"
 
-static uint8_t owner_sk[DC_SECKEY_LEN];
-static uint8_t recipient_sk[DC_SECKEY_LEN];
-static DsealRecipe recipe;
-static uint8_t recipient_pub[DC_PUBKEY_LEN];
 static char dir[64];
 
 static bool
@@ -168,7 +165,6 @@ int
 main(void)
 {
 	DErr		err = {0};
-	uint8_t		root_sk[DC_SECKEY_LEN];
 	char		a[128],
 				b[128],
 				c[128],
@@ -181,13 +177,7 @@ main(void)
 	DsealReader *r;
 	struct stat st;
 
-	memset(owner_sk, 0x11, sizeof(owner_sk));
-	memset(recipient_sk, 0x22, sizeof(recipient_sk));
-	memset(root_sk, 0x33, sizeof(root_sk));
-	memset(recipe.app_id, 0xaa, sizeof(recipe.app_id));
-	memset(recipe.compose_hash, 0xbb, sizeof(recipe.compose_hash));
-	if (!dc_pubkey_from_seckey(root_sk, recipe.kms_root_pubkey, &err) ||
-		!dc_pubkey_from_seckey(recipient_sk, recipient_pub, &err))
+	if (!fixture_keys(&err))
 	{
 		printf("FAIL key setup: %s\n", err.msg);
 		return 1;

@@ -24,15 +24,12 @@
 #include "dseal.h"
 #include "dseal_writer_int.h"	/* caller_chunks: did the caller help? */
 #include "hex.h"
+#include "fixture.h"
 #include "unit.h"
 
 #define NCOLS 4
 #define RPG 1000
 
-static uint8_t owner_sk[DC_SECKEY_LEN];
-static uint8_t recipient_sk[DC_SECKEY_LEN];
-static DsealRecipe recipe;
-static uint8_t recipient_pub[DC_PUBKEY_LEN];
 static char dir[64];
 
 static const DsealColumnDef cols[NCOLS] = {
@@ -297,7 +294,6 @@ int
 main(void)
 {
 	DErr		err = {0};
-	uint8_t		root_sk[DC_SECKEY_LEN];
 	char		a[128],
 				b[128],
 				big[128],
@@ -306,13 +302,7 @@ main(void)
 	const char *why;
 	int			threads_before;
 
-	memset(owner_sk, 0x11, sizeof(owner_sk));
-	memset(recipient_sk, 0x22, sizeof(recipient_sk));
-	memset(root_sk, 0x33, sizeof(root_sk));
-	memset(recipe.app_id, 0xaa, sizeof(recipe.app_id));
-	memset(recipe.compose_hash, 0xbb, sizeof(recipe.compose_hash));
-	if (!dc_pubkey_from_seckey(root_sk, recipe.kms_root_pubkey, &err) ||
-		!dc_pubkey_from_seckey(recipient_sk, recipient_pub, &err))
+	if (!fixture_keys(&err))
 	{
 		printf("FAIL key setup: %s\n", err.msg);
 		return 1;
