@@ -10,8 +10,9 @@
 # 2 workers, each with JIT off and on (jit_above_cost = 0); the sealed table
 # serial and with 2 workers (JIT off; gpu_scan off: bench/duckdb.sh and
 # bench/gpu.sh measure GpuPreAgg).  The sealed scan includes the whole mount
-# rule (guest agent Info, chain read, GetKey, unwrap, keyless pre-check of
-# every needed chunk) because every statement pays it.
+# rule (guest agent Info, chain read, GetKey, unwrap) because every statement
+# pays it; serial sealed scans run with their read-ahead thread (the default)
+# and, as sealed_*_serial_1t, without it.
 # Before timing: every row of the sealed table equals the heap's, each sealed
 # query's full answer equals the heap's, the 2-worker variants launch 2 workers.
 # Targets (throughput = baseline time / sealed time; the baseline is the best
