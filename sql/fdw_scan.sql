@@ -187,3 +187,10 @@ SET enable_mergejoin = off; SET enable_nestloop = off;
 SELECT count(*) AS joined FROM wide_s a JOIN wide b ON a.t = b.t AND a.by = b.by AND a.u = b.u;
 RESET enable_mergejoin; RESET enable_nestloop;
 SELECT length(t) AS len, count(*) FROM wide_s WHERE length(t) BETWEEN 125 AND 128 GROUP BY 1 ORDER BY 1;
+-- the same rows on the backend's own thread (read_ahead off), and when a scan
+-- stops early (LIMIT) with a row group requested from the read-ahead thread
+SET dstack_fdw.read_ahead = off;
+SELECT count(*) AS differing_without_read_ahead FROM ((TABLE wide_s EXCEPT ALL TABLE wide) UNION ALL (TABLE wide EXCEPT ALL TABLE wide_s)) d;
+RESET dstack_fdw.read_ahead;
+SELECT count(*) AS first_rows FROM (SELECT id FROM wide_s LIMIT 1500) x;
+SELECT sum(id) AS rescanned FROM generate_series(1, 3) g, LATERAL (SELECT id FROM wide_s WHERE id <= g OFFSET 0) x;
