@@ -3,9 +3,8 @@
  *
  * A scan holds one row group: for each needed column one decrypted chunk in
  * a DsealColBuf, and the Datums built from it in a memory context that is
- * reset when the next row group is read.  Row groups are handed out by a
- * counter: local for a serial scan, an atomic in the parallel DSM segment
- * when workers share the scan, so every row group is read exactly once.
+ * reset when the next row group is read (rowgroup.c reads them; scan.h is
+ * the state the files share).
  *
  * Non-palloc resources (the reader's fd and OpenSSL context, the column
  * buffers, the data key) are released by a callback on the scan's memory
@@ -17,7 +16,6 @@
 
 #include "access/parallel.h"
 #include "access/table.h"
-#include "commands/vacuum.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
@@ -29,86 +27,11 @@
 #include "common/hashfn.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/sampling.h"
 
-#include "dstack_fdw.h"
 #include "pg_common.h"
-
-/* Shared by the leader and the workers of one parallel scan. */
-typedef struct DfdwShared
-{
-	pg_atomic_uint32 next_rg;
-	uint8		data_key[DSEAL_DATA_KEY_LEN];
-	Size		manifest_len;
-	uint8		manifest[FLEXIBLE_ARRAY_MEMBER];	/* the leader's, dseal_manifest_flatten() */
-} DfdwShared;
-
-#define MEMO_SLOTS		4096		/* power of two */
-#define MEMO_PROBE		8
-#define MEMO_TRIAL		2048		/* lookups before judging the hit rate */
-
-typedef struct MemoEntry
-{
-	const uint8 *p;				/* into the current row group's column buffer */
-	uint32		len;
-	uint32		hash;
-	Datum		value;
-} MemoEntry;
-
-typedef struct TextMemo
-{
-	MemoEntry  *slots;			/* NULL: memo off for this column */
-	uint32		used;
-	uint64		lookups;
-	uint64		hits;
-} TextMemo;
-
-typedef struct DfdwScan
-{
-	MemoryContext scan_cxt;		/* the scan; its reset callback releases resources */
-	MemoryContext batch_cxt;	/* Datums of the current row group */
-	Relation	rel;
-	char	   *path;
-	DsealReader *reader;
-	const DsealManifest *m;
-	int			nneeded;
-	int		   *attno;			/* needed attnos (1-based) */
-	int		   *mcol;			/* their column in the manifest */
-	DsealTypeMap *tm;
-	DsealColBuf *bufs;
-	TextMemo   *memo;			/* per needed column; see memo_datum() */
-	Datum	  **vals;			/* per needed column: the row group's Datums ... */
-	bool	  **nulls;			/* ... and NULL flags, built by decode_row_group() */
-	uint32		max_rows;		/* largest row group: the arrays' length */
-	bool		decoded;		/* vals/nulls hold the current row group */
-	bool		slot_nulls_set; /* unneeded columns marked NULL in this row group */
-	int			nbufs_init;
-	bool		key_installed;
-	/* contribution bounding inside dstack_run() (guard.c, rule R7) */
-	int			unit_mcol;		/* manifest column of the privacy unit; -1: no bounding */
-	DsealColBuf unit_buf;		/* the unit's chunk when the query does not read it */
-	bool		unit_buf_init;
-	DsealColBuf *unit;			/* &unit_buf, or the needed column's buffer */
-	DfdwBound  *bound;			/* rows kept per unit */
-	uint8	   *keep;			/* the current row group's kept rows (LSB first) */
-	DfdwMount	mount;
-	/* read-ahead: a thread decodes the next row group (dseal_prefetch.c) */
-	DsealPrefetch *pf;			/* NULL: reading on this thread */
-	bool		pf_tried;		/* started once, or decided not to */
-	int			pf_ncols;		/* needed columns, plus the unit when not needed */
-	DsealColBuf *pf_out;		/* pf_ncols buffers handed to dseal_prefetch_wait() */
-	MemoryContextCallback pf_cb;
-	/* cursor */
-	bool		have_rg;
-	uint32		cur_rg;
-	uint32		cur_row;
-	uint32		cur_nrows;
-	uint32		next_serial_rg;
-	DfdwShared *shared;			/* NULL: serial */
-} DfdwScan;
+#include "scan.h"
 
 static void setup_bounding(DfdwScan *s);
-static void memo_reset(DfdwScan *s);
 
 /* ---- resources -------------------------------------------------------- */
 
@@ -244,47 +167,9 @@ map_columns(DfdwScan *s, List *attnos)
 	}
 }
 
-/*
- * Check the signed hash of every chunk the scan can read (keyless, before
- * any row): the needed columns' and the privacy unit's, in every row group,
- * when dstack_fdw.verify_before_scan is on, so that a scan with the guard
- * off fails on a damaged file before its first row.  Otherwise each chunk's
- * GCM tag, compared with the signed one, authenticates it when it is read,
- * and inside dstack_run() the chunks a scan never reached are checked at its
- * end (verify_unread_chunks).
- */
-/* Check every chunk of row group g the scan can read: the needed columns' and the unit's. */
-static void
-check_row_group_chunks(DfdwScan *s, uint32 g)
-{
-	DErr		err;
-
-	derr_clear(&err);
-	for (int i = 0; i <= s->nneeded; i++)
-	{
-		int			c = i < s->nneeded ? s->mcol[i] : s->unit_mcol;
-
-		if (c >= 0 && !dseal_reader_check_chunk(s->reader, g, (uint32) c, &err))
-			derr_ereport(&err, 0, "The sealed file was altered after its owner signed it; fetch it "
-						 "again from the owner.");
-	}
-}
-
-static void
-verify_chunks(DfdwScan *s)
-{
-	if (!dfdw_guc_verify_before_scan)
-		return;
-	for (uint32 g = 0; g < s->m->nrowgroups; g++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		check_row_group_chunks(s, g);
-	}
-}
-
 /* Everything but the key: open, map columns, guard resources. */
-static DfdwScan *
-scan_open(Relation rel, const char *path, List *attnos, MemoryContext parent, DsealManifest *given)
+DfdwScan *
+dfdw_scan_open(Relation rel, const char *path, List *attnos, MemoryContext parent, DsealManifest *given)
 {
 	MemoryContext cxt = AllocSetContextCreate(parent, "dstack_fdw scan", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
@@ -359,8 +244,8 @@ dfdw_check_declared_types(Relation rel, const DsealManifest *m, const char *path
 }
 
 /* Leader or serial scan: the mount rule and the key. */
-static void
-scan_mount(DfdwScan *s)
+void
+dfdw_scan_mount(DfdwScan *s)
 {
 	dfdw_mount(GetForeignTable(RelationGetRelid(s->rel))->serverid, RelationGetRelid(s->rel),
 			   s->reader, &s->mount);
@@ -387,12 +272,12 @@ dfdwBeginForeignScan(ForeignScanState *node, int eflags)
 	 */
 	if (IsParallelWorker() && node->ss.ps.plan->parallel_aware)
 		return;
-	s = scan_open(node->ss.ss_currentRelation, strVal(linitial(plan->fdw_private)),
+	s = dfdw_scan_open(node->ss.ss_currentRelation, strVal(linitial(plan->fdw_private)),
 				  lthird(plan->fdw_private), node->ss.ps.state->es_query_cxt, NULL);
 	node->fdw_state = s;
 	setup_bounding(s);
-	scan_mount(s);
-	verify_chunks(s);
+	dfdw_scan_mount(s);
+	dfdw_verify_chunks(s);
 }
 
 /* ---- contribution bounding (bound.c) ------------------------------------- */
@@ -429,190 +314,6 @@ keep_row(DfdwScan *s, uint32 row)
 }
 
 /* ---- the scan ------------------------------------------------------------ */
-
-/* The next row group for this process: a shared counter when workers share the scan. */
-static uint32
-claim_row_group(DfdwScan *s)
-{
-	return s->shared ? pg_atomic_fetch_add_u32(&s->shared->next_rg, 1) : s->next_serial_rg++;
-}
-
-static void
-read_failed(const DErr *err)
-{
-	derr_ereport(err, 0, err->code == DERR_INTEGRITY || err->code == DERR_FORMAT
-				 ? "The sealed file was altered after its owner signed it; fetch it again from the owner."
-				 : NULL);
-}
-
-/* Stop the read-ahead thread: the reader is this thread's again.  Safe to call twice. */
-static void
-prefetch_stop(void *arg)
-{
-	DfdwScan   *s = arg;
-
-	dseal_prefetch_stop(s->pf);
-	s->pf = NULL;
-}
-
-/*
- * Start the read-ahead thread for a scan of two or more row groups, once the
- * key is installed and every up-front check is done (the thread owns the
- * reader from now on).  Its callback on the scan's context is registered
- * after the reader's, so it runs first: the thread stops before the reader
- * closes, on error and abort too.
- */
-static void
-prefetch_start(DfdwScan *s)
-{
-	uint32	   *cols;
-	bool		unit_read = s->unit_mcol < 0;	/* no unit, or one of the needed columns */
-	int			unit = 0;		/* the unit's index in cols */
-	DErr		err;
-
-	s->pf_tried = true;
-	if (!dfdw_guc_read_ahead || s->m->nrowgroups < 2 || !s->key_installed)
-		return;
-	cols = palloc(sizeof(uint32) * (s->nneeded + 1));
-	for (int i = 0; i < s->nneeded; i++)
-	{
-		cols[i] = (uint32) s->mcol[i];
-		if (s->unit_mcol >= 0 && s->mcol[i] == s->unit_mcol && !unit_read)
-		{
-			unit_read = true;
-			unit = i;
-		}
-	}
-	s->pf_ncols = s->nneeded;
-	if (!unit_read)
-	{
-		unit = s->pf_ncols;
-		cols[s->pf_ncols++] = (uint32) s->unit_mcol;
-	}
-	s->pf_out = MemoryContextAllocZero(s->scan_cxt, sizeof(DsealColBuf) * Max(s->pf_ncols, 1));
-	derr_clear(&err);
-	/* the thread bounds each row group it decodes (row groups in file order: serial scans) */
-	s->pf = dseal_prefetch_start(s->reader, s->pf_ncols, cols,
-								 s->bound ? dfdw_bound_table(s->bound) : NULL, unit, &err);
-	pfree(cols);
-	if (s->pf == NULL)
-		derr_ereport(&err, ERRCODE_INSUFFICIENT_RESOURCES,
-					 "SET dstack_fdw.read_ahead = off to read on the backend's own thread.");
-	if (s->pf_cb.func == NULL)	/* once: a rescan starts the thread again */
-	{
-		s->pf_cb.func = prefetch_stop;
-		s->pf_cb.arg = s;
-		MemoryContextRegisterResetCallback(s->scan_cxt, &s->pf_cb);
-	}
-}
-
-/* Read row group rg on this thread: the needed columns, and the unit's. */
-static void
-read_row_group(DfdwScan *s, uint32 rg)
-{
-	DErr		err;
-
-	derr_clear(&err);
-	for (int i = 0; i < s->nneeded; i++)
-	{
-		if (!dseal_reader_read_chunk(s->reader, rg, (uint32) s->mcol[i], &s->bufs[i], &err))
-			read_failed(&err);
-		if (i >= s->nbufs_init)
-			s->nbufs_init = i + 1;
-	}
-	if (s->unit == &s->unit_buf)
-	{
-		if (!dseal_reader_read_chunk(s->reader, rg, (uint32) s->unit_mcol, &s->unit_buf, &err))
-			read_failed(&err);
-		s->unit_buf_init = true;
-	}
-}
-
-/*
- * Take row group rg from the read-ahead thread (requesting it first if it
- * is not on its way), then ask for the next one before returning.  The
- * buffers are swapped, not copied.
- */
-static uint32
-take_prefetched(DfdwScan *s)
-{
-	uint32		rg;
-	uint32		next;
-	int			k = 0;
-	DErr		err;
-
-	if (!dseal_prefetch_pending(s->pf, &rg))
-	{
-		rg = claim_row_group(s);
-		if (rg >= s->m->nrowgroups)
-			return rg;
-		dseal_prefetch_request(s->pf, rg);
-	}
-	for (int i = 0; i < s->nneeded; i++)
-		s->pf_out[k++] = s->bufs[i];
-	if (s->pf_ncols > s->nneeded)
-		s->pf_out[k++] = s->unit_buf;
-	derr_clear(&err);
-	if (!dseal_prefetch_wait(s->pf, s->pf_out, s->bound ? s->keep : NULL, &err))
-		read_failed(&err);
-	k = 0;
-	for (int i = 0; i < s->nneeded; i++)
-		s->bufs[i] = s->pf_out[k++];
-	s->nbufs_init = s->nneeded;
-	if (s->pf_ncols > s->nneeded)
-	{
-		s->unit_buf = s->pf_out[k++];
-		s->unit_buf_init = true;
-	}
-	next = claim_row_group(s);
-	if (next < s->m->nrowgroups)
-		dseal_prefetch_request(s->pf, next);
-	return rg;
-}
-
-/* Read the next row group this process is given; false at the end. */
-static bool
-next_row_group(DfdwScan *s)
-{
-	uint32		rg;
-
-	CHECK_FOR_INTERRUPTS();
-	if (!s->pf_tried)
-		prefetch_start(s);
-	MemoryContextReset(s->batch_cxt);
-	memo_reset(s);
-	s->slot_nulls_set = false;
-	s->decoded = false;
-	/* the unit is usually a column the query reads anyway: decrypt it once */
-	s->unit = NULL;
-	if (s->unit_mcol >= 0)
-	{
-		s->unit = &s->unit_buf;
-		for (int i = 0; i < s->nneeded; i++)
-			if (s->mcol[i] == s->unit_mcol)
-				s->unit = &s->bufs[i];
-	}
-	if (s->pf)
-		rg = take_prefetched(s);
-	else
-	{
-		rg = claim_row_group(s);
-		if (rg < s->m->nrowgroups)
-			read_row_group(s, rg);
-	}
-	if (rg >= s->m->nrowgroups)
-	{
-		s->have_rg = false;
-		return false;
-	}
-	if (s->bound && s->pf == NULL)	/* else the read-ahead thread did */
-		dfdw_bound_row_group(s->bound, s->unit, s->keep);
-	s->cur_rg = rg;
-	s->cur_row = 0;
-	s->cur_nrows = s->m->rowgroups[rg].nrows;
-	s->have_rg = true;
-	return true;
-}
 
 /*
  * Values stored in their text form (numeric, jsonb, arrays, ...) are rebuilt
@@ -655,9 +356,11 @@ memo_datum(DfdwScan *s, int i, uint32 row)
 }
 
 /* A new row group: its buffers replaced the old ones, so the memos start empty. */
-static void
-memo_reset(DfdwScan *s)
+void
+dfdw_scan_new_row_group(DfdwScan *s)
 {
+	s->slot_nulls_set = false;
+	s->decoded = false;
 	for (int i = 0; i < s->nneeded; i++)
 	{
 		TextMemo   *m = &s->memo[i];
@@ -708,8 +411,8 @@ decode_row_group(DfdwScan *s)
 }
 
 /* Fill the slot with row cur_row: needed columns from the decoded arrays, others NULL. */
-static void
-fill_slot(DfdwScan *s, TupleTableSlot *slot)
+void
+dfdw_scan_fill_slot(DfdwScan *s, TupleTableSlot *slot)
 {
 	uint32		row = s->cur_row;
 	Datum	   *values = slot->tts_values;
@@ -743,14 +446,14 @@ dfdwIterateForeignScan(ForeignScanState *node)
 	{
 		while (!s->have_rg || s->cur_row >= s->cur_nrows)
 		{
-			if (!next_row_group(s))
+			if (!dfdw_next_row_group(s))
 				return ExecClearTuple(slot);
 		}
 		if (s->unit_mcol < 0 || keep_row(s, s->cur_row))
 			break;
 		s->cur_row++;
 	}
-	fill_slot(s, slot);
+	dfdw_scan_fill_slot(s, slot);
 	s->cur_row++;
 	return slot;
 }
@@ -786,10 +489,10 @@ dfdw_batch_begin(EState *estate, Relation rel, List *attnos, MemoryContext paren
 
 	dfdw_check_sealed_scan(estate, rel);
 	dfdw_table_options(RelationGetRelid(rel), &topts);
-	s = scan_open(rel, topts.path, attnos, parent, NULL);
+	s = dfdw_scan_open(rel, topts.path, attnos, parent, NULL);
 	setup_bounding(s);
-	scan_mount(s);
-	verify_chunks(s);
+	dfdw_scan_mount(s);
+	dfdw_verify_chunks(s);
 	return s;
 }
 
@@ -802,7 +505,7 @@ dfdw_batch_begin(EState *estate, Relation rel, List *attnos, MemoryContext paren
 bool
 dfdw_batch_next(DfdwScan *s, DfdwBatch *b)
 {
-	if (!next_row_group(s))
+	if (!dfdw_next_row_group(s))
 		return false;
 	b->nrows = s->cur_nrows;
 	b->ncols = s->nneeded;
@@ -817,7 +520,7 @@ void
 dfdw_batch_fill_slot(DfdwScan *s, TupleTableSlot *slot, uint32 row)
 {
 	s->cur_row = row;
-	fill_slot(s, slot);
+	dfdw_scan_fill_slot(s, slot);
 	s->cur_row = s->cur_nrows;
 }
 
@@ -839,41 +542,12 @@ dfdw_batch_memory(DfdwScan *s)
 void
 dfdw_batch_rescan(DfdwScan *s)
 {
-	prefetch_stop(s);			/* drops a request for the old pass */
+	dfdw_prefetch_stop(s);			/* drops a request for the old pass */
 	s->pf_tried = false;
 	s->have_rg = false;
 	s->next_serial_rg = 0;
 	if (s->bound)
 		dfdw_bound_reset(s->bound);
-}
-
-/*
- * Inside dstack_run(), check the chunks of the row groups a scan never
- * reached (a hash join whose outer side matches nothing never reads its
- * inner side; one whose hash table is empty stops reading the outer side).
- * A host that damaged one chunk would otherwise learn from failed-or-
- * answered whether the rows made the plan reach it: whether a filter
- * matched, an exact bit per run.  Every chunk is now read, in the scan or
- * here, after the rows were seen, so a damaged chunk fails every run alike,
- * whenever it was damaged.  (How long a run takes still depends on the
- * rows; docs/output-guard.md, "What is not covered".)
- */
-static void
-verify_unread_chunks(DfdwScan *s)
-{
-	uint32		from = s->shared ? s->m->nrowgroups : s->next_serial_rg;
-	uint32		pending;
-
-	if (!s->key_installed || !dfdw_sealed_execution())
-		return;
-	if (s->pf && dseal_prefetch_pending(s->pf, &pending))
-		from = Min(from, pending);	/* requested, never taken */
-	prefetch_stop(s);			/* the reader is this thread's again */
-	for (uint32 g = from; g < s->m->nrowgroups; g++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		check_row_group_chunks(s, g);
-	}
 }
 
 /*
@@ -886,7 +560,7 @@ dfdw_batch_end(DfdwScan *s)
 {
 	if (s == NULL)
 		return;
-	verify_unread_chunks(s);
+	dfdw_verify_unread_chunks(s);
 	MemoryContextDelete(s->scan_cxt);
 }
 
@@ -939,7 +613,7 @@ dfdwInitializeWorkerForeignScan(ForeignScanState *node, shm_toc *toc, void *coor
 	m = dseal_manifest_unflatten(sh->manifest, sh->manifest_len, &err);
 	if (m == NULL)
 		derr_ereport(&err, 0, NULL);
-	s = scan_open(node->ss.ss_currentRelation, strVal(linitial(plan->fdw_private)),
+	s = dfdw_scan_open(node->ss.ss_currentRelation, strVal(linitial(plan->fdw_private)),
 				  lthird(plan->fdw_private), node->ss.ps.state->es_query_cxt, m);
 	node->fdw_state = s;
 	s->shared = sh;
@@ -955,89 +629,4 @@ dfdwShutdownForeignScan(ForeignScanState *node)
 
 	if (s != NULL && s->shared != NULL && !IsParallelWorker())
 		explicit_bzero(s->shared->data_key, DSEAL_DATA_KEY_LEN);
-}
-
-/* ---- ANALYZE -------------------------------------------------------------- */
-
-/* Reservoir sample of the whole dataset (Vitter's algorithm, as file_fdw). */
-static int
-acquire_sample_rows(Relation rel, int elevel, HeapTuple *rows, int targrows,
-					double *totalrows, double *totaldeadrows)
-{
-	TupleDesc	desc = RelationGetDescr(rel);
-	List	   *attnos = NIL;
-	DfdwTableOptions topts;
-	DfdwScan   *s;
-	TupleTableSlot *slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
-	ReservoirStateData rstate;
-	double		seen = 0;
-	int			numrows = 0;
-	double		rowstoskip = -1;
-
-	for (int a = 1; a <= desc->natts; a++)
-		if (!TupleDescAttr(desc, a - 1)->attisdropped)
-			attnos = lappend_int(attnos, a);
-	dfdw_table_options(RelationGetRelid(rel), &topts);
-	s = scan_open(rel, topts.path, attnos, CurrentMemoryContext, NULL);
-	scan_mount(s);
-	reservoir_init_selection_state(&rstate, targrows);
-	for (;;)
-	{
-		if (!s->have_rg || s->cur_row >= s->cur_nrows)
-		{
-			if (!next_row_group(s))
-				break;
-			continue;
-		}
-		fill_slot(s, slot);
-		s->cur_row++;
-		if (numrows < targrows)
-			rows[numrows++] = ExecCopySlotHeapTuple(slot);
-		else
-		{
-			if (rowstoskip < 0)
-				rowstoskip = reservoir_get_next_S(&rstate, seen, targrows);
-			if (rowstoskip <= 0)
-			{
-				int			k = (int) (targrows * sampler_random_fract(&rstate.randstate));
-
-				heap_freetuple(rows[k]);
-				rows[k] = ExecCopySlotHeapTuple(slot);
-			}
-			rowstoskip -= 1;
-		}
-		seen += 1;
-	}
-	ExecDropSingleTupleTableSlot(slot);
-	MemoryContextDelete(s->scan_cxt);
-	*totalrows = seen;
-	*totaldeadrows = 0;
-	return numrows;
-}
-
-/*
- * ANALYZE is off unless dstack_fdw.allow_analyze is on: statistics of sealed
- * columns would be readable by anyone who can read pg_stats.
- */
-bool
-dfdwAnalyzeForeignTable(Relation relation, AcquireSampleRowsFunc *func, BlockNumber *totalpages)
-{
-	/*
-	 * ANALYZE reads rows outside any dstack_run(), and pg_stats shows its
-	 * most common values to anyone with SELECT on the table: never under
-	 * the output guard, whatever allow_analyze says.
-	 */
-	if (!dfdw_guc_analyze || dfdw_guc_output_guard)
-	{
-		ereport(NOTICE,
-				(errmsg("sealed foreign table \"%s\" is not analyzed", RelationGetRelationName(relation)),
-				 errdetail("Statistics of sealed data would leak through pg_stats; row counts come from "
-						   "the signed manifest."),
-				 errhint(dfdw_guc_output_guard ? "Sealed tables are never analyzed while dstack_fdw.output_guard is on." :
-						 "A superuser can SET dstack_fdw.allow_analyze = on to allow it.")));
-		return false;
-	}
-	*func = acquire_sample_rows;
-	*totalpages = 1;
-	return true;
 }
