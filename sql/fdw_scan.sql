@@ -194,3 +194,9 @@ SELECT count(*) AS differing_without_read_ahead FROM ((TABLE wide_s EXCEPT ALL T
 RESET dstack_fdw.read_ahead;
 SELECT count(*) AS first_rows FROM (SELECT id FROM wide_s LIMIT 1500) x;
 SELECT sum(id) AS rescanned FROM generate_series(1, 3) g, LATERAL (SELECT id FROM wide_s WHERE id <= g OFFSET 0) x;
+-- ANALYZE's sample, where an operator allows it with the guard off (analyze.c):
+-- every column gets statistics, read through the same row-group reader
+SET dstack_fdw.allow_analyze = on;
+ANALYZE wide_s;
+SELECT count(*) AS columns_with_stats, max(null_frac) > 0 AS saw_nulls FROM pg_stats WHERE tablename = 'wide_s';
+RESET dstack_fdw.allow_analyze;
