@@ -252,6 +252,43 @@ dfdw_scan_mount(DfdwScan *s)
 	install_key(s, s->mount.data_key);
 }
 
+/*
+ * Inside dstack_run(): the file a scan opened must be the very dataset the
+ * run recorded when it validated the query, charged the budget of and cites
+ * in the receipt (run.c opened it then; a scan opens it again now).  A host
+ * that swapped the file in between (another version, superseded or with its
+ * budget spent, another owner's dataset) would otherwise have its rows read
+ * against someone else's budget and receipt.
+ */
+static void
+check_run_dataset(DfdwScan *s)
+{
+	ListCell   *lc;
+
+	if (!dfdw_sealed_execution())
+		return;
+	foreach(lc, dfdw_run->datasets)
+	{
+		DfdwDatasetRef *d = lfirst(lc);
+
+		if (d->relid != RelationGetRelid(s->rel))
+			continue;
+		if (memcmp(d->manifest_hash, s->m->manifest_hash, DC_SHA256_LEN) == 0)
+			return;
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("sealed dataset of \"%s\" changed during the run", RelationGetRelationName(s->rel)),
+				 errdetail("The run was checked and charged for manifest %s; the file \"%s\" now holds manifest %s.",
+						   dpg_hex(d->manifest_hash, DC_SHA256_LEN, true), s->path,
+						   dpg_hex(s->m->manifest_hash, DC_SHA256_LEN, true)),
+				 errhint("Keep the CVM's dataset files unchanged while queries run; ask the operator why this one changed.")));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("sealed table \"%s\" is not one the run recorded", RelationGetRelationName(s->rel)),
+			 errhint("Only the sealed tables of the validated query are read inside dstack_run().")));
+}
+
 void
 dfdwBeginForeignScan(ForeignScanState *node, int eflags)
 {
@@ -275,6 +312,7 @@ dfdwBeginForeignScan(ForeignScanState *node, int eflags)
 	s = dfdw_scan_open(node->ss.ss_currentRelation, strVal(linitial(plan->fdw_private)),
 				  lthird(plan->fdw_private), node->ss.ps.state->es_query_cxt, NULL);
 	node->fdw_state = s;
+	check_run_dataset(s);
 	setup_bounding(s);
 	dfdw_scan_mount(s);
 	dfdw_verify_chunks(s);
@@ -490,6 +528,7 @@ dfdw_batch_begin(EState *estate, Relation rel, List *attnos, MemoryContext paren
 	dfdw_check_sealed_scan(estate, rel);
 	dfdw_table_options(RelationGetRelid(rel), &topts);
 	s = dfdw_scan_open(rel, topts.path, attnos, parent, NULL);
+	check_run_dataset(s);
 	setup_bounding(s);
 	dfdw_scan_mount(s);
 	dfdw_verify_chunks(s);

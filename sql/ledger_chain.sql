@@ -88,6 +88,27 @@ CREATE FOREIGN TABLE lc_b (patient_id int8, age int4) SERVER lc OPTIONS (path :'
 SELECT r #>> '{body,charge,ledger}' AS ledger, r #>> '{body,epsilon,charged}' AS charged
   FROM dstack_run($$SELECT dp_count(patient_id, 0.25) FROM lc_b$$) r;
 
+-- a host that swaps the file while the run charges the ledger: the run was
+-- checked and charged for version 2, the host puts the superseded version 1 in
+-- its place just before the charge is sent (tools/lying-rpc.mjs --on-send runs
+-- the swap on the node the CVM sends the charge to), so the scan opens another
+-- manifest than the one recorded and charged: the run fails, nothing of version
+-- 1 is read or answered
+\! cp "$DSTACK_TEST_OUT/lc_v2.dseal" "$DSTACK_TEST_OUT/lc_swap.dseal" && chmod 644 "$DSTACK_TEST_OUT/lc_swap.dseal"
+\! rm -f "$DSTACK_TEST_OUT/swapper.port"; (node "$DSTACK_TEST_TOOLS/lying-rpc.mjs" --upstream "$DSTACK_TEST_RPC" --on-send "cp '$DSTACK_TEST_OUT/lc_v1.dseal' '$DSTACK_TEST_OUT/lc_swap.dseal'" --port-file "$DSTACK_TEST_OUT/swapper.port" >/dev/null 2>"$DSTACK_TEST_OUT/swapper.log" & echo $! > "$DSTACK_TEST_OUT/swapper.pid"); for i in $(seq 100); do [ -s "$DSTACK_TEST_OUT/swapper.port" ] && break; sleep 0.1; done
+\set swap_rpc `echo "http://127.0.0.1:$(cat "$DSTACK_TEST_OUT/swapper.port")"`
+\set swap_path :out '/lc_swap.dseal'
+CREATE SERVER lc_swapper FOREIGN DATA WRAPPER dstack_fdw
+  OPTIONS (rpc_url :'swap_rpc', guest_agent :'socket', kms_root_pubkey :'kms_root',
+          kms_contract :'kms_contract', chain_id :'chain_id');
+CREATE FOREIGN TABLE lc_s (patient_id int8, age int4) SERVER lc_swapper OPTIONS (path :'swap_path', owner :'owner1_addr');
+\set VERBOSITY terse
+SELECT dstack_run($$SELECT dp_count(patient_id, 0.01) FROM lc_s$$);
+\set VERBOSITY default
+SELECT status, epsilon_micro FROM dstack_runs ORDER BY id DESC LIMIT 1;
+\! grep -c "ran --on-send" "$DSTACK_TEST_OUT/swapper.log"; kill "$(cat "$DSTACK_TEST_OUT/swapper.pid")"
+DROP SERVER lc_swapper CASCADE;
+
 -- the public audit, from the chain alone: every charge, per version totals, budgets
 \! "$DSTACK_TEST_TOOLS/dstack-verify/dstack-verify" --ledger --quiet --rpc "$DSTACK_TEST_RPC" --app "$DSTACK_TEST_APP_ID" && echo "ledger audit: every version within its budget, totals consistent"
 

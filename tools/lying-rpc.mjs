@@ -14,12 +14,16 @@
 //                         isAppAllowed(...) (of any contract) with (true, "")
 //   --chain-id N          answer eth_chainId with N
 //   --hang                read each request and never answer (a node that stalls)
+//   --on-send CMD         before forwarding each eth_sendRawTransaction, run the shell
+//                         command CMD and wait for it: a host that acts at the moment
+//                         the CVM charges the ledger (swaps a dataset file, say)
 //
 // It listens on 127.0.0.1 only, on a free port; it prints its URL on stdout and,
 // with --port-file, writes the port number there (written last, so a non-empty file
 // means it is listening).  With --socket it listens on that Unix socket instead (with
 // --hang: a stalled dstack guest agent).  Each rewrite is logged on stderr.
 // tools/testenv.sh starts it with --lying-rpc and --rpc-node.
+import { execSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import { parseArgs } from 'node:util';
@@ -37,7 +41,7 @@ try {
 			upstream: { type: 'string' }, 'epsilon-milli': { type: 'string' }, 'min-group': { type: 'string' },
 			'privacy-unit': { type: 'string' }, 'output-type': { type: 'string', default: 'dp-aggregate' },
 			'hide-revocation': { type: 'boolean' }, 'chain-id': { type: 'string' }, hang: { type: 'boolean' },
-			'port-file': { type: 'string' }, socket: { type: 'string' },
+			'port-file': { type: 'string' }, socket: { type: 'string' }, 'on-send': { type: 'string' },
 		},
 	}));
 } catch (e) {
@@ -98,6 +102,14 @@ const server = http.createServer((req, res) => {
 			// not JSON: forward as is, the node answers the error
 		}
 		const calls = Array.isArray(parsed) ? parsed : [parsed];
+		if (opts['on-send'] && calls.some((c) => c && c.method === 'eth_sendRawTransaction')) {
+			try {
+				execSync(opts['on-send'], { stdio: ['ignore', 'ignore', 'inherit'] });
+				process.stderr.write(`lying-rpc: ran --on-send before forwarding a transaction\n`);
+			} catch (e) {
+				process.stderr.write(`lying-rpc: --on-send failed: ${e.message}\n`);
+			}
+		}
 		const lies = new Map();
 		for (const c of calls) {
 			const l = lieFor(c);
