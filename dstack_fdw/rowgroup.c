@@ -17,15 +17,6 @@
 #include "pg_common.h"
 #include "scan.h"
 
-/*
- * Check the signed hash of every chunk the scan can read (keyless, before
- * any row): the needed columns' and the privacy unit's, in every row group,
- * when dstack_fdw.verify_before_scan is on, so that a scan with the guard
- * off fails on a damaged file before its first row.  Otherwise each chunk's
- * GCM tag, compared with the signed one, authenticates it when it is read,
- * and inside dstack_run() the chunks a scan never reached are checked at its
- * end (verify_unread_chunks).
- */
 /* Check every chunk of row group g the scan can read: the needed columns' and the unit's. */
 static void
 check_row_group_chunks(DfdwScan *s, uint32 g)
@@ -43,6 +34,15 @@ check_row_group_chunks(DfdwScan *s, uint32 g)
 	}
 }
 
+/*
+ * Check the signed hash of every chunk the scan can read (keyless, before
+ * any row): the needed columns' and the privacy unit's, in every row group,
+ * when dstack_fdw.verify_before_scan is on, so that a scan with the guard
+ * off fails on a damaged file before its first row.  Otherwise each chunk's
+ * GCM tag, compared with the signed one, authenticates it when it is read,
+ * and inside dstack_run() the chunks a scan never reached are checked at its
+ * end (dfdw_verify_unread_chunks).
+ */
 void
 dfdw_verify_chunks(DfdwScan *s)
 {
