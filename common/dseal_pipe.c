@@ -27,12 +27,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "dseal_writer_int.h"
+#include "dthread.h"
 
 /* Grow a scratch buffer; buffers are reused across chunks. */
 static bool
@@ -305,16 +305,13 @@ dseal_pipe_init(DsealWriter *w, const uint8_t data_key[DSEAL_DATA_KEY_LEN], DErr
 }
 
 /*
- * Start the writer thread with every signal blocked: PostgreSQL's handlers
- * (cancel, terminate, latches) must only ever run on the backend's own
- * thread, where CHECK_FOR_INTERRUPTS() acts on them.  The new thread
- * inherits the full mask; the caller's mask is restored right after.
+ * Start the writer thread with every signal blocked (dc_thread_start):
+ * PostgreSQL's handlers (cancel, terminate, latches) must only ever run on
+ * the backend's own thread, where CHECK_FOR_INTERRUPTS() acts on them.
  */
 bool
 dseal_pipe_start(DsealWriter *w, DErr *err)
 {
-	sigset_t	all,
-				old;
 	int			rc;
 
 	if ((rc = pthread_mutex_init(&w->mu, NULL)) != 0)
@@ -325,10 +322,7 @@ dseal_pipe_start(DsealWriter *w, DErr *err)
 		goto fail;
 	}
 	w->sync_ok = true;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&w->thread, NULL, writer_main, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = dc_thread_start(&w->thread, writer_main, w);
 	if (rc != 0)
 		goto fail;
 	w->thread_running = true;
