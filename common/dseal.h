@@ -257,6 +257,12 @@ extern bool dseal_prefetch_pending(DsealPrefetch *p, uint32_t *rg);
  * failure err is the reader's (or the table's) error, whole.
  */
 extern bool dseal_prefetch_wait(DsealPrefetch *p, DsealColBuf *out, uint8_t *keep, DErr *err);
+/*
+ * Drop the outstanding request, if any: a read in progress finishes, its
+ * buffers and error are forgotten, and the thread waits for the next
+ * request (a rescan).  Row groups it bounded stay counted: reset the table.
+ */
+extern void dseal_prefetch_discard(DsealPrefetch *p);
 /* Finish a read in progress, stop and join the thread, free its buffers.  NULL-safe. */
 extern void dseal_prefetch_stop(DsealPrefetch *p);
 

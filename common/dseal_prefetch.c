@@ -21,11 +21,11 @@
  * serial scans of dstack_run() is the file's order, as bounding requires.
  */
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dseal.h"
+#include "dthread.h"
 
 typedef enum PfState
 {
@@ -111,8 +111,6 @@ dseal_prefetch_start(DsealReader *r, int ncols, const uint32_t *cols, DsealBound
 					 DErr *err)
 {
 	DsealPrefetch *p = calloc(1, sizeof(DsealPrefetch));
-	sigset_t	all,
-				old;
 	int			rc;
 
 	if (p == NULL ||
@@ -133,11 +131,7 @@ dseal_prefetch_start(DsealReader *r, int ncols, const uint32_t *cols, DsealBound
 	p->state = PF_IDLE;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
-	/* the thread inherits this mask: no signal handler of the host runs on it */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&p->thread, NULL, prefetch_main, p);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	rc = dc_thread_start(&p->thread, prefetch_main, p);	/* no signal handler of the host runs on it */
 	if (rc != 0)
 	{
 		pthread_mutex_destroy(&p->mu);
@@ -206,13 +200,22 @@ dseal_prefetch_wait(DsealPrefetch *p, DsealColBuf *out, uint8_t *keep, DErr *err
 }
 
 void
+dseal_prefetch_discard(DsealPrefetch *p)
+{
+	pthread_mutex_lock(&p->mu);
+	while (p->state == PF_REQUESTED)	/* let a read in progress finish with the reader */
+		pthread_cond_wait(&p->cv, &p->mu);
+	p->state = PF_IDLE;
+	pthread_mutex_unlock(&p->mu);
+}
+
+void
 dseal_prefetch_stop(DsealPrefetch *p)
 {
 	if (p == NULL)
 		return;
+	dseal_prefetch_discard(p);
 	pthread_mutex_lock(&p->mu);
-	while (p->state == PF_REQUESTED)	/* let a read in progress finish with the reader */
-		pthread_cond_wait(&p->cv, &p->mu);
 	p->state = PF_STOP;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);

@@ -7,6 +7,8 @@
  *     change while the thread reads the next row group;
  *   - a damaged chunk is reported by the wait for its row group, with the
  *     reader's message, and the row groups before it still arrive;
+ *   - a discarded request is forgotten and the same thread serves the next
+ *     (a rescan);
  *   - stopping with a request in flight finishes it and joins the thread
  *     (the reader is usable again afterwards);
  *   - starting the thread (whose mask blocks every signal) leaves the
@@ -105,6 +107,14 @@ main(void)
 	CHECK(held_intact, "prefetch: the caller's buffers stay put while the next row group is read");
 	CHECK(!dseal_prefetch_pending(p, &rg), "prefetch: nothing outstanding after the last wait");
 	CHECK(!dseal_prefetch_wait(p, mine, NULL, &err) && err.code == DERR_ARG, "prefetch: a wait without a request is refused");
+
+	/* a rescan: the request in flight is discarded, the same thread serves the next one */
+	dseal_prefetch_request(p, 7);
+	dseal_prefetch_discard(p);
+	CHECK(!dseal_prefetch_pending(p, &rg), "prefetch: nothing outstanding after a discard");
+	dseal_prefetch_request(p, 2);
+	CHECK(dseal_prefetch_wait(p, mine, NULL, &err) && dseal_reader_read_chunk(direct, 2, cols[0], &want[0], &err) &&
+		  same_buf(&mine[0], &want[0]), "prefetch: after a discard the thread reads the next request");
 
 	/* stop with a request in flight: it finishes, the thread is joined, the reader is usable again */
 	dseal_prefetch_request(p, 3);
