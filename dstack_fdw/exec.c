@@ -289,6 +289,20 @@ check_run_dataset(DfdwScan *s)
 			 errhint("Only the sealed tables of the validated query are read inside dstack_run().")));
 }
 
+/*
+ * A leader's or serial scan, opened: the run's dataset, contribution
+ * bounding, the mount rule and the key, and the optional check of every
+ * chunk.  The foreign scan and the batch interface start the same way.
+ */
+static void
+scan_start(DfdwScan *s)
+{
+	check_run_dataset(s);
+	setup_bounding(s);
+	dfdw_scan_mount(s);
+	dfdw_verify_chunks(s);
+}
+
 void
 dfdwBeginForeignScan(ForeignScanState *node, int eflags)
 {
@@ -312,10 +326,7 @@ dfdwBeginForeignScan(ForeignScanState *node, int eflags)
 	s = dfdw_scan_open(node->ss.ss_currentRelation, strVal(linitial(plan->fdw_private)),
 				  lthird(plan->fdw_private), node->ss.ps.state->es_query_cxt, NULL);
 	node->fdw_state = s;
-	check_run_dataset(s);
-	setup_bounding(s);
-	dfdw_scan_mount(s);
-	dfdw_verify_chunks(s);
+	scan_start(s);
 }
 
 /* ---- contribution bounding (bound.c) ------------------------------------- */
@@ -340,6 +351,11 @@ setup_bounding(DfdwScan *s)
 				 errmsg("sealed dataset of \"%s\" has no privacy-unit column \"%s\"",
 						RelationGetRelationName(s->rel), dfdw_run->privacy_unit),
 				 errhint("Ask the owner to seal the table with its privacy-unit column.")));
+	/* the unit is usually a column the query reads anyway: decrypt it once */
+	s->unit = &s->unit_buf;
+	for (int i = 0; i < s->nneeded; i++)
+		if (s->mcol[i] == s->unit_mcol)
+			s->unit = &s->bufs[i];
 	s->bound = dfdw_bound_begin(s->scan_cxt, s->m->row_count, dfdw_run->rows_per_unit);
 	s->keep = MemoryContextAlloc(s->scan_cxt, (s->max_rows + 7) / 8);
 }
@@ -513,10 +529,10 @@ dfdwEndForeignScan(ForeignScanState *node)
 
 /*
  * gpu_scan reads sealed tables a row group at a time, as plain column
- * arrays, instead of a tuple at a time.  The mount rule, the keyless
- * check of every chunk (verify_chunks), the receipt's dataset record and contribution bounding are the
- * ones the foreign scan applies, because it is the same code: only the
- * iteration differs.  The scan is serial (the guard keeps dstack_run()
+ * arrays, instead of a tuple at a time.  The run's dataset record, the
+ * mount rule, contribution bounding, the read-ahead thread and the chunk
+ * checks are the ones the foreign scan applies, because it is the same code
+ * (scan_start, rowgroup.c): only the iteration differs.  The scan is serial (the guard keeps dstack_run()
  * serial; a CustomScan here is not parallel-aware).
  */
 DfdwScan *
@@ -528,10 +544,7 @@ dfdw_batch_begin(EState *estate, Relation rel, List *attnos, MemoryContext paren
 	dfdw_check_sealed_scan(estate, rel);
 	dfdw_table_options(RelationGetRelid(rel), &topts);
 	s = dfdw_scan_open(rel, topts.path, attnos, parent, NULL);
-	check_run_dataset(s);
-	setup_bounding(s);
-	dfdw_scan_mount(s);
-	dfdw_verify_chunks(s);
+	scan_start(s);
 	return s;
 }
 
@@ -581,8 +594,8 @@ dfdw_batch_memory(DfdwScan *s)
 void
 dfdw_batch_rescan(DfdwScan *s)
 {
-	dfdw_prefetch_stop(s);			/* drops a request for the old pass */
-	s->pf_tried = false;
+	if (s->pf)
+		dseal_prefetch_discard(s->pf);	/* drops a request for the old pass; the thread stays */
 	s->have_rg = false;
 	s->next_serial_rg = 0;
 	if (s->bound)

@@ -91,7 +91,6 @@ static void
 prefetch_start(DfdwScan *s)
 {
 	uint32	   *cols;
-	bool		unit_read = s->unit_mcol < 0;	/* no unit, or one of the needed columns */
 	int			unit = 0;		/* the unit's index in cols */
 	DErr		err;
 
@@ -100,20 +99,12 @@ prefetch_start(DfdwScan *s)
 		return;
 	cols = palloc(sizeof(uint32) * (s->nneeded + 1));
 	for (int i = 0; i < s->nneeded; i++)
-	{
 		cols[i] = (uint32) s->mcol[i];
-		if (s->unit_mcol >= 0 && s->mcol[i] == s->unit_mcol && !unit_read)
-		{
-			unit_read = true;
-			unit = i;
-		}
-	}
 	s->pf_ncols = s->nneeded;
-	if (!unit_read)
-	{
-		unit = s->pf_ncols;
+	if (s->unit == &s->unit_buf)	/* the unit is not a needed column: one more */
 		cols[s->pf_ncols++] = (uint32) s->unit_mcol;
-	}
+	if (s->unit != NULL)
+		unit = (int) (s->unit == &s->unit_buf ? s->nneeded : s->unit - s->bufs);
 	s->pf_out = MemoryContextAllocZero(s->scan_cxt, sizeof(DsealColBuf) * Max(s->pf_ncols, 1));
 	derr_clear(&err);
 	/* the thread bounds each row group it decodes (row groups in file order: serial scans) */
@@ -123,12 +114,9 @@ prefetch_start(DfdwScan *s)
 	if (s->pf == NULL)
 		derr_ereport(&err, ERRCODE_INSUFFICIENT_RESOURCES,
 					 "SET dstack_fdw.read_ahead = off to read on the backend's own thread.");
-	if (s->pf_cb.func == NULL)	/* once: a rescan starts the thread again */
-	{
-		s->pf_cb.func = dfdw_prefetch_stop;
-		s->pf_cb.arg = s;
-		MemoryContextRegisterResetCallback(s->scan_cxt, &s->pf_cb);
-	}
+	s->pf_cb.func = dfdw_prefetch_stop;
+	s->pf_cb.arg = s;
+	MemoryContextRegisterResetCallback(s->scan_cxt, &s->pf_cb);
 }
 
 /* Read row group rg on this thread: the needed columns, and the unit's. */
@@ -206,15 +194,6 @@ dfdw_next_row_group(DfdwScan *s)
 		prefetch_start(s);
 	MemoryContextReset(s->batch_cxt);
 	dfdw_scan_new_row_group(s);
-	/* the unit is usually a column the query reads anyway: decrypt it once */
-	s->unit = NULL;
-	if (s->unit_mcol >= 0)
-	{
-		s->unit = &s->unit_buf;
-		for (int i = 0; i < s->nneeded; i++)
-			if (s->mcol[i] == s->unit_mcol)
-				s->unit = &s->bufs[i];
-	}
 	if (s->pf)
 		rg = take_prefetched(s);
 	else
