@@ -392,7 +392,7 @@ memo_datum(DfdwScan *s, int i, uint32 row)
 
 		if (e->p == NULL)
 		{
-			d = dseal_typemap_datum(&s->tm[i], &s->bufs[i], row);
+			d = dseal_typemap_text_datum(&s->tm[i], &s->bufs[i], row);
 			if (m->used < MEMO_SLOTS * 3 / 4)
 			{
 				*e = (MemoEntry) {p, len, h, d};
@@ -406,7 +406,7 @@ memo_datum(DfdwScan *s, int i, uint32 row)
 			return e->value;
 		}
 	}
-	return dseal_typemap_datum(&s->tm[i], &s->bufs[i], row);
+	return dseal_typemap_text_datum(&s->tm[i], &s->bufs[i], row);
 }
 
 /* A new row group: its buffers replaced the old ones, so the memos start empty. */
@@ -457,7 +457,7 @@ decode_row_group(DfdwScan *s)
 			s->nulls[i][r] = colbuf_is_null(cb, r);
 			s->vals[i][r] = s->nulls[i][r] ? (Datum) 0
 				: s->memo[i].slots ? memo_datum(s, i, r)
-				: dseal_typemap_datum(&s->tm[i], cb, r);
+				: dseal_typemap_text_datum(&s->tm[i], cb, r);
 		}
 	}
 	s->decoded = true;

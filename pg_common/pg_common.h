@@ -115,8 +115,8 @@ dseal_typemap_append(const DsealTypeMap *tm, DsealColBuf *cb, Datum value, bool 
 	dseal_typemap_append_any(tm, cb, value, isnull);
 }
 
-/* Rebuild the Datum of row `row` (caller checks NULL first); palloc'd in the current context. */
-extern Datum dseal_typemap_datum(DsealTypeMap *tm, const DsealColBuf *cb, uint32 row);
+/* Rebuild row `row` (not NULL) of a DSEAL_REPR_TEXT column with the input function, in the current context. */
+extern Datum dseal_typemap_text_datum(DsealTypeMap *tm, const DsealColBuf *cb, uint32 row);
 
 /* Rebuild every row of a DSEAL_REPR_BINARY column at once (typemap.c explains the layout). */
 extern void dseal_typemap_decode(const DsealTypeMap *tm, const DsealColBuf *cb, Datum *values, bool *isnull);

@@ -167,78 +167,23 @@ dseal_typemap_append_any(const DsealTypeMap *tm, DsealColBuf *cb, Datum value, b
 		append_failed(&err);
 }
 
+/*
+ * Rebuild row `row` of a DSEAL_REPR_TEXT column (numeric, jsonb, arrays:
+ * stored as the type's text output) with the type's input function.  The
+ * binary representations are rebuilt a row group at a time by
+ * dseal_typemap_decode().
+ */
 Datum
-dseal_typemap_datum(DsealTypeMap *tm, const DsealColBuf *cb, uint32 row)
+dseal_typemap_text_datum(DsealTypeMap *tm, const DsealColBuf *cb, uint32 row)
 {
-	const uint8 *p;
 	uint32		len;
+	const uint8 *p = colbuf_var_at(cb, row, &len);
+	char	   *s = palloc(len + 1);
 
-	switch (tm->enc)
-	{
-		case DSEAL_ENC_BOOL:
-			return BoolGetDatum(*colbuf_fixed_at(cb, row) != 0);
-		case DSEAL_ENC_I16:
-			{
-				int16		v;
-
-				memcpy(&v, colbuf_fixed_at(cb, row), sizeof(v));
-				return Int16GetDatum(v);
-			}
-		case DSEAL_ENC_I32:
-			{
-				int32		v;
-
-				memcpy(&v, colbuf_fixed_at(cb, row), sizeof(v));
-				return Int32GetDatum(v);
-			}
-		case DSEAL_ENC_I64:
-			{
-				int64		v;
-
-				memcpy(&v, colbuf_fixed_at(cb, row), sizeof(v));
-				return Int64GetDatum(v);
-			}
-		case DSEAL_ENC_F32:
-			{
-				float4		v;
-
-				memcpy(&v, colbuf_fixed_at(cb, row), sizeof(v));
-				return Float4GetDatum(v);
-			}
-		case DSEAL_ENC_F64:
-			{
-				float8		v;
-
-				memcpy(&v, colbuf_fixed_at(cb, row), sizeof(v));
-				return Float8GetDatum(v);
-			}
-		case DSEAL_ENC_B16:
-			{
-				pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
-
-				memcpy(u->data, colbuf_fixed_at(cb, row), UUID_LEN);
-				return UUIDPGetDatum(u);
-			}
-		case DSEAL_ENC_VAR:
-			break;
-	}
-	p = colbuf_var_at(cb, row, &len);
-	if (tm->repr == DSEAL_REPR_TEXT)
-	{
-		char	   *s = palloc(len + 1);
-
-		memcpy(s, p, len);
-		s[len] = '\0';
-		return InputFunctionCall(&tm->infunc, s, tm->ioparam, tm->typmod);
-	}
-	else
-	{
-		bytea	   *v = palloc(VARHDRSZ + len);
-
-		SET_VARSIZE(v, VARHDRSZ + len);
-		memcpy(VARDATA(v), p, len);
-		return PointerGetDatum(v);
-	}
+	Assert(tm->repr == DSEAL_REPR_TEXT);
+	memcpy(s, p, len);
+	s[len] = '\0';
+	return InputFunctionCall(&tm->infunc, s, tm->ioparam, tm->typmod);
 }
 
 /*
