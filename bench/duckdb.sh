@@ -30,12 +30,7 @@ fi
 . "$ROOT/bench/lib.sh"
 D="node $ROOT/bench/duckdb.mjs"
 
-echo "generating and sealing a cohort of $ROWS rows..." >&2
-q -c "CREATE EXTENSION dstack_seal; CREATE EXTENSION dstack_fdw;" >/dev/null
-gen_cohort cohort "$ROWS"
-q -c "$RECIPE" -c "SELECT dstack_seal('cohort') IS NOT NULL" >/dev/null
-mount_sealed
-size_report cohort "$WORK/out/cohort.dseal"
+sealed_cohort "$ROWS"
 mkdir -p "$WORK/duck"; [ "$(id -u)" = 0 ] && chown postgres: "$WORK/duck"
 q -c "COPY cohort TO '$WORK/duck/cohort.csv' (FORMAT csv, HEADER)" >/dev/null
 $D convert "$WORK/duck/cohort.csv" "$WORK/duck/cohort.parquet"

@@ -9,6 +9,7 @@
 #   gen_cohort T ROWS    realistic random table T (see below), VACUUM ANALYZEd
 #   gen_imaging T FROM F a second table for joins: a random F-fraction of FROM's patient_ids
 #   mount_sealed         IMPORT FOREIGN SCHEMA of $WORK/out into schema s
+#   sealed_cohort ROWS   the cohort table, sealed, mounted as s.cohort, sizes printed
 #   size_report T FILE   heap size, sealed size and their ratio (BENCH line)
 #   check_rows H F       every row of foreign table F equals heap table H
 #   check_answer N S1 Q1 S2 Q2   the full answers of two queries agree (every field;
@@ -130,6 +131,15 @@ $SERVER_SQL${1:+, $1});
 CREATE SCHEMA s;
 IMPORT FOREIGN SCHEMA sealed FROM SERVER sealed INTO s OPTIONS (directory '$WORK/out');
 SQL
+}
+
+sealed_cohort() { # sealed_cohort ROWS: table cohort of ROWS rows, sealed and mounted as s.cohort, sizes printed
+	echo "generating and sealing a cohort of $1 rows..." >&2
+	q -c "CREATE EXTENSION dstack_seal; CREATE EXTENSION dstack_fdw;" >/dev/null
+	gen_cohort cohort "$1"
+	q -c "$RECIPE" -c "SELECT dstack_seal('cohort') IS NOT NULL" >/dev/null
+	mount_sealed
+	size_report cohort "$WORK/out/cohort.dseal"
 }
 
 size_report() { # size_report TABLE FILE: heap vs sealed bytes

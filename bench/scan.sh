@@ -25,12 +25,7 @@ ROWS=${1:-1000000}
 BENCH=scan
 . "$ROOT/bench/lib.sh"
 
-echo "generating and sealing a cohort of $ROWS rows..." >&2
-q -c "CREATE EXTENSION dstack_seal; CREATE EXTENSION dstack_fdw;" >/dev/null
-gen_cohort cohort "$ROWS"
-q -c "$RECIPE" -c "SELECT dstack_seal('cohort') IS NOT NULL" >/dev/null
-mount_sealed
-size_report cohort "$WORK/out/cohort.dseal"
+sealed_cohort "$ROWS"
 check_rows cohort s.cohort
 
 declare -A SQL_OF=(
