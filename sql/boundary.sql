@@ -269,6 +269,15 @@ CREATE FOREIGN TABLE b_mine (patient_id int8, dx int4) SERVER b_server OPTIONS (
 SET dstack_fdw.output_guard = off;
 SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
 SET gpu_scan.max_groups = 1000;
+SET dstack_fdw.verify_before_scan = on;
+SET dstack_fdw.allow_analyze = on;
+ANALYZE ehr;
+-- dstack_fdw.read_ahead is the analyst's: it moves work between two threads of
+-- the backend, never what is read, bounded or answered (receipts.sql compares)
+SET dstack_fdw.read_ahead = off;
+SELECT (r #>> '{body,result,rows,0,0}')::int BETWEEN 1700 AND 2300 AS near
+  FROM dstack_run($$SELECT dp_count(patient_id, 0.05) FROM ehr$$) r;
+RESET dstack_fdw.read_ahead;
 -- the ledger is read-only for analysts
 UPDATE dstack_budget SET spent_micro = 0;
 DELETE FROM dstack_runs;

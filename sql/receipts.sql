@@ -100,6 +100,11 @@ SET dstack_fdw.dp_test_seed = '202122232425262728292a2b2c2d2e2f30313233343536373
 SELECT dstack_run($$SELECT dp_count(patient_id, 0.02), dp_sum(score, 0, 20, 0.02) FROM rbs.rb_text$$) #> '{body,result,rows,0}' AS bounded_text;
 SET dstack_fdw.dp_test_seed = '202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f';
 SELECT dstack_run($$SELECT dp_count(patient_id, 0.02), dp_sum(score, 0, 20, 0.02) FROM rbs.rb_text_first$$) #> '{body,result,rows,0}' AS first_rows_text;
+-- the same bounding on the backend's own thread (read_ahead off) as on the read-ahead thread
+SET dstack_fdw.read_ahead = off;
+SET dstack_fdw.dp_test_seed = '202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f';
+SELECT dstack_run($$SELECT dp_count(patient_id, 0.02), dp_sum(score, 0, 20, 0.02) FROM rbs.rb_int$$) #> '{body,result,rows,0}' AS bounded_int_one_thread;
+RESET dstack_fdw.read_ahead;
 \set QUIET on
 SET dstack_fdw.output_guard = off;
 DELETE FROM dstack_receipts; DELETE FROM dstack_budget; DELETE FROM dstack_runs;
