@@ -131,9 +131,12 @@ build() {
 send_tx() { # send_tx ADDR SIG [ARGS...]
     local to="$1" sig="$2"
     shift 2
-    local out status
-    out="$("$CAST" send --rpc-url "$rpc" --private-key "$key" --json "$to" "$sig" "$@" 2>&1)" ||
-        die "$cmd failed: $(printf '%s' "$out" | tail -n 3)"
+    local out status errf
+    # stderr apart: cast's own log lines (a retried block fetch, say) are not the receipt's JSON
+    errf="$(mktemp)"
+    out="$("$CAST" send --rpc-url "$rpc" --private-key "$key" --json "$to" "$sig" "$@" 2>"$errf")" ||
+        { out="$(cat "$errf")"; rm -f "$errf"; die "$cmd failed: $(printf '%s' "$out" | tail -n 3)"; }
+    rm -f "$errf"
     status="$(printf '%s' "$out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{process.stdout.write(String(JSON.parse(s).status))}catch(e){process.stdout.write("?")}})')"
     [[ "$status" == "0x1" || "$status" == "1" ]] || die "$cmd transaction failed (status $status): $out"
     log "$cmd: mined $(printf '%s' "$out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{process.stdout.write(JSON.parse(s).transactionHash)}catch(e){}})')"
