@@ -127,16 +127,25 @@ build() {
     [[ -f "$ARTIFACT" ]] || die "artifact $ARTIFACT missing after build"
 }
 
+# cast send --json ARGS...: the receipt's JSON on stdout.  cast's stderr is kept
+# apart (its own log lines, a retried block fetch say, are not the receipt) and
+# shown if the send fails.  Run it as out="$(cast_send ...)" || exit 1.
+cast_send() {
+    local out errf
+    errf="$(mktemp)"
+    if ! out="$("$CAST" send --rpc-url "$rpc" --private-key "$key" --json "$@" 2>"$errf")"; then
+        out="$(cat "$errf")"
+        rm -f "$errf"
+        die "$cmd failed: $(printf '%s' "$out" | tail -n 3)"
+    fi
+    rm -f "$errf"
+    printf '%s' "$out"
+}
+
 # Send a transaction and fail unless it was mined with status 1.
 send_tx() { # send_tx ADDR SIG [ARGS...]
-    local to="$1" sig="$2"
-    shift 2
-    local out status errf
-    # stderr apart: cast's own log lines (a retried block fetch, say) are not the receipt's JSON
-    errf="$(mktemp)"
-    out="$("$CAST" send --rpc-url "$rpc" --private-key "$key" --json "$to" "$sig" "$@" 2>"$errf")" ||
-        { out="$(cat "$errf")"; rm -f "$errf"; die "$cmd failed: $(printf '%s' "$out" | tail -n 3)"; }
-    rm -f "$errf"
+    local out status
+    out="$(cast_send "$@")" || exit 1
     status="$(printf '%s' "$out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{process.stdout.write(String(JSON.parse(s).status))}catch(e){process.stdout.write("?")}})')"
     [[ "$status" == "0x1" || "$status" == "1" ]] || die "$cmd transaction failed (status $status): $out"
     log "$cmd: mined $(printf '%s' "$out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{process.stdout.write(JSON.parse(s).transactionHash)}catch(e){}})')"
@@ -192,8 +201,7 @@ deploy)
         "[$owners]" "$threshold" "$compose" "($eps,$mingroup,$outtype,$unit)" "$kmsaddr")" ||
         die "cannot ABI-encode constructor arguments"
     log "deploying ConsortiumApp: ${#olist[@]} owners, threshold $threshold, compose-hash $compose, KMS root $kmsaddr"
-    out="$("$CAST" send --rpc-url "$rpc" --private-key "$key" --json --create "${bytecode}${args#0x}" 2>&1)" ||
-        die "deploy failed: $(printf '%s' "$out" | tail -n 3)"
+    out="$(cast_send --create "${bytecode}${args#0x}")" || exit 1
     addr="$(printf '%s' "$out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);if(String(r.status)!=="0x1"&&String(r.status)!=="1"||!r.contractAddress)process.exit(1);process.stdout.write(r.contractAddress)})')" ||
         die "deploy transaction failed: $out"
     addr="$("$CAST" to-check-sum-address "$addr")"
