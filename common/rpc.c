@@ -11,19 +11,11 @@
 
 #include "crypto.h"
 #include "hex.h"
-#include "rpc.h"
+#include "rpc_int.h"
 
-struct RpcClient
-{
-	char	   *url;
-	HttpOptions opt;
-	uint64_t	next_id;
-	long		deadline_ms;	/* monotonic end of a multi-call read, or 0 */
-	char		name[160];		/* url without path/query: safe to print */
-};
 
 /* Monotonic ms: a deadline must not move with the wall clock. */
-static long
+long
 rpc_now_ms(void)
 {
 	struct timespec ts;
@@ -188,40 +180,36 @@ rpc_remote_error(RpcClient *rpc, const char *method, json_t *error, DErr *err)
 	return false;
 }
 
-/* The request/response cycle, with every check a hostile node could fail. */
-bool
-rpc_request(RpcClient *rpc, const char *method, const char *params_json, json_t **result, DErr *err)
+/* {"jsonrpc":"2.0","id":id,"method":..,"params":..}; NULL with err set when params is not an array. */
+static json_t *
+rpc_call_object(const char *method, const char *params_json, uint64_t id, DErr *err)
 {
-	json_t	   *params;
-	json_t	   *req;
-	json_t	   *resp = NULL;
-	json_t	   *jid;
-	json_t	   *jerror;
-	json_t	   *jresult;
 	json_error_t jerr;
-	char	   *text = NULL;
-	HttpResponse hr = {0};
-	HttpOptions hopt;
-	uint64_t	id = rpc->next_id++;
-	bool		ok = false;
+	json_t	   *params = json_loads(params_json ? params_json : "[]", 0, &jerr);
+	json_t	   *req;
 
-	*result = NULL;
-	params = json_loads(params_json ? params_json : "[]", 0, &jerr);
 	if (!json_is_array(params))
 	{
 		json_decref(params);
-		return derr_set(err, DERR_ARG, "invalid params for json-rpc %s", method);
+		derr_set(err, DERR_ARG, "invalid params for json-rpc %s", method);
+		return NULL;
 	}
 	req = json_pack("{s:s, s:I, s:s, s:o}", "jsonrpc", "2.0", "id", (json_int_t) id,
 					"method", method, "params", params);
-	if (req != NULL)
-		text = json_dumps(req, JSON_COMPACT);
-	json_decref(req);
-	if (text == NULL)
-		return derr_set(err, DERR_NOMEM, "out of memory building json-rpc %s", method);
+	if (req == NULL)
+		derr_set(err, DERR_NOMEM, "out of memory building json-rpc %s", method);
+	return req;
+}
 
-	/* inside a multi-call read the whole read shares one deadline (rpc_consortium_state) */
-	hopt = rpc->opt;
+/*
+ * POST one request body.  Inside a multi-call read the whole read shares one
+ * deadline (rpc_consortium_state), so each post gets what is left of it.
+ */
+static bool
+rpc_post(RpcClient *rpc, const char *method, const char *text, HttpResponse *hr, DErr *err)
+{
+	HttpOptions hopt = rpc->opt;
+
 	if (rpc->deadline_ms != 0)
 	{
 		long		left = rpc->deadline_ms - rpc_now_ms();
@@ -232,59 +220,87 @@ rpc_request(RpcClient *rpc, const char *method, const char *params_json, json_t 
 					 rpc->name, rpc->opt.timeout_ms);
 			derr_detail(err, "The reads of one check share a deadline of %ld ms, which passed before %s.",
 						rpc->opt.timeout_ms, method);
-			goto done;
+			return false;
 		}
 		if (left < hopt.timeout_ms)
 			hopt.timeout_ms = left;
 	}
-	if (!http_request("POST", rpc->url, NULL, text, &hopt, "json-rpc node", &hr, err))
-		goto done;
+	return http_request("POST", rpc->url, NULL, text, &hopt, "json-rpc node", hr, err);
+}
 
-	resp = json_loadb(hr.body, hr.len, 0, &jerr);
-	if (!json_is_object(resp))
-	{
-		char		ex[200];
+/* The error for a body that is not the JSON shape expected. */
+static void
+rpc_malformed(RpcClient *rpc, const char *method, const HttpResponse *hr, const char *shape, DErr *err)
+{
+	char		ex[200];
 
-		rpc_excerpt(hr.body, hr.len, ex, sizeof(ex));
-		if (hr.status != 200)
-			derr_set(err, DERR_REMOTE, "json-rpc node %s answered http %ld to %s", rpc->name, hr.status, method);
-		else
-			derr_set(err, DERR_FORMAT, "json-rpc node %s sent a malformed answer to %s", rpc->name, method);
-		derr_detail(err, "The answer is not a JSON-RPC object: \"%s\".", ex);
-		goto done;
-	}
-	jerror = json_object_get(resp, "error");
+	rpc_excerpt(hr->body, hr->len, ex, sizeof(ex));
+	if (hr->status != 200)
+		derr_set(err, DERR_REMOTE, "json-rpc node %s answered http %ld to %s", rpc->name, hr->status, method);
+	else
+		derr_set(err, DERR_FORMAT, "json-rpc node %s sent a malformed answer to %s", rpc->name, method);
+	derr_detail(err, "The answer is not %s: \"%s\".", shape, ex);
+}
+
+/*
+ * One answer object, with every check a hostile node could fail: its error
+ * object, the HTTP status, the id it must carry, a result.
+ */
+static bool
+rpc_answer(RpcClient *rpc, const char *method, json_t *resp, uint64_t id, long status,
+		   json_t **result, DErr *err)
+{
+	json_t	   *jerror = json_object_get(resp, "error");
+	json_t	   *jid;
+	json_t	   *jresult;
+
 	if (json_is_object(jerror))
-	{
-		rpc_remote_error(rpc, method, jerror, err);
-		goto done;
-	}
-	if (jerror != NULL && !json_is_null(jerror) && hr.status == 200)
-	{
-		derr_set(err, DERR_FORMAT, "json-rpc node %s answered %s with a malformed error object",
-				 rpc->name, method);
-		goto done;
-	}
-	if (hr.status != 200)
-	{
-		derr_set(err, DERR_REMOTE, "json-rpc node %s answered http %ld to %s", rpc->name, hr.status, method);
-		goto done;
-	}
+		return rpc_remote_error(rpc, method, jerror, err);
+	if (jerror != NULL && !json_is_null(jerror) && status == 200)
+		return derr_set(err, DERR_FORMAT, "json-rpc node %s answered %s with a malformed error object",
+						rpc->name, method);
+	if (status != 200)
+		return derr_set(err, DERR_REMOTE, "json-rpc node %s answered http %ld to %s", rpc->name, status, method);
 	jid = json_object_get(resp, "id");
 	if (!json_is_integer(jid) || (uint64_t) json_integer_value(jid) != id)
 	{
 		derr_set(err, DERR_FORMAT, "json-rpc node %s answered %s with the wrong id", rpc->name, method);
 		derr_detail(err, "Request id %" PRIu64 " was sent; the answer does not carry it.", id);
-		goto done;
+		return false;
 	}
 	jresult = json_object_get(resp, "result");
 	if (jresult == NULL)
-	{
-		derr_set(err, DERR_FORMAT, "json-rpc node %s answered %s without a result", rpc->name, method);
-		goto done;
-	}
+		return derr_set(err, DERR_FORMAT, "json-rpc node %s answered %s without a result", rpc->name, method);
 	*result = json_incref(jresult);
-	ok = true;
+	return true;
+}
+
+/* The request/response cycle of one call. */
+bool
+rpc_request(RpcClient *rpc, const char *method, const char *params_json, json_t **result, DErr *err)
+{
+	json_t	   *req;
+	json_t	   *resp = NULL;
+	json_error_t jerr;
+	char	   *text = NULL;
+	HttpResponse hr = {0};
+	uint64_t	id = rpc->next_id++;
+	bool		ok = false;
+
+	*result = NULL;
+	if ((req = rpc_call_object(method, params_json, id, err)) == NULL)
+		return false;
+	text = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (text == NULL)
+		return derr_set(err, DERR_NOMEM, "out of memory building json-rpc %s", method);
+	if (!rpc_post(rpc, method, text, &hr, err))
+		goto done;
+	resp = json_loadb(hr.body, hr.len, 0, &jerr);
+	if (!json_is_object(resp))
+		rpc_malformed(rpc, method, &hr, "a JSON-RPC object", err);
+	else
+		ok = rpc_answer(rpc, method, resp, id, hr.status, result, err);
 
 done:
 	json_decref(resp);
@@ -293,8 +309,124 @@ done:
 	return ok;
 }
 
-/* QUANTITY per the Ethereum JSON-RPC spec: "0x" then 1..16 significant hex digits. */
+static void
+rpc_calls_release(RpcCall *calls, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		json_decref(calls[i].result);
+		calls[i].result = NULL;
+	}
+}
+
+/* A node that takes no batches: the same calls, one request each. */
 static bool
+rpc_batch_each(RpcClient *rpc, RpcCall *calls, int n, DErr *err)
+{
+	for (int i = 0; i < n; i++)
+		if (!rpc_request(rpc, calls[i].method, calls[i].params, &calls[i].result, err))
+		{
+			rpc_calls_release(calls, n);
+			return false;
+		}
+	return true;
+}
+
+/*
+ * A JSON-RPC 2.0 batch: every call in one HTTP request.  The answers may come
+ * in any order; each must carry the id of exactly one call, and every call
+ * must be answered once.  A node that answers the batch with one object (it
+ * takes no batches, or not this many) is asked again call by call.
+ */
+bool
+rpc_batch(RpcClient *rpc, RpcCall *calls, int n, DErr *err)
+{
+	json_t	   *req;
+	json_t	   *resp = NULL;
+	json_error_t jerr;
+	char	   *text = NULL;
+	HttpResponse hr = {0};
+	uint64_t	first = rpc->next_id;
+	bool		seen[RPC_MAX_BATCH] = {0};
+	const char *what = n > 0 ? calls[0].method : "a batch";
+	bool		ok = false;
+
+	for (int i = 0; i < n; i++)
+		calls[i].result = NULL;
+	if (n < 1 || n > RPC_MAX_BATCH)
+		return derr_set(err, DERR_ARG, "a json-rpc batch holds 1 to %d calls, not %d", RPC_MAX_BATCH, n);
+	if (rpc->no_batch || n == 1)
+		return rpc_batch_each(rpc, calls, n, err);
+	rpc->next_id += n;
+	if ((req = json_array()) == NULL)
+		return derr_set(err, DERR_NOMEM, "out of memory building a json-rpc batch");
+	for (int i = 0; i < n; i++)
+	{
+		json_t	   *c = rpc_call_object(calls[i].method, calls[i].params, first + i, err);
+
+		if (c == NULL || json_array_append_new(req, c) != 0)
+		{
+			json_decref(req);
+			return c == NULL ? false : derr_set(err, DERR_NOMEM, "out of memory building a json-rpc batch");
+		}
+	}
+	text = json_dumps(req, JSON_COMPACT);
+	json_decref(req);
+	if (text == NULL)
+		return derr_set(err, DERR_NOMEM, "out of memory building a json-rpc batch");
+	if (!rpc_post(rpc, what, text, &hr, err))
+		goto done;
+	resp = json_loadb(hr.body, hr.len, 0, &jerr);
+	if (json_is_object(resp))
+	{
+		rpc->no_batch = true;
+		ok = rpc_batch_each(rpc, calls, n, err);
+		goto done;
+	}
+	if (!json_is_array(resp))
+	{
+		rpc_malformed(rpc, what, &hr, "a JSON-RPC batch answer", err);
+		goto done;
+	}
+	if (json_array_size(resp) != (size_t) n)
+	{
+		derr_set(err, DERR_FORMAT, "json-rpc node %s answered a batch of %d calls with %zu answers",
+				 rpc->name, n, json_array_size(resp));
+		derr_detail(err, "A batch answer must hold one answer per call.");
+		goto done;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		json_t	   *a = json_array_get(resp, i);
+		json_t	   *jid = json_object_get(a, "id");
+		uint64_t	k;
+
+		if (!json_is_object(a) || !json_is_integer(jid) ||
+			(k = (uint64_t) json_integer_value(jid) - first) >= (uint64_t) n || seen[k])
+		{
+			derr_set(err, DERR_FORMAT, "json-rpc node %s answered a batch with a wrong or repeated id",
+					 rpc->name);
+			derr_detail(err, "The calls carried ids %" PRIu64 " to %" PRIu64 ", each to be answered once.",
+						first, first + n - 1);
+			goto done;
+		}
+		seen[k] = true;
+		if (!rpc_answer(rpc, calls[k].method, a, first + k, hr.status, &calls[k].result, err))
+			goto done;
+	}
+	ok = true;
+
+done:
+	if (!ok)
+		rpc_calls_release(calls, n);
+	json_decref(resp);
+	http_response_free(&hr);
+	free(text);
+	return ok;
+}
+
+/* QUANTITY per the Ethereum JSON-RPC spec: "0x" then 1..16 significant hex digits. */
+bool
 rpc_parse_quantity(json_t *v, const char *what, uint64_t *out, DErr *err)
 {
 	const char *s = json_is_string(v) ? json_string_value(v) : NULL;
@@ -414,362 +546,81 @@ done:
 	return ok;
 }
 
-/* eth_call pinned to a block: the only way to read contract views. */
+/* Which chain and which head, in one request: the first question put to every node. */
 bool
-rpc_eth_call(RpcClient *rpc, const uint8_t to[ABI_ADDR_LEN], const uint8_t *data, size_t len,
-			 uint64_t number, uint8_t **ret, size_t *ret_len, DErr *err)
+rpc_chain_and_head(RpcClient *rpc, uint64_t *chain_id, uint64_t *head, DErr *err)
 {
-	char		tag[32];
-	char		to_hex[2 * ABI_ADDR_LEN + 1];
-	char	   *data_hex;
-	char	   *params;
-	size_t		plen;
-	json_t	   *res = NULL;
+	RpcCall		c[2] = {{.method = "eth_chainId"}, {.method = "eth_blockNumber"}};
 	bool		ok;
 
-	*ret = NULL;
-	*ret_len = 0;
-	rpc_block_tag(number, tag, sizeof(tag));
-	dhex_encode(to, ABI_ADDR_LEN, to_hex);
-	data_hex = malloc(2 * len + 1);
-	plen = 2 * len + 160;
-	params = malloc(plen);
+	if (!rpc_batch(rpc, c, 2, err))
+		return false;
+	ok = rpc_parse_quantity(c[0].result, "eth_chainId", chain_id, err) &&
+		rpc_parse_quantity(c[1].result, "eth_blockNumber", head, err);
+	rpc_calls_release(c, 2);
+	return ok;
+}
+
+char *
+rpc_eth_call_params(const uint8_t to[ABI_ADDR_LEN], const uint8_t *data, size_t len, const char *block_json)
+{
+	char		to_hex[2 * ABI_ADDR_LEN + 1];
+	char	   *data_hex = malloc(2 * len + 1);
+	size_t		plen = 2 * len + 2 * ABI_ADDR_LEN + strlen(block_json) + 64;
+	char	   *params = malloc(plen);
+
 	if (data_hex == NULL || params == NULL)
 	{
 		free(data_hex);
 		free(params);
-		return derr_set(err, DERR_NOMEM, "out of memory building eth_call");
+		return NULL;
 	}
+	dhex_encode(to, ABI_ADDR_LEN, to_hex);
 	dhex_encode(data, len, data_hex);
-	snprintf(params, plen, "[{\"to\":\"0x%s\",\"data\":\"0x%s\"},\"%s\"]", to_hex, data_hex, tag);
+	snprintf(params, plen, "[{\"to\":\"0x%s\",\"data\":\"0x%s\"},%s]", to_hex, data_hex, block_json);
 	free(data_hex);
-	ok = rpc_request(rpc, "eth_call", params, &res, err);
-	free(params);
-	if (!ok)
-		return false;
+	return params;
+}
+
+bool
+rpc_eth_call_result(RpcClient *rpc, json_t *res, uint8_t **ret, size_t *ret_len, DErr *err)
+{
+	*ret = NULL;
+	*ret_len = 0;
 	if (json_is_string(res) && strcmp(json_string_value(res), "0x") == 0)
-		ok = true;				/* no return data: the caller says what that means */
-	else if (!json_is_string(res) ||
+		return true;			/* no return data: the caller says what that means */
+	if (!json_is_string(res) ||
 		strncmp(json_string_value(res), "0x", 2) != 0 ||
 		!dhex_decode_alloc(json_string_value(res), ret, ret_len, "eth_call result", err))
 	{
 		derr_set(err, DERR_FORMAT, "json-rpc node %s sent a malformed eth_call result", rpc->name);
 		derr_detail(err, "The result is not a 0x-prefixed hex string.");
-		ok = false;
+		return false;
 	}
+	return true;
+}
+
+/* eth_call pinned to a block: the only way to read contract views. */
+bool
+rpc_eth_call(RpcClient *rpc, const uint8_t to[ABI_ADDR_LEN], const uint8_t *data, size_t len,
+			 uint64_t number, uint8_t **ret, size_t *ret_len, DErr *err)
+{
+	char		tag[40];
+	char	   *params;
+	json_t	   *res = NULL;
+	bool		ok;
+
+	*ret = NULL;
+	*ret_len = 0;
+	tag[0] = '"';
+	rpc_block_tag(number, tag + 1, sizeof(tag) - 2);
+	strcat(tag, "\"");
+	if ((params = rpc_eth_call_params(to, data, len, tag)) == NULL)
+		return derr_set(err, DERR_NOMEM, "out of memory building eth_call");
+	ok = rpc_request(rpc, "eth_call", params, &res, err) &&
+		rpc_eth_call_result(rpc, res, ret, ret_len, err);
+	free(params);
 	json_decref(res);
 	return ok;
 }
 
-/*
- * Say which view of which contract failed, keeping the lower-level reason;
- * transport and memory errors already say enough and are left alone.
- */
-static void
-rpc_blame(DErr *err, const char *fn, const uint8_t app[ABI_ADDR_LEN])
-{
-	char		msg[sizeof(err->msg)];
-	char		detail[sizeof(err->detail)];
-	char		addr[2 * ABI_ADDR_LEN + 1];
-	DErrCode	code;
-
-	if (err == NULL || err->code == DERR_NETWORK || err->code == DERR_NOMEM)
-		return;
-	code = err->code;
-	memcpy(msg, err->msg, sizeof(msg));
-	memcpy(detail, err->detail, sizeof(detail));
-	dhex_encode(app, ABI_ADDR_LEN, addr);
-	derr_set(err, code, "cannot read %s of contract 0x%s: %s", fn, addr, msg);
-	derr_detail(err, "%s", detail);
-}
-
-/* eth_call of a static-argument view; *ret is malloc()ed. */
-static bool
-rpc_view(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], const char *sig,
-		 const uint8_t (*words)[ABI_WORD], size_t n, uint64_t number,
-		 uint8_t **ret, size_t *ret_len, DErr *err)
-{
-	uint8_t    *cd = NULL;
-	size_t		cdlen = 0;
-	bool		ok;
-
-	if (!abi_encode_static_call(sig, words, n, &cd, &cdlen, err))
-		return false;
-	ok = rpc_eth_call(rpc, app, cd, cdlen, number, ret, ret_len, err);
-	free(cd);
-	if (!ok)
-		rpc_blame(err, sig, app);
-	return ok;
-}
-
-/* The typed getters below differ only in how they decode the answer. */
-static bool
-rpc_view_bool(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], const char *sig,
-			  const uint8_t (*words)[ABI_WORD], size_t n, uint64_t number, bool *out, DErr *err)
-{
-	uint8_t    *r;
-	size_t		rl;
-	bool		ok;
-
-	if (!rpc_view(rpc, app, sig, words, n, number, &r, &rl, err))
-		return false;
-	ok = abi_decode_bool(r, rl, out, err);
-	free(r);
-	if (!ok)
-		rpc_blame(err, sig, app);
-	return ok;
-}
-
-/* A view returning one uint64, decoded strictly. */
-static bool
-rpc_view_uint64(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], const char *sig,
-				uint64_t number, uint64_t *out, DErr *err)
-{
-	uint8_t    *r;
-	size_t		rl;
-	bool		ok;
-
-	if (!rpc_view(rpc, app, sig, NULL, 0, number, &r, &rl, err))
-		return false;
-	ok = abi_decode_uint64(r, rl, out, err);
-	free(r);
-	if (!ok)
-		rpc_blame(err, sig, app);
-	return ok;
-}
-
-/* A view returning one bytes32, decoded strictly. */
-static bool
-rpc_view_bytes32(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], const char *sig,
-				 uint64_t number, uint8_t out[32], DErr *err)
-{
-	uint8_t    *r;
-	size_t		rl;
-	bool		ok;
-
-	if (!rpc_view(rpc, app, sig, NULL, 0, number, &r, &rl, err))
-		return false;
-	ok = abi_decode_bytes32(r, rl, out, err);
-	free(r);
-	if (!ok)
-		rpc_blame(err, sig, app);
-	return ok;
-}
-
-/* A view returning one address, decoded strictly. */
-static bool
-rpc_view_address(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], const char *sig,
-				 uint64_t number, uint8_t out[ABI_ADDR_LEN], DErr *err)
-{
-	uint8_t    *r;
-	size_t		rl;
-	bool		ok;
-
-	if (!rpc_view(rpc, app, sig, NULL, 0, number, &r, &rl, err))
-		return false;
-	ok = abi_decode_address(r, rl, out, err);
-	free(r);
-	if (!ok)
-		rpc_blame(err, sig, app);
-	return ok;
-}
-
-/* A view returning one string, decoded strictly. */
-static bool
-rpc_view_string(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], const char *sig,
-				uint64_t number, char **out, DErr *err)
-{
-	uint8_t    *r;
-	size_t		rl;
-	bool		ok;
-
-	*out = NULL;
-	if (!rpc_view(rpc, app, sig, NULL, 0, number, &r, &rl, err))
-		return false;
-	ok = abi_decode_string(r, rl, out, err);
-	free(r);
-	if (!ok)
-		rpc_blame(err, sig, app);
-	return ok;
-}
-
-/* A view returning one address array, decoded strictly. */
-static bool
-rpc_view_address_array(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], const char *sig,
-					   uint64_t number, uint8_t (**out)[ABI_ADDR_LEN], size_t *n, DErr *err)
-{
-	uint8_t    *r;
-	size_t		rl;
-	bool		ok;
-
-	if (!rpc_view(rpc, app, sig, NULL, 0, number, &r, &rl, err))
-		return false;
-	ok = abi_decode_address_array(r, rl, out, n, err);
-	free(r);
-	if (!ok)
-		rpc_blame(err, sig, app);
-	return ok;
-}
-
-/*
- * policy() returns (uint64 epsilonMilli, uint32 minGroupSize, string
- * outputType, string privacyUnit) as four values (not one struct), so the
- * head is four words and the strings' offsets are relative to its start.
- */
-static bool
-rpc_view_policy(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], uint64_t number,
-				ConsortiumPolicy *pol, DErr *err)
-{
-	static const char sig[] = "policy()";
-	uint8_t    *r;
-	size_t		rl;
-	uint64_t	mgs = 0;
-	bool		ok;
-
-	if (!rpc_view(rpc, app, sig, NULL, 0, number, &r, &rl, err))
-		return false;
-	ok = rl % ABI_WORD == 0 && rl >= 6 * ABI_WORD;
-	if (!ok)
-	{
-		derr_set(err, DERR_FORMAT, "malformed abi return data");
-		derr_detail(err, "The return data is %zu bytes; expected whole words, at least 192.", rl);
-	}
-	ok = ok &&
-		abi_get_uint(r, rl, 0, 64, &pol->epsilon_milli, err) &&
-		abi_get_uint(r, rl, 1, 32, &mgs, err) &&
-		abi_get_string(r, rl, 2, &pol->output_type, err) &&
-		abi_get_string(r, rl, 3, &pol->privacy_unit, err);
-	pol->min_group_size = (uint32_t) mgs;
-	free(r);
-	if (!ok)
-		rpc_blame(err, sig, app);
-	return ok;
-}
-
-/* All the views of one check, at one block. */
-static bool
-rpc_consortium_read(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], ConsortiumState *st, DErr *err)
-{
-	uint64_t	b = st->block_number;
-
-	return rpc_view_bytes32(rpc, app, "composeHash()", b, st->compose_hash, err) &&
-		rpc_view_uint64(rpc, app, "threshold()", b, &st->threshold, err) &&
-		rpc_view_uint64(rpc, app, "approvalCount()", b, &st->approval_count, err) &&
-		rpc_view_bool(rpc, app, "revoked()", NULL, 0, b, &st->revoked, err) &&
-		rpc_view_address(rpc, app, "revokedBy()", b, st->revoked_by, err) &&
-		rpc_view_string(rpc, app, "revokeReason()", b, &st->revoke_reason, err) &&
-		rpc_view_bool(rpc, app, "isApproved()", NULL, 0, b, &st->is_approved, err) &&
-		rpc_view_address_array(rpc, app, "approvers()", b, &st->approvers, &st->n_approvers, err) &&
-		rpc_view_address_array(rpc, app, "owners()", b, &st->owners, &st->n_owners, err) &&
-		rpc_view_policy(rpc, app, b, &st->policy, err);
-}
-
-/*
- * Fix the block first (latest, or the one asked for), read everything at
- * its number, then confirm the block at that number still has the same hash:
- * if the chain reorganised in between, the reads may mix two histories.  For
- * "latest" one retry at a fresh block is made before giving up.
- */
-bool
-rpc_consortium_state(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], uint64_t number,
-					 ConsortiumState *state, DErr *err)
-{
-	int			tries = number == RPC_LATEST ? 2 : 1;
-	bool		ok = false;
-
-	memset(state, 0, sizeof(*state));
-	rpc->deadline_ms = rpc_now_ms() + rpc->opt.timeout_ms;
-	for (int t = 0; t < tries; t++)
-	{
-		RpcBlock	blk;
-		RpcBlock	again;
-
-		rpc_consortium_state_free(state);
-		memcpy(state->app_id, app, ABI_ADDR_LEN);
-		if (!rpc_chain_id(rpc, &state->chain_id, err) ||
-			!rpc_get_block(rpc, number, &blk, err))
-			break;
-		state->block_number = blk.number;
-		memcpy(state->block_hash, blk.hash, 32);
-		state->block_timestamp = blk.timestamp;
-		if (!rpc_consortium_read(rpc, app, state, err) ||
-			!rpc_get_block(rpc, blk.number, &again, err))
-			break;
-		if (memcmp(again.hash, blk.hash, 32) == 0)
-		{
-			ok = true;
-			break;
-		}
-		derr_set(err, DERR_REMOTE, "chain reorganised while reading the consortium contract");
-		derr_detail(err, "Block %" PRIu64 " changed its hash during the reads; try again.", blk.number);
-	}
-	rpc->deadline_ms = 0;
-	if (!ok)
-		rpc_consortium_state_free(state);
-	return ok;
-}
-
-/* Frees the arrays and strings and zeroes the struct, so it is reusable. */
-void
-rpc_consortium_state_free(ConsortiumState *state)
-{
-	if (state == NULL)
-		return;
-	free(state->approvers);
-	free(state->owners);
-	free(state->policy.output_type);
-	free(state->policy.privacy_unit);
-	free(state->revoke_reason);
-	memset(state, 0, sizeof(*state));
-}
-
-bool
-consortium_state_is_approver(const ConsortiumState *state, const uint8_t who[ABI_ADDR_LEN])
-{
-	return dc_addr_in((const uint8_t (*)[DC_ADDR_LEN]) state->approvers, state->n_approvers, who);
-}
-
-bool
-consortium_state_is_owner(const ConsortiumState *state, const uint8_t who[ABI_ADDR_LEN])
-{
-	return dc_addr_in((const uint8_t (*)[DC_ADDR_LEN]) state->owners, state->n_owners, who);
-}
-
-/* One owner's approval, e.g. to explain which owners are still missing. */
-bool
-rpc_has_approved(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], const uint8_t owner[ABI_ADDR_LEN],
-				 uint64_t number, bool *approved, DErr *err)
-{
-	uint8_t		w[1][ABI_WORD];
-
-	abi_word_address(owner, w[0]);
-	return rpc_view_bool(rpc, app, "hasApproved(address)", (const uint8_t (*)[ABI_WORD]) w, 1,
-						 number, approved, err);
-}
-
-/* Ask the contract exactly what dstack's KMS asks it. */
-bool
-rpc_is_app_allowed(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], const AbiAppBootInfo *boot,
-				   uint64_t number, bool *allowed, char **reason, DErr *err)
-{
-	uint8_t    *cd = NULL;
-	size_t		cdlen = 0;
-	uint8_t    *r = NULL;
-	size_t		rl = 0;
-	bool		ok;
-
-	*allowed = false;
-	*reason = NULL;
-	if (!abi_encode_is_app_allowed(boot, &cd, &cdlen, err))
-		return false;
-	ok = rpc_eth_call(rpc, app, cd, cdlen, number, &r, &rl, err) &&
-		abi_decode_bool_string(r, rl, allowed, reason, err);
-	free(cd);
-	free(r);
-	if (!ok)
-	{
-		*allowed = false;
-		rpc_blame(err, "isAppAllowed()", app);
-	}
-	return ok;
-}

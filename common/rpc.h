@@ -4,9 +4,10 @@
  * The CVM decides whether it may use an owner's key from the consortium
  * contract's state on chain; dstack-verify re-reads that state for a
  * receipt.  Both go through this client.  Every read of one check is pinned
- * to ONE block (number and hash are recorded in the result) so that a check
- * never mixes state from two blocks; the block hash is read again after the
- * reads to detect a reorganisation in between.
+ * to ONE block, by its hash (EIP-1898), so that a check never mixes state
+ * from two blocks, and goes to the node as one JSON-RPC batch: a check costs
+ * two requests per node, not a dozen (rpc.c is the transport, rpc_consortium.c
+ * the contract's reads).
  *
  * Errors: transport failures are DERR_NETWORK ("cannot reach json-rpc node
  * <url>"), JSON-RPC error objects and reverts DERR_REMOTE with the node's
@@ -84,7 +85,26 @@ extern void rpc_free(RpcClient *rpc);	/* NULL-safe */
 extern bool rpc_request(RpcClient *rpc, const char *method, const char *params_json,
 						json_t **result, DErr *err);
 
+/*
+ * Several calls in one HTTP request (a JSON-RPC 2.0 batch).  Each call's
+ * result is checked as rpc_request() checks one; the batch succeeds only if
+ * every call does (then each calls[i].result is a new reference the caller
+ * must json_decref(); on failure all are NULL and err is the first failing
+ * call's error).  A node that answers a batch with a single object (it takes
+ * no batches) is asked call by call from then on.
+ */
+#define RPC_MAX_BATCH	32
+typedef struct RpcCall
+{
+	const char *method;
+	char	   *params;			/* JSON text of the params array, NULL for []; the caller's */
+	json_t	   *result;			/* out */
+} RpcCall;
+extern bool rpc_batch(RpcClient *rpc, RpcCall *calls, int n, DErr *err);
+
 extern bool rpc_chain_id(RpcClient *rpc, uint64_t *chain_id, DErr *err);
+/* eth_chainId and eth_blockNumber in one request. */
+extern bool rpc_chain_and_head(RpcClient *rpc, uint64_t *chain_id, uint64_t *head, DErr *err);
 extern bool rpc_block_number(RpcClient *rpc, uint64_t *number, DErr *err);
 /* Header of block `number` (or RPC_LATEST); DERR_REMOTE when the node has no such block. */
 extern bool rpc_get_block(RpcClient *rpc, uint64_t number, RpcBlock *block, DErr *err);
@@ -100,6 +120,14 @@ extern bool rpc_eth_call(RpcClient *rpc, const uint8_t to[ABI_ADDR_LEN], const u
  */
 extern bool rpc_consortium_state(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], uint64_t number,
 								 ConsortiumState *state, DErr *err);
+/*
+ * The same read and, in the same batch at the same block, what the KMS
+ * contract kms answers to isAppAllowed(boot) (see rpc_is_app_allowed).
+ * *kms_reason is malloc()ed; on failure it is NULL and *kms_allowed false.
+ */
+extern bool rpc_consortium_state_kms(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], uint64_t number,
+									 const uint8_t *kms, const AbiAppBootInfo *boot, ConsortiumState *state,
+									 bool *kms_allowed, char **kms_reason, DErr *err);
 extern void rpc_consortium_state_free(ConsortiumState *state);	/* NULL-safe */
 /* Membership (dc_addr_in() of crypto.h) in the state's lists. */
 extern bool consortium_state_is_approver(const ConsortiumState *state, const uint8_t who[ABI_ADDR_LEN]);

@@ -208,7 +208,7 @@ rpc_quorum_read(const RpcNodeList *list, int quorum, uint64_t chain_id, int conf
 			continue;
 		}
 		cli[i] = rpc_new(list->urls[i], opt, &r->err);
-		if (cli[i] == NULL || !rpc_chain_id(cli[i], &r->chain_id, &r->err))
+		if (cli[i] == NULL || !rpc_chain_and_head(cli[i], &r->chain_id, &r->head, &r->err))
 			continue;
 		if (r->chain_id != chain_id)
 		{
@@ -216,8 +216,6 @@ rpc_quorum_read(const RpcNodeList *list, int quorum, uint64_t chain_id, int conf
 			wrong_chain = true;
 			continue;
 		}
-		if (!rpc_block_number(cli[i], &r->head, &r->err))
-			continue;
 		r->status = RPCN_DISSENTS;	/* until it has answered and agrees */
 		heads[nheads++] = r->head;
 	}
@@ -246,20 +244,15 @@ rpc_quorum_read(const RpcNodeList *list, int quorum, uint64_t chain_id, int conf
 			mark_cancelled(r);
 			continue;
 		}
-		ok = rpc_consortium_state(cli[i], app, res->height, &r->view.st, &r->err);
-		if (ok && kms != NULL)
-			ok = rpc_is_app_allowed(cli[i], kms, boot, r->view.st.block_number, &r->view.kms_allowed,
-									&r->view.kms_reason, &r->err);
-		else if (ok)
-			r->view.kms_allowed = true;
+		ok = rpc_consortium_state_kms(cli[i], app, res->height, kms, boot, &r->view.st, &r->view.kms_allowed,
+									  &r->view.kms_reason, &r->err);
 		if (!ok)
 		{
 			r->status = RPCN_FAILED;
-			rpc_consortium_state_free(&r->view.st);
-			free(r->view.kms_reason);
-			r->view.kms_reason = NULL;
 			continue;
 		}
+		if (kms == NULL)
+			r->view.kms_allowed = true;
 		answered++;
 		for (int j = 0; j < i && r->group < 0; j++)
 			if (res->nodes[j].group >= 0 && rpc_node_views_equal(&res->nodes[j].view, &r->view))

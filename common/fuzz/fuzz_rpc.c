@@ -2,7 +2,7 @@
  * fuzz_rpc.c: the JSON-RPC client (rpc.c) against a hostile node.  The
  * node's answers are the input (the scripted transport of fuzz.h: answers
  * separated by NUL bytes); byte 0 picks the call.  The consortium read
- * takes the most answers: chain id, block, ten views, the block again.
+ * takes two answers: the block, then one batch (chain id and ten views).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +34,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			rpc_chain_id(rpc, &u, &err);
 			break;
 		case 1:
-			rpc_block_number(rpc, &u, &err);
+			if (data[0] & 0x40)
+			{
+				uint64_t	head;
+
+				rpc_chain_and_head(rpc, &u, &head, &err);	/* a batch of two */
+			}
+			else
+				rpc_block_number(rpc, &u, &err);
 			break;
 		case 2:
 			rpc_get_block(rpc, data[0] & 0x80 ? 16 : RPC_LATEST, &blk, &err);
@@ -50,7 +57,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		case 4:
 		case 5:
-			if (rpc_consortium_state(rpc, app, data[0] % 8 == 4 ? RPC_LATEST : 7, &st, &err))
+			if (data[0] & 0x40)
+			{
+				AbiAppBootInfo boot = {0};
+				bool		allowed;
+				char	   *reason = NULL;
+
+				memcpy(boot.app_id, app, ABI_ADDR_LEN);
+				boot.tcb_status = "UpToDate";
+				/* the read with the KMS's verdict in the same batch */
+				if (rpc_consortium_state_kms(rpc, app, 7, app, &boot, &st, &allowed, &reason, &err))
+				{
+					free(reason);
+					rpc_consortium_state_free(&st);
+				}
+			}
+			else if (rpc_consortium_state(rpc, app, data[0] % 8 == 4 ? RPC_LATEST : 7, &st, &err))
 			{
 				/* what a mount reads afterwards */
 				consortium_state_is_approver(&st, app);

@@ -286,6 +286,34 @@ answer_hex(char **script, size_t *len, int id, const uint8_t *data, size_t n)
 	free(hex);
 }
 
+/* One element of a batch answer appended to the array text being built ("[" first, "," after). */
+static void
+batch_item_text(char **batch, size_t *len, const char *item)
+{
+	size_t		n = strlen(item);
+
+	char		sep = *len == 0 ? '[' : ',';
+
+	*batch = realloc(*batch, *len + n + 2);
+	(*batch)[(*len)++] = sep;
+	memcpy(*batch + *len, item, n);
+	*len += n;
+}
+
+static void
+batch_item_hex(char **batch, size_t *len, int id, const uint8_t *data, size_t n)
+{
+	char	   *hex = malloc(2 * n + 1);
+	char	   *a;
+
+	dhex_encode(data, n, hex);
+	if (asprintf(&a, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"result\":\"0x%s\"}", id, hex) < 0)
+		abort();
+	batch_item_text(batch, len, a);
+	free(a);
+	free(hex);
+}
+
 static void
 answer_text(char **script, size_t *len, const char *text)
 {
@@ -356,6 +384,8 @@ abi_and_rpc_seeds(void)
 
 	/* rpc: single calls as tests/test_http.c answers them */
 	put_text("rpc", "chain-id", 0, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0x7a69\"}");
+	put_text("rpc", "chain-and-head", 0x41,
+			 "[{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":\"0x10\"},{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0x7a69\"}]");
 	put_text("rpc", "block-number-http-500", 1,
 			 "@500{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32000,\"message\":\"busy\"}}");
 	snprintf(block, sizeof(block), "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"number\":\"0x10\",\"timestamp\":\"0x5\",\"hash\":\"%s\"}}", hash);
@@ -388,57 +418,62 @@ abi_and_rpc_seeds(void)
 	put_op("rpc", "is-app-allowed", 7, s, slen);
 	free(s);
 
-	/* rpc: the consortium read, at the latest block and at block 7 */
+	/* rpc: the consortium read, at the latest block and at block 7: the block, then one batch */
 	for (int at7 = 0; at7 <= 1; at7++)
 	{
-		int			id = 1;
+		int			id = 2;
+		char	   *batch = NULL;
+		size_t		blen = 0;
 
 		s = NULL;
 		slen = 0;
-		answer_text(&s, &slen, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0x7a69\"}");
-		id++;
-		snprintf(block, sizeof(block), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"result\":{\"number\":\"0x7\",\"timestamp\":\"0x65\","
-				 "\"hash\":\"%s\"}}", id++, hash);
+		snprintf(block, sizeof(block), "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"number\":\"0x7\",\"timestamp\":\"0x65\","
+				 "\"hash\":\"%s\"}}", hash);
 		answer_text(&s, &slen, block);
+		/* the batch answer: chain id and the ten views as one JSON array (answered in order) */
+		batch_item_text(&batch, &blen, "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":\"0x7a69\"}");
+		id++;
 		a[0] = word_fill(0xbb, 0);	/* composeHash */
 		n = ret_data(a, 1, &d);
-		answer_hex(&s, &slen, id++, d, n);
+		batch_item_hex(&batch, &blen, id++, d, n);
 		free(d);
 		a[0] = word_u64(3);		/* threshold */
 		n = ret_data(a, 1, &d);
-		answer_hex(&s, &slen, id++, d, n);
+		batch_item_hex(&batch, &blen, id++, d, n);
 		free(d);
 		a[0] = word_u64(4);		/* approvalCount */
 		n = ret_data(a, 1, &d);
-		answer_hex(&s, &slen, id++, d, n);
+		batch_item_hex(&batch, &blen, id++, d, n);
 		free(d);
 		a[0] = word_u64(0);		/* revoked */
 		n = ret_data(a, 1, &d);
-		answer_hex(&s, &slen, id++, d, n);
-		answer_hex(&s, &slen, id++, d, n);	/* revokedBy: the zero address */
+		batch_item_hex(&batch, &blen, id++, d, n);
+		batch_item_hex(&batch, &blen, id++, d, n);	/* revokedBy: the zero address */
 		free(d);
 		a[0] = str_arg("");		/* revokeReason */
 		n = ret_data(a, 1, &d);
-		answer_hex(&s, &slen, id++, d, n);
+		batch_item_hex(&batch, &blen, id++, d, n);
 		free(d);
 		a[0] = word_u64(1);		/* isApproved */
 		n = ret_data(a, 1, &d);
-		answer_hex(&s, &slen, id++, d, n);
+		batch_item_hex(&batch, &blen, id++, d, n);
 		free(d);
 		n = addr_array(&d);		/* approvers, owners */
-		answer_hex(&s, &slen, id++, d, n);
-		answer_hex(&s, &slen, id++, d, n);
+		batch_item_hex(&batch, &blen, id++, d, n);
+		batch_item_hex(&batch, &blen, id++, d, n);
 		free(d);
 		a[0] = word_u64(1500);	/* policy */
 		a[1] = word_u64(10);
 		a[2] = str_arg("dp-aggregate");
 		a[3] = str_arg("patient_id");
 		n = ret_data(a, 4, &d);
-		answer_hex(&s, &slen, id++, d, n);
+		batch_item_hex(&batch, &blen, id++, d, n);
 		free(d);
-		snprintf(block, sizeof(block), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"result\":{\"number\":\"0x7\",\"timestamp\":\"0x65\","
-				 "\"hash\":\"%s\"}}", id++, hash);
-		answer_text(&s, &slen, block);
+		batch = realloc(batch, blen + 2);
+		batch[blen++] = ']';
+		batch[blen] = '\0';
+		answer_text(&s, &slen, batch);
+		free(batch);
 		put_op("rpc", at7 ? "consortium-at-7" : "consortium-latest", at7 ? 5 : 4, s, slen);
 		free(s);
 	}

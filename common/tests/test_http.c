@@ -290,6 +290,89 @@ test_rpc(Mini *m)
 	rpc_free(rpc);
 }
 
+/* JSON-RPC batches: answers matched by id in any order, every hostile shape refused. */
+static void
+test_rpc_batch(Mini *m)
+{
+	RpcClient  *rpc;
+	HttpOptions o;
+	DErr		err = {0};
+	char		url[64];
+	uint64_t	chain = 0,
+				head = 0;
+	RpcCall		c[3] = {{.method = "eth_chainId"}, {.method = "eth_blockNumber"}, {.method = "net_version"}};
+
+	fast_opts(&o);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", m->port);
+	rpc = rpc_new(url, &o, &err);
+
+	/* ids 1..3, answered in reverse order */
+	mini_set(m, MINI_REPLY, 200, "[{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":\"31337\"},"
+			 "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":\"0x10\"},{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0x7a69\"}]");
+	CHECK(rpc_batch(rpc, c, 3, &err) && json_is_string(c[0].result) &&
+		  strcmp(json_string_value(c[0].result), "0x7a69") == 0 &&
+		  strcmp(json_string_value(c[1].result), "0x10") == 0 &&
+		  strcmp(json_string_value(c[2].result), "31337") == 0 && m->sh->count == 1,
+		  "batch: one request, answers matched to calls by id whatever their order");
+	CHECK(m->sh->last_body[0] == '[' && strstr(m->sh->last_body, "\"id\":3") != NULL, "batch: sent as a JSON array");
+	for (int i = 0; i < 3; i++)
+		json_decref(c[i].result);
+
+	/* ids 4..6 */
+	mini_set(m, MINI_REPLY, 200, "[{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":\"0x1\"},"
+			 "{\"jsonrpc\":\"2.0\",\"id\":4,\"result\":\"0x1\"},{\"jsonrpc\":\"2.0\",\"id\":6,\"result\":\"0x1\"}]");
+	derr_clear(&err);
+	CHECK(!rpc_batch(rpc, c, 3, &err) && err.code == DERR_FORMAT && strstr(err.msg, "repeated id") != NULL &&
+		  c[0].result == NULL && c[1].result == NULL && c[2].result == NULL,
+		  "batch: one call answered twice (another never) refused, no result kept");
+	/* ids 7..9 */
+	mini_set(m, MINI_REPLY, 200, "[{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":\"0x1\"},"
+			 "{\"jsonrpc\":\"2.0\",\"id\":8,\"result\":\"0x1\"}]");
+	derr_clear(&err);
+	CHECK(!rpc_batch(rpc, c, 3, &err) && err.code == DERR_FORMAT && strstr(err.msg, "3 calls with 2 answers") != NULL,
+		  "batch: a missing answer refused");
+	/* ids 10..12: an id from outside the batch */
+	mini_set(m, MINI_REPLY, 200, "[{\"jsonrpc\":\"2.0\",\"id\":10,\"result\":\"0x1\"},"
+			 "{\"jsonrpc\":\"2.0\",\"id\":11,\"result\":\"0x1\"},{\"jsonrpc\":\"2.0\",\"id\":9,\"result\":\"0x1\"}]");
+	derr_clear(&err);
+	CHECK(!rpc_batch(rpc, c, 3, &err) && err.code == DERR_FORMAT, "batch: an id outside the batch refused");
+	/* ids 13..15: the second call fails: its method and the node's words in the error */
+	mini_set(m, MINI_REPLY, 200, "[{\"jsonrpc\":\"2.0\",\"id\":13,\"result\":\"0x1\"},"
+			 "{\"jsonrpc\":\"2.0\",\"id\":14,\"error\":{\"code\":-32000,\"message\":\"header not found\"}},"
+			 "{\"jsonrpc\":\"2.0\",\"id\":15,\"result\":\"0x1\"}]");
+	derr_clear(&err);
+	CHECK(!rpc_batch(rpc, c, 3, &err) && err.code == DERR_REMOTE && strstr(err.msg, "eth_blockNumber") != NULL &&
+		  strstr(err.msg, "header not found") != NULL && c[0].result == NULL,
+		  "batch: one call's error fails the batch, named by its method");
+	mini_set(m, MINI_REPLY, 200, "[1,2,3]");
+	derr_clear(&err);
+	CHECK(!rpc_batch(rpc, c, 3, &err) && err.code == DERR_FORMAT, "batch: answers that are not objects refused");
+	mini_set(m, MINI_REPLY, 200, "\"0x1\"");
+	derr_clear(&err);
+	CHECK(!rpc_batch(rpc, c, 3, &err) && err.code == DERR_FORMAT, "batch: a bare string refused");
+	derr_clear(&err);
+	CHECK(!rpc_batch(rpc, c, 0, &err) && err.code == DERR_ARG, "batch: an empty batch is the caller's error");
+
+	/* a node that answers a batch with one object is asked call by call from then on */
+	mini_set(m, MINI_REPLY, 200, "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":\"batch requests are disabled\"}}");
+	derr_clear(&err);
+	CHECK(!rpc_batch(rpc, c, 3, &err) && err.code == DERR_REMOTE && strstr(err.msg, "batch requests are disabled") &&
+		  m->sh->count == 2, "batch refused as a whole: asked again call by call (and that call's error kept)");
+	CHECK(m->sh->last_body[0] == '{', "batch refused: the calls go one by one");
+	mini_set(m, MINI_REPLY, 200, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0x1\"}");
+	derr_clear(&err);
+	CHECK(!rpc_chain_and_head(rpc, &chain, &head, &err) && m->sh->count == 1 && m->sh->last_body[0] == '{',
+		  "batch refused once: later batches go call by call without asking again");
+	rpc_free(rpc);
+
+	/* chain and head in one request */
+	rpc = rpc_new(url, &o, &err);
+	mini_set(m, MINI_REPLY, 200, "[{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":\"0x2a\"},{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0x7a69\"}]");
+	CHECK(rpc_chain_and_head(rpc, &chain, &head, &err) && chain == 31337 && head == 42 && m->sh->count == 1,
+		  "chain id and head in one request");
+	rpc_free(rpc);
+}
+
 /* A GetKey answer the way dstack's KMS builds it, from three known keys. */
 static void
 make_getkey(const char *purpose, const uint8_t app_id[20], uint8_t root_pub[33], char *out, size_t outlen)
@@ -574,6 +657,7 @@ main(void)
 	test_retries(&t);
 	test_limits(&t);
 	test_rpc(&t);
+	test_rpc_batch(&t);
 	test_guest_agent(&u);
 	test_timeout_and_refused();
 	test_membership();
