@@ -5,6 +5,8 @@
  *   options.c     option validator; server and table options resolved to structs
  *   mount.c       the mount rule: on-chain approval, guest-agent identity and
  *                 keys, unwrap of a dataset's data key; cached for one statement
+ *   identity.c    which CVM this is: the guest agent's Info, checked, kept per
+ *                 backend and agent socket
  *   plan.c        relation size from the signed manifest, paths (serial and
  *                 partial), the plan (columns to decrypt), EXPLAIN
  *   exec.c        the columnar scan, serial and parallel (row groups handed

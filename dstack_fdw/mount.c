@@ -22,8 +22,9 @@
  *   4. the dataset was sealed for this recipe and this CVM's recipient key;
  *   5. GetKey at the owner's path, chain checked to the KMS root, ECDH + HKDF
  *      unwrap of the data key.
- * Steps 1-2 are cached for one statement per server, so a three-way join
- * reads the chain once and a revocation is seen by the next statement.
+ * Step 2 is cached for one statement per server, so a three-way join reads
+ * the chain once and a revocation is seen by the next statement; step 1,
+ * which cannot change while the CVM runs, once per backend (identity.c).
  * Since dstack's KMS decides only at boot, this per-statement check is what
  * enforces a revocation in a CVM that already holds its keys.
  * Every failure is its own error saying what is missing on chain.  Every
@@ -46,6 +47,7 @@
 #include "dstack_fdw.h"
 #include "guest_agent.h"
 #include "hex.h"
+#include "identity.h"
 #include "pg_common.h"
 #include "policy.h"
 #include "rpc.h"
@@ -180,41 +182,6 @@ quoted(const char *s)
 	}
 	appendStringInfoChar(&b, '"');
 	return b.data;
-}
-
-/*
- * The policy of this CVM: pg_dstack_policy of the app-compose text that Info
- * reports, after checking that the text is the measured one (its sha256 is
- * the compose-hash).  Frees info on every error.
- */
-static void
-compose_policy(ForeignServer *server, GaInfo *info, DPolicy *pol)
-{
-	DErr		err;
-
-	derr_clear(&err);
-	if (!ga_app_compose_measured(info, &err))
-	{
-		ga_info_free(info);
-		if (err.code == DERR_INTEGRITY)
-			derr_ereport(&err, ERRCODE_DATA_CORRUPTED,
-						 psprintf("The guest agent must report the app-compose.json this CVM was measured with; "
-								  "check which agent server \"%s\"'s guest_agent option (or "
-								  "DSTACK_SIMULATOR_ENDPOINT) names, and do not mount until it does.",
-								  server->servername));
-		derr_ereport(&err, ERRCODE_FEATURE_NOT_SUPPORTED,
-					 psprintf("The analysis policy is read from the measured app-compose.json only; point server "
-							  "\"%s\"'s guest_agent option at dstack's guest agent socket, which reports it.",
-							  server->servername));
-	}
-	if (!dpolicy_from_compose(info->app_compose, info->app_compose_len, pol, &err))
-	{
-		ga_info_free(info);
-		derr_ereport(&err, ERRCODE_CONFIG_FILE_ERROR,
-					 "Correct pg_dstack_policy in the analysis app-compose.json (docs/operations.md lists its "
-					 "members); the corrected file has a new compose-hash, which the owners must pin and approve "
-					 "in a new consortium.");
-	}
 }
 
 /*
@@ -446,40 +413,20 @@ read_chain(ForeignServer *server, const DfdwServerOptions *opts, const Statement
 static void
 load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts *f)
 {
-	GaInfo		info;
-	DPolicy		pol;
+	DfdwCvmIdentity id;
 	DErr		err;
 	HttpOptions hopt;
-	AbiAppBootInfo boot;
 	RpcQuorumResult res;
 	const ConsortiumState *st;
 	char	   *nodes;
 
 	dfdw_http_options(opts, &hopt);
 	ga_set_http_options(&hopt);
-	memset(&info, 0, sizeof(info));
 	derr_clear(&err);
-	if (!ga_info(agent_socket(opts), &info, &err))
-	{
-		raise_if_cancelled();
-		derr_ereport(&err, ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION,
-					 psprintf("Check that the dstack guest agent is running and that server \"%s\"'s "
-							  "guest_agent option (or DSTACK_SIMULATOR_ENDPOINT) names its socket.",
-							  server->servername));
-	}
-	memcpy(f->chain.app_id, info.app_id, DC_ADDR_LEN);
-	memcpy(f->chain.compose_hash, info.compose_hash, 32);
-	dhex_encode(info.instance_id, Min(info.instance_id_len, 32), f->chain.instance_id);
-	compose_policy(server, &info, &pol);
-	if (!ga_boot_info(&info, &boot, &err))
-	{
-		ga_info_free(&info);
-		derr_ereport(&err, err.code == DERR_INTEGRITY ? ERRCODE_DATA_CORRUPTED : ERRCODE_FDW_ERROR,
-					 psprintf("The KMS's question is asked with the boot information recomputed from the guest "
-							  "agent's Info; point server \"%s\"'s guest_agent option at dstack's guest agent.",
-							  server->servername));
-	}
-	ga_info_free(&info);
+	dfdw_cvm_identity(server, agent_socket(opts), &id);
+	memcpy(f->chain.app_id, id.app_id, DC_ADDR_LEN);
+	memcpy(f->chain.compose_hash, id.compose_hash, 32);
+	strlcpy(f->chain.instance_id, id.instance_id, sizeof(f->chain.instance_id));
 
 	if (opts->app_contract)
 	{
@@ -498,7 +445,7 @@ load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts 
 							 opts->app_contract)));
 	}
 
-	read_chain(server, opts, f, &boot, &hopt, &res);
+	read_chain(server, opts, f, &id.boot, &hopt, &res);
 	st = &res.view->st;
 	if (res.agreeing < res.n)
 	{
@@ -532,14 +479,14 @@ load_facts(ForeignServer *server, const DfdwServerOptions *opts, StatementFacts 
 	 * check_chain() with that reason; its policy() is about another recipe.
 	 */
 	if (memcmp(st->compose_hash, f->chain.compose_hash, 32) == 0)
-		check_policy_agrees(server, nodes, f, &pol, st, &res);
-	f->chain.epsilon_milli = (uint64) (pol.epsilon_total_micro / 1000);
-	f->chain.min_group_size = pol.min_group_size;
-	strlcpy(f->chain.privacy_unit, pol.privacy_unit, sizeof(f->chain.privacy_unit));
-	f->chain.epsilon_select_micro = pol.epsilon_select_micro;
-	f->chain.delta = pol.delta;
-	strlcpy(f->chain.delta_text, pol.delta_text, sizeof(f->chain.delta_text));
-	f->chain.max_rows_per_unit = pol.max_rows_per_unit;
+		check_policy_agrees(server, nodes, f, &id.policy, st, &res);
+	f->chain.epsilon_milli = (uint64) (id.policy.epsilon_total_micro / 1000);
+	f->chain.min_group_size = id.policy.min_group_size;
+	strlcpy(f->chain.privacy_unit, id.policy.privacy_unit, sizeof(f->chain.privacy_unit));
+	f->chain.epsilon_select_micro = id.policy.epsilon_select_micro;
+	f->chain.delta = id.policy.delta;
+	strlcpy(f->chain.delta_text, id.policy.delta_text, sizeof(f->chain.delta_text));
+	f->chain.max_rows_per_unit = id.policy.max_rows_per_unit;
 	f->chain.policy_from_compose = true;
 	f->revoked = st->revoked;
 	memcpy(f->revoked_by, st->revoked_by, DC_ADDR_LEN);

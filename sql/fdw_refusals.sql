@@ -91,6 +91,20 @@ CREATE SERVER r_othercvm FOREIGN DATA WRAPPER dstack_fdw
 CREATE FOREIGN TABLE r_othercvm (patient_id int8) SERVER r_othercvm OPTIONS (path :'good', owner :'owner1_addr');
 SELECT count(*) FROM r_othercvm;
 
+-- 7b. a backend keeps the CVM identity it read (Info does not change while a CVM runs),
+--     keyed by the agent's socket file, not its name: the same path, now another agent
+--     (this one booted from the other compose), is asked again and refused
+\! ln -sfn "$DSTACK_TEST_SOCKET" "$DSTACK_TEST_WORK/agent-link.sock"
+\set link :work '/agent-link.sock'
+CREATE SERVER r_link FOREIGN DATA WRAPPER dstack_fdw
+  OPTIONS (rpc_url :'rpc', guest_agent :'link', kms_root_pubkey :'kms_root', kms_contract :'kms_contract', chain_id :'chain_id');
+CREATE FOREIGN TABLE r_link (patient_id int8) SERVER r_link OPTIONS (path :'good', owner :'owner1_addr');
+SELECT count(*) FROM r_link;
+\! ln -sfn "$(. "$DSTACK_TEST_WORK/env-othercvm/env.sh"; echo "$DSTACK_TEST_SOCKET")" "$DSTACK_TEST_WORK/agent-link.sock"
+SELECT count(*) FROM r_link;
+\! ln -sfn "$DSTACK_TEST_SOCKET" "$DSTACK_TEST_WORK/agent-link.sock"
+SELECT count(*) FROM r_link;
+
 -- 8. approved by owners 1 and 2 (k = 2): owner 3's dataset is refused, owner 1's is
 --    served, and after owner 2 revokes, the next statement is refused
 \! "$DSTACK_TEST_TOOLS/testenv.sh" up "$DSTACK_TEST_WORK/env-revoke" --owners 4 --threshold 2 --approve 2 >/dev/null
