@@ -25,6 +25,7 @@ bool		dfdw_guc_explain_stable = false;
 bool		dfdw_guc_analyze = false;
 bool		dfdw_guc_verify_before_scan = false;
 bool		dfdw_guc_read_ahead = true;
+int			dfdw_guc_ledger_idle_ms = 3000;
 
 void		_PG_init(void);
 
@@ -56,6 +57,14 @@ _PG_init(void)
 							 "a thread of the same backend prepares the next; memory is two row "
 							 "groups of the scanned columns instead of one.",
 							 &dfdw_guc_read_ahead, true, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("dstack_fdw.ledger_worker_idle",
+							"How long a ledger worker of dstack_run() stays for the next request.",
+							"dstack_run() commits its charge and its receipt through a background "
+							"worker; with dstack_fdw preloaded, one per database stays this long "
+							"after its last request instead of starting twice per run. 0 starts one "
+							"per request. Keep it under 5 s: DROP DATABASE waits that long for it.",
+							&dfdw_guc_ledger_idle_ms, 3000, 0, 60000, PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	DefineCustomBoolVariable("dstack_fdw.explain_stable",
 							 "Show only stable facts in EXPLAIN (file names, not paths; no chain block).",
 							 "For regression tests.",
@@ -68,6 +77,7 @@ _PG_init(void)
 	dfdw_dp_init_gucs();
 	MarkGUCPrefixReserved("dstack_fdw");
 	dfdw_guard_init();
+	dfdw_ledger_pool_init();
 
 	/* every guest-agent call of this backend ends at once on a query cancel */
 	{

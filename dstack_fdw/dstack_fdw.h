@@ -24,6 +24,7 @@
  *                 messages withheld while sealed rows flow
  *   ledger.c      the budget ledger and audit rows, committed by a
  *                 background worker in their own transactions
+ *   ledger_pool.c the ledger workers kept between requests
  *   dp_agg.c      dp_count, dp_sum, dp_avg; dp_quantile.c: dp_quantile
  *
  * gpu_scan (../gpu_scan, built into this library) adds CustomScans over
@@ -51,6 +52,7 @@ extern bool dfdw_guc_explain_stable;	/* test aid: no paths or timings in EXPLAIN
 extern bool dfdw_guc_analyze;	/* ANALYZE of sealed tables; off: stats would leak */
 extern bool dfdw_guc_verify_before_scan;	/* hash every needed chunk before the first row */
 extern bool dfdw_guc_read_ahead;	/* decode the next row group on a second thread */
+extern int	dfdw_guc_ledger_idle_ms;	/* a kept ledger worker's idle time; 0: one per request */
 
 /* ---- dstack_fdw.c ---- */
 extern Oid	dfdw_extension_schema(void);
@@ -260,6 +262,9 @@ extern void dfdw_ledger_record(int64 run_id, int64 seq, const char *body_sha256,
 extern void dfdw_ledger_fail(int64 run_id, const char *sqlstate_class);
 extern Oid	dfdw_ledger_owner(void);
 extern PGDLLEXPORT void dfdw_ledger_worker_main(Datum arg);
+/* ledger_pool.c: ledger workers kept between requests (when preloaded) */
+extern void dfdw_ledger_pool_init(void);
+extern PGDLLEXPORT void dfdw_ledger_pool_main(Datum arg);
 
 /* ---- chain_ledger.c: the ledger of record on chain ---- */
 typedef struct DfdwChainCharge

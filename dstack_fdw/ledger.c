@@ -45,6 +45,7 @@
 #include "utils/syscache.h"
 
 #include "dstack_fdw.h"
+#include "ledger_int.h"
 
 typedef enum LedgerOp
 {
@@ -110,7 +111,11 @@ dfdw_ledger_owner(void)
 	return owner;
 }
 
-/* Run one request in a background worker and wait for it; raises on failure. */
+/*
+ * Run one request in a background worker and wait for it; raises on failure.
+ * A kept worker of the pool (ledger_pool.c) when there is one, else a
+ * worker started for this request alone.
+ */
 static void
 ledger_call(LedgerMsg *req, const char *query, const char *datasets, const char *receipt)
 {
@@ -123,6 +128,7 @@ ledger_call(LedgerMsg *req, const char *query, const char *datasets, const char 
 	BackgroundWorkerHandle *handle;
 	BgwHandleStatus status;
 	pid_t		pid;
+	bool		answered;
 
 	memcpy(m, req, offsetof(LedgerMsg, data));
 	m->dbid = MyDatabaseId;
@@ -136,6 +142,12 @@ ledger_call(LedgerMsg *req, const char *query, const char *datasets, const char 
 	memcpy(m->data + ql + dl + 2, receipt ? receipt : "", rl + 1);
 	m->result = LEDGER_PENDING;
 
+	if (dfdw_ledger_pool_call(seg, m->dbid, m->roleid, &answered))
+	{
+		if (!answered)
+			m->result = LEDGER_PENDING;
+		goto reply;
+	}
 	memset(&w, 0, sizeof(w));
 	snprintf(w.bgw_name, BGW_MAXLEN, "dstack_fdw ledger");
 	snprintf(w.bgw_type, BGW_MAXLEN, "dstack_fdw ledger");
@@ -159,6 +171,7 @@ ledger_call(LedgerMsg *req, const char *query, const char *datasets, const char 
 		ereport(FATAL,
 				(errcode(ERRCODE_ADMIN_SHUTDOWN),
 				 errmsg("postmaster exited while dstack_run() waited for its ledger worker")));
+reply:
 	req->result = m->result;
 	req->out_run_id = m->out_run_id;
 	req->out_spent = m->out_spent;
@@ -341,24 +354,10 @@ worker_fail(LedgerMsg *m)
 	m->result = LEDGER_OK;
 }
 
-void
-dfdw_ledger_worker_main(Datum arg)
+/* One request, in a transaction of its own; the reply (or the error) goes into m. */
+static void
+run_request(LedgerMsg *m)
 {
-	dsm_segment *seg;
-	LedgerMsg  *m;
-
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	seg = dsm_attach(DatumGetUInt32(arg));
-	if (seg == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("dstack_fdw ledger worker: the request is gone")));
-	m = dsm_segment_address(seg);
-	BackgroundWorkerInitializeConnectionByOid(m->dbid, m->roleid, 0);
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
-	pgstat_report_appname("dstack_fdw ledger");
-
 	StartTransactionCommand();
 	PG_TRY();
 	{
@@ -383,17 +382,51 @@ dfdw_ledger_worker_main(Datum arg)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *e;
+		MemoryContext cxt = MemoryContextSwitchTo(TopMemoryContext);
+		ErrorData  *e = CopyErrorData();
 
-		MemoryContextSwitchTo(TopMemoryContext);
-		e = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
 		m->sqlerrcode = e->sqlerrcode;
 		strlcpy(m->message, e->message ? e->message : "unknown error", sizeof(m->message));
 		m->result = LEDGER_ERROR;
+		FreeErrorData(e);
+		MemoryContextSwitchTo(cxt);
 	}
 	PG_END_TRY();
+}
+
+/* A kept worker's request (ledger_pool.c): gone when its requester gave up before. */
+void
+dfdw_ledger_serve(dsm_handle h)
+{
+	dsm_segment *seg = dsm_attach(h);
+
+	if (seg == NULL)
+		return;
+	run_request(dsm_segment_address(seg));
+	dsm_detach(seg);
+}
+
+/* The worker started for one request. */
+void
+dfdw_ledger_worker_main(Datum arg)
+{
+	dsm_segment *seg;
+	LedgerMsg  *m;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	seg = dsm_attach(DatumGetUInt32(arg));
+	if (seg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("dstack_fdw ledger worker: the request is gone")));
+	m = dsm_segment_address(seg);
+	BackgroundWorkerInitializeConnectionByOid(m->dbid, m->roleid, 0);
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	pgstat_report_appname("dstack_fdw ledger");
+	run_request(m);
 	dsm_detach(seg);
 	proc_exit(0);
 }

@@ -105,6 +105,29 @@ SET dstack_fdw.read_ahead = off;
 SET dstack_fdw.dp_test_seed = '202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f';
 SELECT dstack_run($$SELECT dp_count(patient_id, 0.02), dp_sum(score, 0, 20, 0.02) FROM rbs.rb_int$$) #> '{body,result,rows,0}' AS bounded_int_one_thread;
 RESET dstack_fdw.read_ahead;
+-- the ledger's writes: through a kept worker (it stays for the next run), one started
+-- per write (ledger_worker_idle 0), or a new kept worker after the last was terminated;
+-- every way commits the same rows and answers the same
+SET dstack_fdw.ledger_worker_idle = '60s';
+SELECT coalesce(max(id), 0) AS last_run FROM dstack_runs \gset
+SET dstack_fdw.dp_test_seed = '202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f';
+SELECT dstack_run($$SELECT dp_count(patient_id, 0.02), dp_sum(score, 0, 20, 0.02) FROM rbs.rb_int$$) #> '{body,result,rows,0}' AS kept_worker;
+SELECT count(*) AS kept_ledger_workers FROM pg_stat_activity WHERE backend_type = 'dstack_fdw ledger';
+SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity WHERE backend_type = 'dstack_fdw ledger';
+SET dstack_fdw.dp_test_seed = '202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f';
+SELECT dstack_run($$SELECT dp_count(patient_id, 0.02), dp_sum(score, 0, 20, 0.02) FROM rbs.rb_int$$) #> '{body,result,rows,0}' AS after_terminate;
+SET dstack_fdw.ledger_worker_idle = 0;
+SET dstack_fdw.dp_test_seed = '202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f';
+SELECT dstack_run($$SELECT dp_count(patient_id, 0.02), dp_sum(score, 0, 20, 0.02) FROM rbs.rb_int$$) #> '{body,result,rows,0}' AS one_worker_per_write;
+RESET dstack_fdw.ledger_worker_idle;
+SELECT status, receipt_seq IS NOT NULL AS has_receipt, count(*) FROM dstack_runs WHERE id > :last_run
+  GROUP BY 1, 2;
+-- an analyst cannot choose how the ledger is written
+CREATE ROLE rc_pool_analyst;
+SET ROLE rc_pool_analyst;
+SET dstack_fdw.ledger_worker_idle = 0;
+RESET ROLE;
+DROP ROLE rc_pool_analyst;
 \set QUIET on
 SET dstack_fdw.output_guard = off;
 DELETE FROM dstack_receipts; DELETE FROM dstack_budget; DELETE FROM dstack_runs;
