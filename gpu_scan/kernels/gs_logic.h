@@ -136,7 +136,7 @@ typedef enum GsAggOp
  * them into float8_accum's Sxx = sum of (x - Sx/N)^2:
  *     Sxx = sum (x - K)^2 - N * (Sx/N - K)^2
  * which, K being a value of the group, keeps the cancellation small (unlike
- * sum x^2 - Sx^2/N) and overflows where PostgreSQL's Sxx does: when
+ * sum x^2 - Sx^2/N) and overflows about where PostgreSQL's Sxx does: when
  * deviations, not values, are beyond 1e154.
  */
 #define GS_SHIFT_UNSET	0x7FF4000000005AFEull	/* a NaN: never a finite input's bits */
