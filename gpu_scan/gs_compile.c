@@ -12,8 +12,11 @@
  *             deterministic collation (dictionary-coded on the host)
  *   partials  count(*), count(x) (any type: only its NULLs are read), sum(int2|int4), sum(float8),
  *             min/max(int2|int4|int8|float4|float8|date|timestamp[tz]),
- *             dp_count, dp_sum(int8), dp_sum(float8), dp_avg(float8) (recognised
- *             by their support functions, not their names); never an
+ *             avg(int2|int4) (int8[] {count, sum}, as int4_avg_accum builds it),
+ *             avg(float4|float8) (float8[] {N, Sx, Sxx}, as float8_accum does:
+ *             its overflow error included), dp_count, dp_sum(int8),
+ *             dp_sum(float8), dp_avg(float8) (avg and the DP aggregates
+ *             recognised by their support functions, not their names); never an
  *             aggregate the Finalize Agg could not finish (no combine
  *             function, or an internal state without serial/deserial)
  * Every one of these has the same semantics in gs_logic.h as in PostgreSQL;
@@ -688,12 +691,61 @@ dp_kind(Aggref *agg, const char **why)
 	return kind;
 }
 
+/*
+ * Is the aggregate avg over integers ('i': int2_avg_accum or int4_avg_accum,
+ * int4_avg_combine, int8_avg: an int8[] {count, sum}) or over floats ('f':
+ * float4_accum or float8_accum, float8_combine, float8_avg: a float8[]
+ * {N, Sx, Sxx})?  0 when not.  By the support functions and the initial
+ * state, not the name: the kernels build exactly those states, which the
+ * Finalize Agg combines and finishes with the aggregate's own functions.
+ */
+static char
+avg_kind(Aggref *agg, const char **why)
+{
+	HeapTuple	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(agg->aggfnoid));
+	Form_pg_aggregate a;
+	char		kind = 0;
+	const char *init = NULL;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for aggregate %u", agg->aggfnoid);
+	a = (Form_pg_aggregate) GETSTRUCT(tup);
+	if ((a->aggtransfn == F_INT2_AVG_ACCUM || a->aggtransfn == F_INT4_AVG_ACCUM) &&
+		a->aggcombinefn == F_INT4_AVG_COMBINE && a->aggfinalfn == F_INT8_AVG && a->aggtranstype == INT8ARRAYOID)
+	{
+		kind = 'i';
+		init = "{0,0}";
+	}
+	else if ((a->aggtransfn == F_FLOAT4_ACCUM || a->aggtransfn == F_FLOAT8_ACCUM) &&
+			 a->aggcombinefn == F_FLOAT8_COMBINE && a->aggfinalfn == F_FLOAT8_AVG &&
+			 a->aggtranstype == FLOAT8ARRAYOID)
+	{
+		kind = 'f';
+		init = "{0,0,0}";
+	}
+	if (kind != 0)
+	{
+		bool		isnull;
+		Datum		iv = SysCacheGetAttr(AGGFNOID, tup, Anum_pg_aggregate_agginitval, &isnull);
+
+		if (isnull || strcmp(TextDatumGetCString(iv), init) != 0 || list_length(agg->args) != 1)
+		{
+			*why = psprintf("aggregate %s has avg's support functions but not its initial state %s",
+							format_procedure(agg->aggfnoid), init);
+			kind = 0;
+		}
+	}
+	ReleaseSysCache(tup);
+	return kind;
+}
+
 bool
 gs_compile_aggref(GsCompiled *gc, Aggref *agg, const char **why)
 {
 	GsAgg	   *g = &gc->aggs[gc->naggs];
 	Oid			fn = agg->aggfnoid;
-	char		dk;
+	char		dk,
+				ak;
 	Var		   *v = NULL;
 	Oid			argtype = InvalidOid;
 	List	   *dpargs = NIL;
@@ -784,6 +836,21 @@ gs_compile_aggref(GsCompiled *gc, Aggref *agg, const char **why)
 			g->op = GS_AGG_MAX_F64;
 			break;
 		default:
+			ak = avg_kind(agg, why);
+			if (ak == 'i' && gs_kind_is_float(kind_of_type(argtype)))
+			{
+				*why = "avg over integers of a float column";
+				return false;
+			}
+			if (ak != 0)
+			{
+				/* avg(int2|int4) needs what sum does: count and a wrapping int64 sum */
+				g->op = ak == 'i' ? GS_AGG_SUM_I64 : GS_AGG_AVG_F64;
+				gc->aggouttype[gc->naggs] = ak == 'i' ? INT8ARRAYOID : FLOAT8ARRAYOID;
+				break;
+			}
+			if (*why != NULL)
+				return false;
 			dk = dp_kind(agg, why);
 			if (dk == 0)
 			{

@@ -26,6 +26,7 @@
 #include "nodes/extensible.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -624,8 +625,35 @@ partial_datum(GsPreAggState *s, int a, const uint64 *w, bool *isnull)
 		case GS_AGG_COUNT:
 			return Int64GetDatum((int64) w[0]);
 		case GS_AGG_SUM_I64:
+			if (t == INT8ARRAYOID)
+			{
+				/* avg(int2|int4): int4_avg_accum's {count, sum}, {0, 0} for no input */
+				Datum		e[2] = {Int64GetDatum((int64) w[1]), Int64GetDatum((int64) w[0])};
+
+				return PointerGetDatum(construct_array(e, 2, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+													   TYPALIGN_DOUBLE));
+			}
 			*isnull = w[1] == 0;
 			return Int64GetDatum((int64) w[0]);
+		case GS_AGG_AVG_F64:
+			{
+				/* avg(float4|float8): float8_accum's {N, Sx, Sxx}, {0, 0, 0} for no input */
+				double		st[3];
+				Datum		e[3];
+
+				if (gs_float_accum_state(w, st) != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("value out of range: overflow"),
+							 errdetail("The sum of the finite inputs of %s, or of their squared deviations, "
+									   "is beyond the range of double precision.",
+									   strVal(list_nth(s->gc.aggnames, a))),
+							 errhint("Scale the values down before aggregating them, e.g. avg(x / 1e100) * 1e100.")));
+				for (int i = 0; i < 3; i++)
+					e[i] = Float8GetDatum(st[i]);
+				return PointerGetDatum(construct_array(e, 3, FLOAT8OID, sizeof(float8), FLOAT8PASSBYVAL,
+													   TYPALIGN_DOUBLE));
+			}
 		case GS_AGG_SUM_F64:
 			*isnull = w[1] == 0;
 			memcpy(&d, &w[0], 8);
@@ -656,7 +684,14 @@ preagg_next(ScanState *ss)
 	GsPreAggState *s = (GsPreAggState *) ss;
 	TupleTableSlot *slot = ss->ss_ScanTupleSlot;
 	GsTable    *t;
+	MemoryContext old;
 
+	/*
+	 * The partial states that are not by value (avg's arrays, DP states) are
+	 * built in the per-tuple context, which ExecScan resets before fetching
+	 * the next group: the Finalize Agg above has combined (copied) each by
+	 * then, and the query's context would keep them all, one per group.
+	 */
 	if (!s->done)
 		preagg_run(s);
 	t = &s->res->host.t;
@@ -677,8 +712,10 @@ preagg_next(ScanState *ss)
 			int			n = 0;
 
 			s->emitted_empty = true;
+			old = MemoryContextSwitchTo(ss->ps.ps_ExprContext->ecxt_per_tuple_memory);
 			for (int a = 0; a < s->gc.naggs; a++, n++)
 				slot->tts_values[n] = partial_datum(s, a, zero, &slot->tts_isnull[n]);
+			MemoryContextSwitchTo(old);
 			for (; n < slot->tts_tupleDescriptor->natts; n++)
 				slot->tts_isnull[n] = true;
 			return ExecStoreVirtualTuple(slot);
@@ -696,8 +733,10 @@ preagg_next(ScanState *ss)
 			slot->tts_isnull[n] = (t->nullmask[slotno] >> k) & 1;
 			slot->tts_values[n] = slot->tts_isnull[n] ? (Datum) 0 : key_datum(s, k, key[k]);
 		}
+		old = MemoryContextSwitchTo(ss->ps.ps_ExprContext->ecxt_per_tuple_memory);
 		for (int a = 0; a < s->gc.naggs; a++, n++)
 			slot->tts_values[n] = partial_datum(s, a, acc + (size_t) a * GS_ACC_WORDS, &slot->tts_isnull[n]);
+		MemoryContextSwitchTo(old);
 		for (; n < slot->tts_tupleDescriptor->natts; n++)
 			slot->tts_isnull[n] = true; /* junk columns of custom_scan_tlist (EXPLAIN only) */
 	}

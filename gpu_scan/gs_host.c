@@ -6,6 +6,7 @@
  * loop over a row group, and the merge of a device table (whose rows that
  * found no slot were aggregated here instead, so every row counts once).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -205,6 +206,105 @@ gs_host_filter(const GsParams *p, uint32_t *sel_bits)
 	return selected;
 }
 
+static double
+word_f64(uint64_t w)
+{
+	double		d;
+
+	memcpy(&d, &w, 8);
+	return d;
+}
+
+static uint64_t
+f64_word(double d)
+{
+	uint64_t	w;
+
+	memcpy(&w, &d, 8);
+	return w;
+}
+
+/*
+ * float8_accum's Sxx from GS_AGG_AVG_F64's words: sum (x - K)^2 - N (Sx/N - K)^2,
+ * in [0, sum (x - K)^2]; 0 for no input, NaN after an Inf or NaN input, and
+ * +Inf when finite inputs overflowed (Sx or the squares): the overflow error.
+ * A group with an Inf or NaN input never raises it; float8_accum raises it
+ * only when the overflow came before the first such input, an order a
+ * parallel scan does not keep either.
+ */
+static double
+avg_f64_sxx(const uint64_t *w)
+{
+	double		n = (double) w[0],
+				sx = word_f64(w[1]),
+				sdd = word_f64(w[2]),
+				dm,
+				sxx;
+
+	if (w[0] == 0)
+		return 0;
+	if (sdd != sdd)
+		return NAN;
+	if (isinf(sdd) || sx - sx != 0.0 || w[3] == GS_SHIFT_UNSET)
+		return INFINITY;
+	dm = sx / n - word_f64(w[3]);
+	sxx = sdd - n * dm * dm;
+	return sxx > 0 ? sxx : 0;
+}
+
+/*
+ * Combine two GS_AGG_AVG_F64 states as float8_combine does, and store the
+ * result about its own mean (K = Sx/N, sum (x - K)^2 = Sxx).
+ */
+static void
+avg_f64_combine(uint64_t *x, const uint64_t *y)
+{
+	double		n1 = (double) x[0],
+				n2 = (double) y[0],
+				sx1 = word_f64(x[1]),
+				sx2 = word_f64(y[1]),
+				q1,
+				q2,
+				sx,
+				sxx;
+
+	if (y[0] == 0)
+		return;
+	if (x[0] == 0)
+	{
+		memcpy(x, y, GS_ACC_WORDS * sizeof(uint64_t));
+		return;
+	}
+	q1 = avg_f64_sxx(x);
+	q2 = avg_f64_sxx(y);
+	sx = sx1 + sx2;
+	if (q1 != q1 || q2 != q2)
+		sxx = NAN;				/* an Inf or NaN input on either side */
+	else if (isinf(q1) || isinf(q2))
+		sxx = INFINITY;			/* an overflow stays one */
+	else
+	{
+		double		m = sx1 / n1 - sx2 / n2;
+
+		sxx = q1 + q2 + n1 * n2 * m * m / (n1 + n2);	/* Inf: float8_combine's overflow */
+	}
+	x[0] += y[0];
+	x[1] = f64_word(sx);
+	x[2] = f64_word(sxx);
+	x[3] = f64_word(sx / (double) x[0]);
+}
+
+int
+gs_float_accum_state(const uint64_t *w, double out[3])
+{
+	double		sxx = avg_f64_sxx(w);
+
+	out[0] = (double) w[0];
+	out[1] = w[0] == 0 ? 0 : word_f64(w[1]);
+	out[2] = sxx;
+	return isinf(sxx) ? -1 : 0;
+}
+
 void
 gs_acc_combine(const GsParams *p, uint64_t *a, const uint64_t *b)
 {
@@ -247,6 +347,9 @@ gs_acc_combine(const GsParams *p, uint64_t *a, const uint64_t *b)
 				if (y[1] && y[0] > x[0])
 					x[0] = y[0];
 				x[1] += y[1];
+				break;
+			case GS_AGG_AVG_F64:
+				avg_f64_combine(x, y);
 				break;
 			case GS_AGG_DP_SUM_I64:
 			case GS_AGG_DP_SUM_F64:

@@ -44,6 +44,13 @@ extern int gs_host_merge(GsHostTable *h, const GsParams *p, const GsTable *src);
 /* Combine accumulator words b into a (both for p's aggregates). */
 extern void gs_acc_combine(const GsParams *p, uint64_t *a, const uint64_t *b);
 
+/*
+ * The state float8_accum would have built ({N, Sx, Sxx}) from the words of a
+ * GS_AGG_AVG_F64 aggregate; -1 when its inputs were all finite but Sx or Sxx
+ * overflowed, where float8_accum raises "value out of range: overflow".
+ */
+extern int	gs_float_accum_state(const uint64_t *w, double out[3]);
+
 /* The chained hash of a join's inner table on its key column (malloc'ed). */
 typedef struct GsJoinHash
 {

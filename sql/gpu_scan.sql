@@ -27,6 +27,30 @@ CREATE TABLE tx AS
          (g % 1000 / 10.0)::numeric(6,1) AS price
   FROM generate_series(1, 9000) g;
 CREATE TABLE nothing (id int8, v int4);
+-- avg: one group per kind of data (grp): near the int2/int4 maxima, near the
+-- minima, both, ordinary; floats with Infinity (grp 0), Infinity and -Infinity
+-- (grp 1), NaN (grp 2), values of 1e140 (grp 3); grp 5 all NULL
+CREATE TABLE avgs AS
+  SELECT g AS id, (g % 6)::int2 AS grp,
+         (CASE WHEN g % 6 = 5 OR g % 7 = 0 THEN NULL WHEN g % 6 = 0 THEN 2147483647 - g / 6 % 3
+               WHEN g % 6 = 1 THEN -2147483648 + g / 6 % 3
+               WHEN g % 6 = 2 THEN CASE WHEN g % 4 < 2 THEN 2147483647 ELSE -2147483647 END
+               ELSE g % 1000 - 500 END)::int4 AS i4,
+         (CASE WHEN g % 6 = 5 OR g % 5 = 0 THEN NULL WHEN g % 6 = 0 THEN 32767 - g / 6 % 2
+               WHEN g % 6 = 1 THEN -32768 + g / 6 % 2 ELSE g % 100 - 50 END)::int2 AS i2,
+         (CASE WHEN g % 6 = 5 OR g % 9 = 0 THEN NULL WHEN g = 3 THEN 'Infinity' WHEN g = 4 THEN 'NaN'
+               ELSE (g % 1000) / 8.0 - 60 END)::float4 AS f4,
+         CASE WHEN g % 6 = 5 OR g % 8 = 0 THEN NULL WHEN g = 6 THEN 'Infinity'
+              WHEN g = 1 THEN 'Infinity' WHEN g = 7 THEN '-Infinity' WHEN g = 2 THEN 'NaN'
+              WHEN g % 6 = 3 THEN (g % 1000 - 500) * 1e140::float8
+              ELSE (g * 104729 % 100000) / 37.0 - 1000 END AS f8
+  FROM generate_series(1, 9000) g;
+-- float sums and squared deviations beyond double precision (k 1, 2), huge but
+-- constant (k 3), an overflow and Infinity (k 4)
+CREATE TABLE avgs_big AS
+  SELECT * FROM (VALUES (1, 1::int2, 1e308::float8), (2, 1, 1e308), (3, 2, 1e200), (4, 2, -1e200),
+                        (5, 3, 1e160), (6, 3, 1e160), (7, 3, 1e160), (8, 4, 1e308), (9, 4, 1e308),
+                        (10, 4, 'Infinity')) v(id, k, x);
 -- the smaller side of joins: some patients twice, some never, NULL keys
 CREATE TABLE people AS
   SELECT CASE WHEN g % 97 = 0 THEN NULL ELSE (g % 3300 + 1)::int8 END AS patient_id,
@@ -36,6 +60,7 @@ CREATE TABLE people AS
 SELECT (dstack_seal('tx'))->>'row_count' AS tx_rows;
 SELECT (dstack_seal('people'))->>'row_count' AS people_rows;
 SELECT (dstack_seal('nothing'))->>'row_count' AS nothing_rows;
+SELECT (dstack_seal('avgs'))->>'row_count' AS avgs_rows, (dstack_seal('avgs_big'))->>'row_count' AS avgs_big_rows;
 -- registered on chain with a budget of 10 each: this suite compares paths, not budgets
 \! for f in tx people; do REGISTER_BUDGET_MICRO=10000000 "$DSTACK_TEST_TOOLS/register-dataset.sh" "$DSTACK_TEST_OUT/gpu/$f.dseal" "$DSTACK_TEST_DIR/owner1.key"; done
 CREATE SCHEMA g;
@@ -54,19 +79,19 @@ SELECT branch, count(*), sum(amount), min(score), max(day)
 -- grouped aggregates of every kind: equal to the heap's, both ways
 SELECT count(*) AS differing FROM (
   (SELECT branch, flagged, count(*), count(big), sum(amount), min(big), max(big), min(day), max(at),
-          min(ratio), max(ratio), count(score)
+          min(ratio), max(ratio), count(score), avg(amount), avg(branch), avg(ratio)
      FROM g.tx WHERE amount > -400 AND (flagged OR bucket IS NULL) GROUP BY branch, flagged
    EXCEPT ALL
    SELECT branch, flagged, count(*), count(big), sum(amount), min(big), max(big), min(day), max(at),
-          min(ratio), max(ratio), count(score)
+          min(ratio), max(ratio), count(score), avg(amount), avg(branch), avg(ratio)
      FROM tx WHERE amount > -400 AND (flagged OR bucket IS NULL) GROUP BY branch, flagged)
   UNION ALL
   (SELECT branch, flagged, count(*), count(big), sum(amount), min(big), max(big), min(day), max(at),
-          min(ratio), max(ratio), count(score)
+          min(ratio), max(ratio), count(score), avg(amount), avg(branch), avg(ratio)
      FROM tx WHERE amount > -400 AND (flagged OR bucket IS NULL) GROUP BY branch, flagged
    EXCEPT ALL
    SELECT branch, flagged, count(*), count(big), sum(amount), min(big), max(big), min(day), max(at),
-          min(ratio), max(ratio), count(score)
+          min(ratio), max(ratio), count(score), avg(amount), avg(branch), avg(ratio)
      FROM g.tx WHERE amount > -400 AND (flagged OR bucket IS NULL) GROUP BY branch, flagged)) d;
 -- the same comparison ran through GpuPreAgg on the sealed side
 EXPLAIN (COSTS OFF)
@@ -80,6 +105,79 @@ SELECT bool_and(abs(a.s - b.s) <= 1e-9 * greatest(abs(b.s), 1)) AS float_sums_ag
   FROM (SELECT bucket, sum(score) AS s FROM g.tx WHERE score > -1e300 AND score < 1e300 GROUP BY bucket) a
   JOIN (SELECT bucket, sum(score) AS s FROM tx WHERE score > -1e300 AND score < 1e300 GROUP BY bucket) b
     ON a.bucket IS NOT DISTINCT FROM b.bucket;
+
+-- avg(int2|int4|float4|float8): the kernels build the transition states of
+-- int4_avg_accum ({count, sum}) and float8_accum ({N, Sx, Sxx}), the Finalize
+-- Agg combines and finishes them with PostgreSQL's own functions
+EXPLAIN (COSTS OFF)
+SELECT grp, avg(i4), avg(i2), avg(f4), avg(f8) FROM g.avgs WHERE id > 0 GROUP BY grp;
+EXPLAIN (VERBOSE, COSTS OFF)
+SELECT avg(i4), avg(f8) FROM g.avgs;
+-- integers: exact, near the bounds, NULLs, an all-NULL group (grp 5)
+SELECT grp, avg(i4), avg(i2), count(i4), count(i2) FROM g.avgs GROUP BY grp ORDER BY grp;
+SELECT count(*) AS differing FROM (
+  (SELECT grp, avg(i4), avg(i2), avg(i4::float8), avg(i2::float8) FROM g.avgs GROUP BY grp
+   EXCEPT ALL SELECT grp, avg(i4), avg(i2), avg(i4::float8), avg(i2::float8) FROM avgs GROUP BY grp)
+  UNION ALL
+  (SELECT grp, avg(i4), avg(i2), avg(i4::float8), avg(i2::float8) FROM avgs GROUP BY grp
+   EXCEPT ALL SELECT grp, avg(i4), avg(i2), avg(i4::float8), avg(i2::float8) FROM g.avgs GROUP BY grp)) d;
+SELECT avg(i4), avg(i2), avg(i4::float8) FROM g.avgs;
+SELECT avg(i4), avg(i2), avg(i4::float8) FROM avgs;
+-- no row, and only NULLs: NULL, as on the heap
+SELECT avg(i4), avg(i2), avg(f4), avg(f8), count(*) FROM g.avgs WHERE id < 0;
+SELECT avg(i4), avg(i2), avg(f4), avg(f8), count(*) FROM g.avgs WHERE grp = 5;
+SELECT grp, avg(i4) FROM g.avgs WHERE id < 0 GROUP BY grp;
+-- floats: Infinity, -Infinity with Infinity (NaN), NaN, NULL exactly as on the
+-- heap; the finite answers within 1e-12 (a GPU adds in another order)
+SELECT grp, CASE WHEN avg(f8) IN ('Infinity', '-Infinity', 'NaN') THEN avg(f8)::text ELSE 'finite' END AS f8,
+       CASE WHEN avg(f4) IN ('Infinity', '-Infinity', 'NaN') THEN avg(f4)::text ELSE 'finite' END AS f4
+  FROM g.avgs GROUP BY grp ORDER BY grp;
+SELECT grp, avg(f8) AS f8, avg(f4) AS f4 FROM avgs GROUP BY grp ORDER BY grp;
+SELECT count(*) AS groups,
+       bool_and(a.f8 IS NOT DISTINCT FROM b.f8 OR abs(a.f8 - b.f8) <= 1e-12 * greatest(abs(b.f8), 1)) AS f8_agree,
+       bool_and(a.f4 IS NOT DISTINCT FROM b.f4 OR abs(a.f4 - b.f4) <= 1e-12 * greatest(abs(b.f4), 1)) AS f4_agree
+  FROM (SELECT grp, avg(f8) AS f8, avg(f4) AS f4 FROM g.avgs GROUP BY grp) a
+  JOIN (SELECT grp, avg(f8) AS f8, avg(f4) AS f4 FROM avgs GROUP BY grp) b USING (grp);
+SELECT abs(a.f8 - b.f8) <= 1e-12 * greatest(abs(b.f8), 1) AS f8_agree,
+       abs(a.f4 - b.f4) <= 1e-12 * greatest(abs(b.f4), 1) AS f4_agree
+  FROM (SELECT avg(f8) AS f8, avg(f4) AS f4 FROM g.avgs WHERE id > 10) a,
+       (SELECT avg(f8) AS f8, avg(f4) AS f4 FROM avgs WHERE id > 10) b;
+SELECT avg(score) AS inf, (SELECT avg(score) FROM g.tx WHERE id IN (500, 501)) AS nan,
+       (SELECT avg(score) FROM g.tx WHERE id BETWEEN 503 AND 505) AS with_nan FROM g.tx WHERE id IN (501, 502);
+SELECT avg(score) AS inf, (SELECT avg(score) FROM tx WHERE id IN (500, 501)) AS nan,
+       (SELECT avg(score) FROM tx WHERE id BETWEEN 503 AND 505) AS with_nan FROM tx WHERE id IN (501, 502);
+-- finite inputs whose sum or squared deviations overflow: float8_accum's error, on both
+SELECT avg(x) FROM g.avgs_big WHERE k = 1;
+SELECT avg(x) FROM avgs_big WHERE k = 1;
+SELECT avg(x) FROM g.avgs_big WHERE k = 2;
+SELECT avg(x) FROM avgs_big WHERE k = 2;
+-- values whose squares overflow but whose deviations do not: no error
+SELECT avg(x) FROM g.avgs_big WHERE k = 3;
+SELECT avg(x) FROM avgs_big WHERE k = 3;
+-- an overflow and an Infinity: PostgreSQL raises the error only when the
+-- overflow comes first in the order it reads the rows (with parallel workers,
+-- it depends on which reads which); GpuPreAgg, which keeps no order, answers
+-- Infinity, as PostgreSQL does when the Infinity comes first
+EXPLAIN (COSTS OFF) SELECT avg(x) FROM g.avgs_big WHERE k = 4;
+SELECT avg(x) FROM g.avgs_big WHERE k = 4;
+SELECT avg(x ORDER BY id) FROM avgs_big WHERE k = 4;
+SELECT avg(x ORDER BY id DESC) FROM avgs_big WHERE k = 4;
+-- recognised by its support functions and initial state, not its name
+CREATE AGGREGATE gs_mean(int4) (sfunc = int4_avg_accum, stype = int8[], finalfunc = int8_avg,
+  combinefunc = int4_avg_combine, initcond = '{0,0}');
+CREATE AGGREGATE gs_mean_from_one(int4) (sfunc = int4_avg_accum, stype = int8[], finalfunc = int8_avg,
+  combinefunc = int4_avg_combine, initcond = '{1,1}');
+CREATE AGGREGATE gs_sum_as_avg(int4) (sfunc = int4_avg_accum, stype = int8[], finalfunc = int2int4_sum,
+  combinefunc = int4_avg_combine, initcond = '{0,0}');
+SET gpu_scan.debug_planner = on;
+SELECT grp, gs_mean(i4) = avg(i4) AS same FROM g.avgs WHERE grp < 3 GROUP BY grp ORDER BY grp;
+SELECT gs_mean_from_one(i4) FROM g.avgs WHERE grp = 4;
+SELECT gs_sum_as_avg(i4) FROM g.avgs WHERE grp = 4;
+SELECT avg(big) FROM g.tx;
+RESET gpu_scan.debug_planner;
+DROP AGGREGATE gs_mean(int4);
+DROP AGGREGATE gs_mean_from_one(int4);
+DROP AGGREGATE gs_sum_as_avg(int4);
 
 -- text keys (dictionary-coded on the host), NULL keys, IN lists, NOT, IS NOT NULL
 SELECT category, bucket, count(*), sum(amount) FROM g.tx
@@ -111,19 +209,19 @@ SELECT p.region, t.branch, count(*), sum(t.amount), max(p.age)
   FROM g.tx t JOIN g.people p USING (patient_id)
  WHERE t.amount > 0 AND p.age > 30 AND t.amount > p.age GROUP BY p.region, t.branch;
 SELECT count(*) AS differing FROM (
-  (SELECT p.region, t.branch, count(*) AS n, sum(t.amount), max(p.age), min(p.tier), count(p.tier), max(t.day)
+  (SELECT p.region, t.branch, count(*) AS n, sum(t.amount), max(p.age), min(p.tier), count(p.tier), max(t.day), avg(t.amount), avg(p.age)
      FROM g.tx t JOIN g.people p USING (patient_id)
     WHERE t.amount > 0 AND p.age > 30 AND t.amount > p.age GROUP BY p.region, t.branch
    EXCEPT ALL
-   SELECT p.region, t.branch, count(*), sum(t.amount), max(p.age), min(p.tier), count(p.tier), max(t.day)
+   SELECT p.region, t.branch, count(*), sum(t.amount), max(p.age), min(p.tier), count(p.tier), max(t.day), avg(t.amount), avg(p.age)
      FROM tx t JOIN people p USING (patient_id)
     WHERE t.amount > 0 AND p.age > 30 AND t.amount > p.age GROUP BY p.region, t.branch)
   UNION ALL
-  (SELECT p.region, t.branch, count(*), sum(t.amount), max(p.age), min(p.tier), count(p.tier), max(t.day)
+  (SELECT p.region, t.branch, count(*), sum(t.amount), max(p.age), min(p.tier), count(p.tier), max(t.day), avg(t.amount), avg(p.age)
      FROM tx t JOIN people p USING (patient_id)
     WHERE t.amount > 0 AND p.age > 30 AND t.amount > p.age GROUP BY p.region, t.branch
    EXCEPT ALL
-   SELECT p.region, t.branch, count(*), sum(t.amount), max(p.age), min(p.tier), count(p.tier), max(t.day)
+   SELECT p.region, t.branch, count(*), sum(t.amount), max(p.age), min(p.tier), count(p.tier), max(t.day), avg(t.amount), avg(p.age)
      FROM g.tx t JOIN g.people p USING (patient_id)
     WHERE t.amount > 0 AND p.age > 30 AND t.amount > p.age GROUP BY p.region, t.branch)) d;
 SELECT count(*), sum(t.amount) FROM g.tx t JOIN g.people p ON p.patient_id = t.patient_id;

@@ -35,7 +35,7 @@
 #define GS_MAX_AGGS		16		/* partial aggregates */
 #define GS_MAX_PROG		64		/* filter instructions */
 #define GS_STACK		16		/* filter evaluation depth */
-#define GS_ACC_WORDS	3		/* accumulator words per aggregate */
+#define GS_ACC_WORDS	4		/* accumulator words per aggregate */
 #define GS_MAX_PROBES	64		/* hash probes before a row overflows to the host */
 
 /* How a column's values are stored (one per .dseal fixed-width encoding). */
@@ -113,7 +113,8 @@ typedef enum GsAggOp
 {
 	GS_AGG_COUNT_STAR = 1,		/* w0 = rows */
 	GS_AGG_COUNT,				/* w0 = non-NULL rows of col */
-	GS_AGG_SUM_I64,				/* w0 = sum, w1 = non-NULL rows (int2/int4 sums: an int8 state) */
+	GS_AGG_SUM_I64,				/* w0 = sum (wraps, as int4_avg_accum's), w1 = non-NULL rows: the
+								 * int8 state of sum(int2|int4), the {count, sum} of avg(int2|int4) */
 	GS_AGG_SUM_F64,				/* w0 = double sum (bits), w1 = non-NULL rows */
 	GS_AGG_MIN_I64,				/* w0 = min, w1 = non-NULL rows */
 	GS_AGG_MAX_I64,
@@ -121,8 +122,24 @@ typedef enum GsAggOp
 	GS_AGG_MAX_F64,
 	GS_AGG_DP_COUNT,			/* w0 = non-NULL rows */
 	GS_AGG_DP_SUM_I64,			/* w0 = count, w1/w2 = int128 sum (lo, hi) of clamped values */
-	GS_AGG_DP_SUM_F64			/* the same in 1e-6 units, NaN as NULL (dp_agg.c) */
+	GS_AGG_DP_SUM_F64,			/* the same in 1e-6 units, NaN as NULL (dp_agg.c) */
+	GS_AGG_AVG_F64				/* float8_accum's {N, Sx, Sxx} (avg of floats), see below */
 } GsAggOp;
+
+/*
+ * GS_AGG_AVG_F64's words: w0 = N (non-NULL rows), w1 = Sx (double sum),
+ * w2 = sum of (x - K)^2 (double; NaN once an Inf or NaN input was seen),
+ * w3 = K (double bits), the group's first finite input, GS_SHIFT_UNSET until
+ * there is one.  Youngs-Cramer, as float8_accum does it, updates three words
+ * together, which atomics cannot; sums of squares about a value of the group
+ * can be added in any order, and gs_float_accum_state() (gs_host.c) turns
+ * them into float8_accum's Sxx = sum of (x - Sx/N)^2:
+ *     Sxx = sum (x - K)^2 - N * (Sx/N - K)^2
+ * which, K being a value of the group, keeps the cancellation small (unlike
+ * sum x^2 - Sx^2/N) and overflows about where PostgreSQL's Sxx does: when
+ * deviations, not values, are beyond 1e154.
+ */
+#define GS_SHIFT_UNSET	0x7FF4000000005AFEull	/* a NaN: never a finite input's bits */
 
 typedef struct GsAgg
 {
@@ -181,6 +198,8 @@ typedef struct GsTable
 #define GS_ATOMIC_MAX_U64(p, v)	atomicMax((unsigned long long *) (p), (unsigned long long) (v))
 #define GS_ATOMIC_ADD_F64(p, v)	atomicAdd((double *) (p), (v))
 #define GS_ATOMIC_CAS_U32(p, o, n) atomicCAS((unsigned int *) (p), (o), (n))
+#define GS_ATOMIC_CAS_U64(p, o, n) atomicCAS((unsigned long long *) (p), (unsigned long long) (o), \
+											 (unsigned long long) (n))
 #define GS_ATOMIC_OR_U32(p, v)	atomicOr((unsigned int *) (p), (v))
 #define GS_FENCE()				__threadfence()
 #define GS_VOLATILE_LOAD_U32(p)	(*(volatile uint32_t *) (p))
@@ -192,6 +211,7 @@ GS_FN void gs_min_u64(uint64_t *p, uint64_t v) { if (v < *p) *p = v; }
 GS_FN void gs_max_u64(uint64_t *p, uint64_t v) { if (v > *p) *p = v; }
 GS_FN void gs_add_f64(double *p, double v) { *p += v; }
 GS_FN uint32_t gs_cas_u32(uint32_t *p, uint32_t o, uint32_t n) { uint32_t c = *p; if (c == o) *p = n; return c; }
+GS_FN uint64_t gs_cas_u64(uint64_t *p, uint64_t o, uint64_t n) { uint64_t c = *p; if (c == o) *p = n; return c; }
 #define GS_ATOMIC_ADD_U64(p, v)	gs_add_u64((uint64_t *) (p), (uint64_t) (v))
 #define GS_ATOMIC_MIN_I64(p, v)	gs_min_i64((int64_t *) (p), (v))
 #define GS_ATOMIC_MAX_I64(p, v)	gs_max_i64((int64_t *) (p), (v))
@@ -199,6 +219,7 @@ GS_FN uint32_t gs_cas_u32(uint32_t *p, uint32_t o, uint32_t n) { uint32_t c = *p
 #define GS_ATOMIC_MAX_U64(p, v)	gs_max_u64((uint64_t *) (p), (v))
 #define GS_ATOMIC_ADD_F64(p, v)	gs_add_f64((double *) (p), (v))
 #define GS_ATOMIC_CAS_U32(p, o, n) gs_cas_u32((uint32_t *) (p), (o), (n))
+#define GS_ATOMIC_CAS_U64(p, o, n) gs_cas_u64((uint64_t *) (p), (o), (n))
 #define GS_ATOMIC_OR_U32(p, v)	(*(uint32_t *) (p) |= (v))
 #define GS_FENCE()				((void) 0)
 #define GS_VOLATILE_LOAD_U32(p)	(*(p))
@@ -548,7 +569,7 @@ gs_key_equal(const GsTable *t, uint32_t slot, const int64_t key[GS_MAX_KEYS], ui
 	return 1;
 }
 
-/* Empty accumulators: zero, except the identities of min and max. */
+/* Empty accumulators: zero, except the identities of min and max, and an unset shift. */
 GS_FN void
 gs_acc_init(const GsAgg *aggs, int naggs, uint64_t *acc)
 {
@@ -556,9 +577,12 @@ gs_acc_init(const GsAgg *aggs, int naggs, uint64_t *acc)
 	{
 		uint64_t   *w = acc + (size_t) a * GS_ACC_WORDS;
 
-		w[0] = w[1] = w[2] = 0;
+		w[0] = w[1] = w[2] = w[3] = 0;
 		switch (aggs[a].op)
 		{
+			case GS_AGG_AVG_F64:
+				w[3] = GS_SHIFT_UNSET;
+				break;
 			case GS_AGG_MIN_I64:
 				w[0] = (uint64_t) INT64_MAX;
 				break;
@@ -708,6 +732,29 @@ gs_accumulate(const GsParams *p, GsTable *t, uint32_t slot, GsRow rr)
 						break;	/* NaN counts as NULL */
 					gs_add_i128(&w[1], &w[2], gs_dp_float_units(v, g));
 					GS_ATOMIC_ADD_U64(&w[0], 1);
+					break;
+				}
+			case GS_AGG_AVG_F64:
+				{
+					double		v = gs_load_f(c, row);
+
+					GS_ATOMIC_ADD_U64(&w[0], 1);
+					GS_ATOMIC_ADD_F64(&w[1], v);
+					if (v - v == 0.0)	/* finite */
+					{
+						uint64_t	vb,
+									kb;
+						double		k;
+
+						memcpy(&vb, &v, 8);
+						kb = GS_ATOMIC_CAS_U64(&w[3], GS_SHIFT_UNSET, vb);
+						if (kb == GS_SHIFT_UNSET)
+							kb = vb;	/* this row's value is the group's shift */
+						memcpy(&k, &kb, 8);
+						GS_ATOMIC_ADD_F64(&w[2], (v - k) * (v - k));
+					}
+					else		/* Inf or NaN: Sxx is NaN, as float8_accum makes it */
+						GS_ATOMIC_ADD_F64(&w[2], v - v);
 					break;
 				}
 			default:

@@ -14,6 +14,9 @@
 #include "../gs_host.h"
 #include "../../common/tests/unit.h"
 
+/* word i of aggregate a in a slot's accumulator words w */
+#define W(w, a, i) ((w)[(a) * GS_ACC_WORDS + (i)])
+
 /* ---- float order ----------------------------------------------------------- */
 
 static void
@@ -242,7 +245,7 @@ make_params(GsParams *p, const Data *d, uint32_t nrows)
 	p->nkeys = 2;
 	p->keycol[0] = 0;
 	p->keycol[1] = 1;
-	p->naggs = 11;
+	p->naggs = 13;
 	p->aggs[0] = (GsAgg) {GS_AGG_COUNT_STAR, -1, 0, 0, 0, 0};
 	p->aggs[1] = (GsAgg) {GS_AGG_COUNT, 2, 0, 0, 0, 0};
 	p->aggs[2] = (GsAgg) {GS_AGG_SUM_I64, 2, 0, 0, 0, 0};
@@ -254,6 +257,39 @@ make_params(GsParams *p, const Data *d, uint32_t nrows)
 	p->aggs[8] = (GsAgg) {GS_AGG_DP_COUNT, 4, 0, 0, 0, 0};
 	p->aggs[9] = (GsAgg) {GS_AGG_DP_SUM_I64, 3, INT64_MIN + 1, INT64_MAX, 0, 0};
 	p->aggs[10] = (GsAgg) {GS_AGG_DP_SUM_F64, 4, -5000000000, 5000000000, -5000.0, 5000.0};
+	p->aggs[11] = (GsAgg) {GS_AGG_AVG_F64, 2, 0, 0, 0, 0};	/* avg(x::float8) */
+	p->aggs[12] = (GsAgg) {GS_AGG_AVG_F64, 4, 0, 0, 0, 0};	/* avg(f), NaNs in it */
+}
+
+/* float8_accum, row by row: N, Sx, Sxx (Youngs-Cramer), Sxx NaN after an Inf or NaN */
+static void
+yc_accum(double st[3], double v)
+{
+	double		n0 = st[0];
+
+	st[0] += 1.0;
+	st[1] += v;
+	if (n0 > 0)
+	{
+		double		tmp = v * st[0] - st[1];
+
+		st[2] += tmp * tmp / (st[0] * n0);
+		if (isinf(st[1]) || isinf(st[2]))
+			st[2] = NAN;
+	}
+	else if (isnan(v) || isinf(v))
+		st[2] = NAN;
+}
+
+/* |a - b| relative to |b| (at least 1); NaN only when exactly one is NaN */
+static double
+relerr(double a, double b)
+{
+	if (isnan(a) || isnan(b))
+		return isnan(a) && isnan(b) ? 0 : NAN;
+	if (a == b)
+		return 0;
+	return fabs(a - b) / (fabs(b) > 1 ? fabs(b) : 1);
 }
 
 /* The reference: one group at a time, the obvious way. */
@@ -273,7 +309,12 @@ typedef struct Ref
 				sumf;
 	__int128	dpy,
 				dpf;
+	double		avgx[3],		/* float8_accum's states of avg(x::float8), avg(f) */
+				avgf[3];
 } Ref;
+
+/* worst relative error of the avg states' Sx and Sxx in the last compare() */
+static double avg_maxrel;
 
 #define REFIDX(k1null, k1, k2) ((k1null) ? 7 * 50 + (k2) : ((k1) + 3) * 50 + (k2))
 
@@ -300,6 +341,7 @@ reference(const Data *d, uint32_t nrows, Ref *ref)
 		{
 			r->nx++;
 			r->sumx += d->x[i];
+			yc_accum(r->avgx, (double) d->x[i]);
 		}
 		r->miny = d->y[i] < r->miny ? d->y[i] : r->miny;
 		r->maxy = d->y[i] > r->maxy ? d->y[i] : r->maxy;
@@ -314,6 +356,7 @@ reference(const Data *d, uint32_t nrows, Ref *ref)
 				r->maxf = v;
 			r->nf++;
 			r->sumf += v;
+			yc_accum(r->avgf, v);
 			r->dpn++;
 			if (!isnan(v))
 			{
@@ -335,6 +378,7 @@ compare(const GsParams *p, const GsTable *t, const Ref *ref, int *ngroups, doubl
 
 	*ngroups = 0;
 	*maxrel = 0;
+	avg_maxrel = 0;
 	for (uint32_t s = 0; s < t->cap; s++)
 	{
 		const int64_t *k = t->keys + (size_t) s * GS_MAX_KEYS;
@@ -358,16 +402,32 @@ compare(const GsParams *p, const GsTable *t, const Ref *ref, int *ngroups, doubl
 		idx = REFIDX(t->nullmask[s] & 1u, k[0], k[1]);
 		r = &ref[idx];
 		seen[idx]++;
-		memcpy(&sumf, &w[7 * 3], 8);
-		minf = gs_f64_from_order(w[5 * 3]);
-		maxf = gs_f64_from_order(w[6 * 3]);
-		dpy = (__int128) (((unsigned __int128) w[9 * 3 + 2] << 64) | w[9 * 3 + 1]);
-		dpf = (__int128) (((unsigned __int128) w[10 * 3 + 2] << 64) | w[10 * 3 + 1]);
-		if (!r->present || (int64_t) w[0] != r->n || (int64_t) w[3] != r->nx || (int64_t) w[6] != r->sumx ||
-			(int64_t) w[9] != r->miny || (int64_t) w[12] != r->maxy || (int64_t) w[16] != r->nf ||
-			(int64_t) w[24] != r->dpn || dpy != r->dpy || dpf != r->dpf || (int64_t) w[30] != r->dpfn ||
+		memcpy(&sumf, &W(w, 7, 0), 8);
+		minf = gs_f64_from_order(W(w, 5, 0));
+		maxf = gs_f64_from_order(W(w, 6, 0));
+		dpy = (__int128) (((unsigned __int128) W(w, 9, 2) << 64) | W(w, 9, 1));
+		dpf = (__int128) (((unsigned __int128) W(w, 10, 2) << 64) | W(w, 10, 1));
+		if (!r->present || (int64_t) W(w, 0, 0) != r->n || (int64_t) W(w, 1, 0) != r->nx ||
+			(int64_t) W(w, 2, 0) != r->sumx || (int64_t) W(w, 3, 0) != r->miny || (int64_t) W(w, 4, 0) != r->maxy ||
+			(int64_t) W(w, 5, 1) != r->nf || (int64_t) W(w, 8, 0) != r->dpn || dpy != r->dpy || dpf != r->dpf ||
+			(int64_t) W(w, 10, 0) != r->dpfn ||
 			(r->nf > 0 && (gs_f64_cmp(minf, r->minf) != 0 || gs_f64_cmp(maxf, r->maxf) != 0)))
 			bad++;
+		for (int a = 11; a <= 12; a++)
+		{
+			const double *want = a == 11 ? r->avgx : r->avgf;
+			double		got[3];
+
+			if (gs_float_accum_state(&W(w, a, 0), got) != 0 || got[0] != want[0])
+				bad++;
+			for (int i = 1; i <= 2; i++)
+			{
+				double		e = relerr(got[i], want[i]);
+
+				if (isnan(e) || e > avg_maxrel)
+					avg_maxrel = isnan(e) ? INFINITY : e;
+			}
+		}
 		if (!isnan(r->sumf) || !isnan(sumf))
 		{
 			double		rel = fabs(sumf - r->sumf) / (fabs(r->sumf) > 1 ? fabs(r->sumf) : 1);
@@ -399,11 +459,14 @@ test_preagg(void)
 	CHECK(gs_host_table_init(&h, 16, p.naggs), "host table");
 	sel = gs_host_preagg(&p, &h, NULL);
 	CHECK(compare(&p, &h.t, ref, &ngroups, &maxrel) == 0,
-		  "host preagg: 11 aggregates x 400 groups equal the reference exactly (ints, min/max, dp int128 sums)");
+		  "host preagg: 13 aggregates x 400 groups equal the reference exactly (ints, min/max, dp int128 sums)");
 	printf("     %lld rows selected, %d groups, table %u slots, float sum max rel. error %.2e\n",
 		   (long long) sel, ngroups, h.t.cap, maxrel);
 	CHECK(ngroups == (int) h.used && ngroups > 300, "used-slot count is exact after growing from 16 slots");
 	CHECK(maxrel < 1e-12, "float sums within 1e-12 relative of a sequential sum");
+	printf("     avg states: Sx, Sxx max rel. error %.2e against float8_accum row by row\n", avg_maxrel);
+	CHECK(avg_maxrel < 1e-10, "avg(float) states {N, Sx, Sxx}: N exact, Sx and Sxx within 1e-10 of float8_accum's, "
+		  "NaN where it is NaN");
 	gs_table_free(&h.t);
 
 	/*
@@ -434,6 +497,7 @@ test_preagg(void)
 		CHECK(gs_host_merge(&h, &p, &dev) == 0, "device table merged into the host table");
 		CHECK(compare(&p, &h.t, ref, &ngroups, &maxrel) == 0 && done + over == sel,
 			  "device protocol with overflow gives the reference result, every row once");
+		CHECK(avg_maxrel < 1e-10, "device protocol: avg states merged as float8_combine does, within 1e-10");
 		printf("     %lld rows in the 64-slot table, %lld overflowed to the host\n", (long long) done, (long long) over);
 		gs_table_free(&h.t);
 		gs_table_free(&dev);
@@ -463,12 +527,132 @@ test_preagg(void)
 		}
 		make_params(&p2, d2, 60000);
 		gs_host_preagg(&p2, &h, NULL);
-		CHECK(compare(&p, &h.t, ref, &ngroups, &maxrel) == 0, "two row groups into one table equal the whole");
+		CHECK(compare(&p, &h.t, ref, &ngroups, &maxrel) == 0 && avg_maxrel < 1e-10,
+			  "two row groups into one table equal the whole");
 		gs_table_free(&h.t);
 		free(d2);
 	}
 	free(d);
 	free(ref);
+}
+
+/* ---- avg(float): float8_accum's state ------------------------------------------ */
+
+/* One group, avg over v[0..n) (NaN in isnull-free slots is a value; null[i] makes it NULL). */
+static bool
+avg_table(GsHostTable *h, const double *v, const uint8_t *null, uint32_t n)
+{
+	GsParams	p;
+	static uint8_t valid[64];
+
+	memset(&p, 0, sizeof(p));
+	memset(valid, 0, sizeof(valid));
+	for (uint32_t i = 0; i < n; i++)
+		setbit8(valid, i, !(null && null[i]));
+	p.nrows = n;
+	p.ncols = 1;
+	p.cols[0] = (GsColumn) {(const uint8_t *) v, valid, GS_F64, 0};
+	p.naggs = 1;
+	p.aggs[0] = (GsAgg) {GS_AGG_AVG_F64, 0, 0, 0, 0, 0};
+	return gs_host_table_init(h, 16, 1) && gs_host_preagg(&p, h, NULL) >= 0;
+}
+
+/* The state of v (split at `split` into two tables merged, when split > 0); the status. */
+static int
+avg_state(const double *v, const uint8_t *null, uint32_t n, uint32_t split, double out[3])
+{
+	GsHostTable a,
+				b;
+	GsParams	p;
+	int			rc = -2;
+
+	memset(&p, 0, sizeof(p));
+	p.naggs = 1;
+	p.aggs[0] = (GsAgg) {GS_AGG_AVG_F64, 0, 0, 0, 0, 0};
+	if (!avg_table(&a, v, null, split > 0 ? split : n))
+		return -2;
+	if (split > 0 && (!avg_table(&b, v + split, null ? null + split : NULL, n - split) ||
+					  gs_host_merge(&a, &p, &b.t) != 0))
+		return -2;
+	for (uint32_t s = 0; s < a.t.cap; s++)
+		if (a.t.state[s] == GS_SLOT_READY)
+			rc = gs_float_accum_state(a.t.acc + (size_t) s * GS_ACC_WORDS, out);
+	gs_table_free(&a.t);
+	if (split > 0)
+		gs_table_free(&b.t);
+	return rc;
+}
+
+static void
+test_avg_float(void)
+{
+	double		st[3],
+				ref[3];
+	static double v[60];
+
+	/* two halves with different means, merged: float8_combine's between-means term */
+	for (int i = 0; i < 60; i++)
+		v[i] = (i < 25 ? 1000.0 : -5000.0) + (double) ((i * 7919) % 101) / 7.0;
+	memset(ref, 0, sizeof(ref));
+	for (int i = 0; i < 60; i++)
+		yc_accum(ref, v[i]);
+	CHECK(avg_state(v, NULL, 60, 0, st) == 0 && st[0] == 60 && st[1] == ref[1] && relerr(st[2], ref[2]) < 1e-12,
+		  "one table: N and Sx as float8_accum's, Sxx within 1e-12");
+	CHECK(avg_state(v, NULL, 60, 25, st) == 0 && st[0] == 60 && relerr(st[1], ref[1]) < 1e-15 &&
+		  relerr(st[2], ref[2]) < 1e-12, "two tables merged (means 1000 and -5000): Sxx within 1e-12");
+	/* far from zero, little spread: sum x^2 - Sx^2/N would keep nothing of Sxx */
+	for (int i = 0; i < 60; i++)
+		v[i] = 1e9 + (double) ((i * 37) % 11) / 4.0;
+	memset(ref, 0, sizeof(ref));
+	for (int i = 0; i < 60; i++)
+		yc_accum(ref, v[i]);
+	CHECK(avg_state(v, NULL, 60, 31, st) == 0 && relerr(st[2], ref[2]) < 1e-6,
+		  "values 1e9 + [0, 2.5]: Sxx within 1e-6 of Youngs-Cramer's");
+	printf("     Sxx %.17g vs float8_accum's %.17g\n", st[2], ref[2]);
+
+	/* no input; NULLs only */
+	{
+		uint8_t		nulls[3] = {1, 1, 1};
+
+		v[0] = v[1] = v[2] = 5;
+		CHECK(avg_state(v, nulls, 3, 0, st) == 0 && st[0] == 0 && st[1] == 0 && st[2] == 0,
+			  "all NULL: the initial state {0, 0, 0}");
+	}
+	/* Inf and NaN: Sx as IEEE adds them, Sxx NaN, no error */
+	v[0] = INFINITY;
+	v[1] = 1;
+	CHECK(avg_state(v, NULL, 2, 0, st) == 0 && isinf(st[1]) && st[1] > 0 && isnan(st[2]), "{Inf, 1}: {2, Inf, NaN}");
+	v[0] = 1;
+	v[1] = -INFINITY;
+	CHECK(avg_state(v, NULL, 2, 1, st) == 0 && isinf(st[1]) && st[1] < 0 && isnan(st[2]),
+		  "{1} merged with {-Inf}: {2, -Inf, NaN}");
+	v[0] = INFINITY;
+	v[1] = -INFINITY;
+	CHECK(avg_state(v, NULL, 2, 0, st) == 0 && isnan(st[1]) && isnan(st[2]), "{Inf, -Inf}: Sx NaN");
+	v[0] = NAN;
+	CHECK(avg_state(v, NULL, 1, 0, st) == 0 && st[0] == 1 && isnan(st[1]) && isnan(st[2]), "{NaN}: {1, NaN, NaN}");
+	v[0] = 1e308;
+	v[1] = 1e308;
+	v[2] = INFINITY;
+	CHECK(avg_state(v, NULL, 3, 0, st) == 0 && isinf(st[1]) && isnan(st[2]),
+		  "an Inf input after an overflow: no error (float8_accum raises it only when the overflow came first)");
+
+	/* finite inputs, infinite results: float8_accum's and float8_combine's overflow error */
+	CHECK(avg_state(v, NULL, 2, 0, st) == -1, "{1e308, 1e308}: Sx overflows, an error");
+	CHECK(avg_state(v, NULL, 2, 1, st) == -1, "{1e308} merged with {1e308}: Sx overflows, an error");
+	v[0] = 1e200;
+	v[1] = -1e200;
+	CHECK(avg_state(v, NULL, 2, 0, st) == -1, "{1e200, -1e200}: Sxx overflows, an error (as in float8_accum)");
+	CHECK(avg_state(v, NULL, 2, 1, st) == -1, "{1e200} merged with {-1e200}: Sxx overflows, an error (float8_combine)");
+	v[0] = v[1] = v[2] = 9e307;
+	CHECK(avg_state(v, NULL, 3, 0, st) == -1, "{9e307 x 3}: Sx overflows");
+	v[0] = v[1] = v[2] = 1e160;
+	CHECK(avg_state(v, NULL, 3, 1, st) == 0 && st[1] == 3e160 && st[2] == 0,
+		  "{1e160 x 3}: no error (squares of values would overflow, of deviations not), Sxx 0");
+	v[0] = -1e307;
+	v[1] = 1e307;
+	v[2] = 0;
+	CHECK(avg_state(v, NULL, 3, 0, st) == -1, "{-1e307, 1e307, 0}: deviations beyond 1e154, an error");
 }
 
 /* int128 sums across the 64-bit boundary, both signs, on the carry path. */
@@ -639,8 +823,8 @@ test_join(void)
 				continue;
 			groups++;
 			r = &ref[k[0]][k[1]];
-			if ((int64_t) w[0] != r->n || (int64_t) w[3] != r->sv || (int64_t) w[6] != r->sw ||
-				(int64_t) w[9] != r->maxw || (int64_t) w[12] != r->dpn || (int64_t) h.t.rows[sl] != r->n)
+			if ((int64_t) W(w, 0, 0) != r->n || (int64_t) W(w, 1, 0) != r->sv || (int64_t) W(w, 2, 0) != r->sw ||
+				(int64_t) W(w, 3, 0) != r->maxw || (int64_t) W(w, 4, 0) != r->dpn || (int64_t) h.t.rows[sl] != r->n)
 				bad++;
 		}
 		if (mode == 0)
@@ -673,6 +857,7 @@ main(void)
 	test_float_order();
 	test_three_valued();
 	test_preagg();
+	test_avg_float();
 	test_int128();
 	test_join();
 	UNIT_DONE();
