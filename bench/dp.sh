@@ -8,6 +8,8 @@
 #              bounding, budget charge (ledger 'local'), receipt (GetKey, signature,
 #              quote, audit row)
 #   tiny_dp, tiny_run   the same on a 1000-row table: the difference is the receipt
+#   tiny_heap, tiny_plain  the plain query on that table, heap and sealed: the difference
+#                       is a sealed statement's fixed cost (CVM identity, chain read, GetKey)
 #   tiny_run_chain      dstack_run() with the charge sent to the consortium contract
 #                       on anvil and awaited (ledger 'chain'; informational)
 # All serial (dstack_run() keeps sealed scans serial) on the foreign scan
@@ -50,6 +52,7 @@ answer_of() { echo "SELECT string_agg(v, '|' ORDER BY o) FROM ($(run_of "$1")) r
 	LATERAL jsonb_array_elements(j->'body'->'result'->'rows'->0) WITH ORDINALITY AS e(x, o), LATERAL (SELECT x #>> '{}') AS t(v)"; }
 
 check_answer "plain over sealed vs heap" "$BASE $SER" "${PLAIN//@T@/cohort}" "$BASE $SER" "${PLAIN//@T@/s.cohort}"
+check_answer "plain over sealed vs heap (1000 rows)" "$BASE $SER" "${PLAIN//@T@/tiny}" "$BASE $SER" "${PLAIN//@T@/s.tiny}"
 check_answer "dp over sealed vs heap (test seed)" "$BASE $SER $SEED" "${DP//@T@/cohort}" "$BASE $SER $SEED" "${DP//@T@/s.cohort}"
 if ! q -c "$RUNSET $SEED" -c "$(run_of "${DP//@T@/s.tiny}")" | grep -q '"result": {"rows"'; then
 	echo "FAIL dstack_run() returned no answer:" >&2; q -c "$RUNSET $SEED" -c "$(run_of "${DP//@T@/s.tiny}")" >&2; exit 1
@@ -62,6 +65,8 @@ done
 variant plain "$BASE $SER" "${PLAIN//@T@/s.cohort}"
 variant dp "$BASE $SER" "${DP//@T@/s.cohort}"
 variant run "$RUNSET" "$(run_of "${DP//@T@/s.cohort}") IS NOT NULL"
+variant tiny_heap "$BASE $SER" "${PLAIN//@T@/tiny}"
+variant tiny_plain "$BASE $SER" "${PLAIN//@T@/s.tiny}"
 variant tiny_dp "$BASE $SER" "${DP//@T@/s.tiny}"
 variant tiny_run "$RUNSET" "$(run_of "${DP//@T@/s.tiny}") IS NOT NULL"
 variant tiny_run_chain "$RUNSET" "$(run_of "${DP//@T@/sc.tiny}") IS NOT NULL"
@@ -71,6 +76,9 @@ target dp_vs_plain "$(ratio "${MED[dp]}" "${MED[plain]}")" "<=" 1.1 x "time, $RO
 target run_vs_dp "$(ratio "${MED[run]}" "${MED[dp]}")" "<=" 1.3 x "time, $ROWS rows"
 target receipt_ms "$(awk -v a="${MED[tiny_run]}" -v b="${MED[tiny_dp]}" 'BEGIN { printf "%.2f", a - b }')" "<=" 25 " ms" \
 	"dstack_run - dp query, 1000 rows, ledger local"
+fc=$(awk -v a="${MED[tiny_plain]}" -v b="${MED[tiny_heap]}" 'BEGIN { printf "%.2f", a - b }')
+echo "  fixed cost of a sealed statement (1000 rows, sealed - heap: identity, chain read, key): $fc ms"
+bench_line "figure=\"statement_fixed_ms\"" "value=$fc"
 rc=$(awk -v a="${MED[tiny_run_chain]}" -v b="${MED[tiny_dp]}" 'BEGIN { printf "%.2f", a - b }')
 echo "  receipt with the charge on chain (anvil, mined at once): $rc ms"
 bench_line "figure=\"receipt_chain_ms\"" "value=$rc"
