@@ -159,11 +159,188 @@ prefetch_join(const GsParams *p, uint32_t row)
 	}
 }
 
+/*
+ * One aggregate over its column: the value's type and the op chosen once,
+ * then a loop of loads and gs_fold_*() (kernels/gs_logic.h); what has no
+ * such loop goes through gs_acc_value, the per-value switch.  one: the slot
+ * of every selected row when there are no group keys (else NO_SLOT).
+ */
+#define NO_SLOT UINT32_MAX
+#define FOLD_LOOP(TYPE, FOLD) \
+	do { \
+		if (one != NO_SLOT) \
+		{ \
+			/* every row in one slot: its words in locals (registers), same order */ \
+			uint64_t	lw[GS_ACC_WORDS]; \
+			uint64_t   *w = lw; \
+ \
+			memcpy(lw, acc + one * stride, sizeof(lw)); \
+			for (uint32_t row = 0; row < p->nrows; row++) \
+			{ \
+				TYPE		v; \
+ \
+				if (slots[row] == NO_SLOT || (valid != NULL && !(valid[row >> 3] & (1u << (row & 7))))) \
+					continue; \
+				memcpy(&v, c->data + (size_t) row * sizeof(TYPE), sizeof(TYPE)); \
+				FOLD; \
+			} \
+			memcpy(acc + one * stride, lw, sizeof(lw)); \
+			break; \
+		} \
+		for (uint32_t row = 0; row < p->nrows; row++) \
+		{ \
+			TYPE		v; \
+			uint64_t   *w; \
+ \
+			if (slots[row] == NO_SLOT || (valid != NULL && !(valid[row >> 3] & (1u << (row & 7))))) \
+				continue; \
+			memcpy(&v, c->data + (size_t) row * sizeof(TYPE), sizeof(TYPE)); \
+			w = acc + slots[row] * stride; \
+			FOLD; \
+		} \
+	} while (0)
+
+static void
+fold_column(const GsParams *p, const GsAgg *g, uint64_t *acc, size_t stride, const uint32_t *slots,
+			uint32_t one)
+{
+	const GsColumn *c = g->col >= 0 ? &p->cols[g->col] : NULL;
+	const uint8_t *valid = c != NULL ? c->valid : NULL;
+	int32_t		kind = c != NULL ? c->kind : -1;
+
+	switch (g->op)
+	{
+		case GS_AGG_COUNT_STAR:
+		case GS_AGG_COUNT:
+		case GS_AGG_DP_COUNT:
+			{
+				uint64_t	n = 0;
+
+				for (uint32_t row = 0; row < p->nrows; row++)
+					if (slots[row] != NO_SLOT && (g->op == GS_AGG_COUNT_STAR || !gs_is_null(c, row)))
+					{
+						if (one != NO_SLOT)
+							n++;
+						else
+							acc[slots[row] * stride]++;
+					}
+				if (one != NO_SLOT)
+					acc[one * stride] += n;
+				return;
+			}
+		case GS_AGG_SUM_I64:
+			if (kind == GS_I32)
+				FOLD_LOOP(int32_t, gs_fold_sum_i64(w, v));
+			else if (kind == GS_I64)
+				FOLD_LOOP(int64_t, gs_fold_sum_i64(w, v));
+			else if (kind == GS_I16)
+				FOLD_LOOP(int16_t, gs_fold_sum_i64(w, v));
+			else
+				break;
+			return;
+		case GS_AGG_SUM_F64:
+			if (kind != GS_F64)
+				break;
+			FOLD_LOOP(double, gs_fold_sum_f64(w, v));
+			return;
+		case GS_AGG_AVG_F64:
+			if (kind != GS_F64)
+				break;
+			FOLD_LOOP(double, gs_fold_avg_f64(w, v));
+			return;
+		case GS_AGG_DP_SUM_F64:
+			if (kind != GS_F64)
+				break;
+			FOLD_LOOP(double, gs_fold_dp_sum_f64(g, w, v));
+			return;
+		case GS_AGG_DP_SUM_I64:
+			if (kind == GS_I32)
+				FOLD_LOOP(int32_t, gs_fold_dp_sum_i64(g, w, v));
+			else if (kind == GS_I64)
+				FOLD_LOOP(int64_t, gs_fold_dp_sum_i64(g, w, v));
+			else
+				break;
+			return;
+		default:
+			break;
+	}
+	for (uint32_t row = 0; row < p->nrows; row++)
+		if (slots[row] != NO_SLOT)
+			gs_acc_value(g, acc + slots[row] * stride, c, row);
+}
+
+/*
+ * Without a join the host folds column by column: first each selected row's
+ * slot (found or created in row order, as the row loop below would; with no
+ * group keys, the one slot once), then each aggregate over its column in row
+ * order.  Every accumulator sees the same values in the same order as in the
+ * row loop, so the states are the same bit for bit.  What goes is a slot
+ * lookup per row when there are no keys, and the walk over every aggregate
+ * per row: one aggregate's op is the same for its whole column, so its
+ * branches are predicted.  -1 when out of memory.
+ */
+static int64_t
+host_preagg_columns(const GsParams *p, GsHostTable *h, const uint32_t *only_bits)
+{
+	uint32_t   *slots = malloc(((size_t) p->nrows + 1) * sizeof(uint32_t));
+	int64_t		selected;
+	size_t		stride;
+	uint32_t	one;
+
+	if (slots == NULL)
+		return -1;
+restart:
+	selected = 0;
+	one = NO_SLOT;
+	for (uint32_t row = 0; row < p->nrows; row++)
+	{
+		int64_t		key[GS_MAX_KEYS];
+		uint32_t	nullmask;
+		uint32_t	cap = h->t.cap;
+		int64_t		slot;
+
+		slots[row] = NO_SLOT;
+		if ((only_bits != NULL && !(only_bits[row >> 5] & (1u << (row & 31)))) ||
+			!gs_row_kept(p, row) || gs_eval_filter(p, gs_row1(row)) != GS_TRUE)
+			continue;
+		if (one != NO_SLOT)
+			slot = one;
+		else
+		{
+			gs_row_key(p, gs_row1(row), key, &nullmask);
+			if ((slot = host_slot(p, h, key, nullmask)) < 0)
+			{
+				free(slots);
+				return -1;
+			}
+			if (h->t.cap != cap)
+				goto restart;	/* grown: the slots found so far moved */
+			if (p->nkeys == 0)
+				one = (uint32_t) slot;
+		}
+		slots[row] = (uint32_t) slot;
+		selected++;
+	}
+	stride = (size_t) h->t.naggs * GS_ACC_WORDS;
+	if (one != NO_SLOT)
+		h->t.rows[one] += (uint64_t) selected;
+	else
+		for (uint32_t row = 0; row < p->nrows; row++)
+			if (slots[row] != NO_SLOT)
+				h->t.rows[slots[row]]++;
+	for (int a = 0; a < p->naggs; a++)
+		fold_column(p, &p->aggs[a], h->t.acc + (size_t) a * GS_ACC_WORDS, stride, slots, one);
+	free(slots);
+	return selected;
+}
+
 int64_t
 gs_host_preagg(const GsParams *p, GsHostTable *h, const uint32_t *only_bits)
 {
 	int64_t		selected = 0;
 
+	if (p->join.nbuckets == 0)
+		return host_preagg_columns(p, h, only_bits);
 	for (uint32_t row = 0; row < p->nrows; row++)
 	{
 		int			r;

@@ -664,6 +664,122 @@ gs_dp_float_units(double v, const GsAgg *g)
 	return u < g->lo_i ? g->lo_i : (u > g->hi_i ? g->hi_i : u);
 }
 
+/*
+ * The folds of one non-NULL value, one per kind of accumulator: the one
+ * definition of each state's arithmetic, used by gs_acc_value below and by
+ * the host build's column loops (gs_host.c).
+ */
+GS_FN void
+gs_fold_sum_i64(uint64_t *w, int64_t v)
+{
+	GS_ATOMIC_ADD_U64(&w[0], (uint64_t) v);
+	GS_ATOMIC_ADD_U64(&w[1], 1);
+}
+
+GS_FN void
+gs_fold_sum_f64(uint64_t *w, double v)
+{
+	GS_ATOMIC_ADD_F64(&w[0], v);
+	GS_ATOMIC_ADD_U64(&w[1], 1);
+}
+
+GS_FN void
+gs_fold_dp_sum_i64(const GsAgg *g, uint64_t *w, int64_t v)
+{
+	v = v < g->lo_i ? g->lo_i : (v > g->hi_i ? g->hi_i : v);
+	gs_add_i128(&w[1], &w[2], v);
+	GS_ATOMIC_ADD_U64(&w[0], 1);
+}
+
+GS_FN void
+gs_fold_dp_sum_f64(const GsAgg *g, uint64_t *w, double v)
+{
+	if (v != v)
+		return;					/* NaN counts as NULL */
+	gs_add_i128(&w[1], &w[2], gs_dp_float_units(v, g));
+	GS_ATOMIC_ADD_U64(&w[0], 1);
+}
+
+GS_FN void
+gs_fold_avg_f64(uint64_t *w, double v)
+{
+	GS_ATOMIC_ADD_U64(&w[0], 1);
+	GS_ATOMIC_ADD_F64(&w[1], v);
+	if (v - v == 0.0)			/* finite */
+	{
+		uint64_t	vb,
+					kb;
+		double		k;
+
+		memcpy(&vb, &v, 8);
+		kb = GS_ATOMIC_CAS_U64(&w[3], GS_SHIFT_UNSET, vb);
+		if (kb == GS_SHIFT_UNSET)
+			kb = vb;			/* this row's value is the group's shift */
+		memcpy(&k, &kb, 8);
+		GS_ATOMIC_ADD_F64(&w[2], (v - k) * (v - k));
+	}
+	else						/* Inf or NaN: Sxx is NaN, as float8_accum makes it */
+		GS_ATOMIC_ADD_F64(&w[2], v - v);
+}
+
+/*
+ * Fold one value (row `row` of column c) into one aggregate's accumulator
+ * words w.  Each accumulator sees its rows in the order they are folded, so
+ * a caller that folds column by column (the host build) gets what one that
+ * folds row by row gets.
+ */
+GS_FN void
+gs_acc_value(const GsAgg *g, uint64_t *w, const GsColumn *c, uint32_t row)
+{
+	if (g->op == GS_AGG_COUNT_STAR)
+	{
+		GS_ATOMIC_ADD_U64(&w[0], 1);
+		return;
+	}
+	if (gs_is_null(c, row))
+		return;
+	switch (g->op)
+	{
+		case GS_AGG_COUNT:
+		case GS_AGG_DP_COUNT:
+			GS_ATOMIC_ADD_U64(&w[0], 1);
+			break;
+		case GS_AGG_SUM_I64:
+			gs_fold_sum_i64(w, gs_load_i(c, row));
+			break;
+		case GS_AGG_SUM_F64:
+			gs_fold_sum_f64(w, gs_load_f(c, row));
+			break;
+		case GS_AGG_MIN_I64:
+			GS_ATOMIC_MIN_I64(&w[0], gs_load_i(c, row));
+			GS_ATOMIC_ADD_U64(&w[1], 1);
+			break;
+		case GS_AGG_MAX_I64:
+			GS_ATOMIC_MAX_I64(&w[0], gs_load_i(c, row));
+			GS_ATOMIC_ADD_U64(&w[1], 1);
+			break;
+		case GS_AGG_MIN_F64:
+			GS_ATOMIC_MIN_U64(&w[0], gs_f64_order(gs_load_f(c, row)));
+			GS_ATOMIC_ADD_U64(&w[1], 1);
+			break;
+		case GS_AGG_MAX_F64:
+			GS_ATOMIC_MAX_U64(&w[0], gs_f64_order(gs_load_f(c, row)));
+			GS_ATOMIC_ADD_U64(&w[1], 1);
+			break;
+		case GS_AGG_DP_SUM_I64:
+			gs_fold_dp_sum_i64(g, w, gs_load_i(c, row));
+			break;
+		case GS_AGG_DP_SUM_F64:
+			gs_fold_dp_sum_f64(g, w, gs_load_f(c, row));
+			break;
+		case GS_AGG_AVG_F64:
+			gs_fold_avg_f64(w, gs_load_f(c, row));
+			break;
+		default:
+			break;
+	}
+}
+
 /* Fold one selected row into its group's accumulators. */
 GS_FN void
 gs_accumulate(const GsParams *p, GsTable *t, uint32_t slot, GsRow rr)
@@ -674,92 +790,9 @@ gs_accumulate(const GsParams *p, GsTable *t, uint32_t slot, GsRow rr)
 	for (int a = 0; a < p->naggs; a++)
 	{
 		const GsAgg *g = &p->aggs[a];
-		uint64_t   *w = acc + (size_t) a * GS_ACC_WORDS;
 		const GsColumn *c = g->col >= 0 ? &p->cols[g->col] : 0;
-		uint32_t	row = c ? rr.r[c->side] : 0;
 
-		if (g->op == GS_AGG_COUNT_STAR)
-		{
-			GS_ATOMIC_ADD_U64(&w[0], 1);
-			continue;
-		}
-		if (gs_is_null(c, row))
-			continue;
-		switch (g->op)
-		{
-			case GS_AGG_COUNT:
-			case GS_AGG_DP_COUNT:
-				GS_ATOMIC_ADD_U64(&w[0], 1);
-				break;
-			case GS_AGG_SUM_I64:
-				GS_ATOMIC_ADD_U64(&w[0], (uint64_t) gs_load_i(c, row));
-				GS_ATOMIC_ADD_U64(&w[1], 1);
-				break;
-			case GS_AGG_SUM_F64:
-				GS_ATOMIC_ADD_F64(&w[0], gs_load_f(c, row));
-				GS_ATOMIC_ADD_U64(&w[1], 1);
-				break;
-			case GS_AGG_MIN_I64:
-				GS_ATOMIC_MIN_I64(&w[0], gs_load_i(c, row));
-				GS_ATOMIC_ADD_U64(&w[1], 1);
-				break;
-			case GS_AGG_MAX_I64:
-				GS_ATOMIC_MAX_I64(&w[0], gs_load_i(c, row));
-				GS_ATOMIC_ADD_U64(&w[1], 1);
-				break;
-			case GS_AGG_MIN_F64:
-				GS_ATOMIC_MIN_U64(&w[0], gs_f64_order(gs_load_f(c, row)));
-				GS_ATOMIC_ADD_U64(&w[1], 1);
-				break;
-			case GS_AGG_MAX_F64:
-				GS_ATOMIC_MAX_U64(&w[0], gs_f64_order(gs_load_f(c, row)));
-				GS_ATOMIC_ADD_U64(&w[1], 1);
-				break;
-			case GS_AGG_DP_SUM_I64:
-				{
-					int64_t		v = gs_load_i(c, row);
-
-					v = v < g->lo_i ? g->lo_i : (v > g->hi_i ? g->hi_i : v);
-					gs_add_i128(&w[1], &w[2], v);
-					GS_ATOMIC_ADD_U64(&w[0], 1);
-					break;
-				}
-			case GS_AGG_DP_SUM_F64:
-				{
-					double		v = gs_load_f(c, row);
-
-					if (v != v)
-						break;	/* NaN counts as NULL */
-					gs_add_i128(&w[1], &w[2], gs_dp_float_units(v, g));
-					GS_ATOMIC_ADD_U64(&w[0], 1);
-					break;
-				}
-			case GS_AGG_AVG_F64:
-				{
-					double		v = gs_load_f(c, row);
-
-					GS_ATOMIC_ADD_U64(&w[0], 1);
-					GS_ATOMIC_ADD_F64(&w[1], v);
-					if (v - v == 0.0)	/* finite */
-					{
-						uint64_t	vb,
-									kb;
-						double		k;
-
-						memcpy(&vb, &v, 8);
-						kb = GS_ATOMIC_CAS_U64(&w[3], GS_SHIFT_UNSET, vb);
-						if (kb == GS_SHIFT_UNSET)
-							kb = vb;	/* this row's value is the group's shift */
-						memcpy(&k, &kb, 8);
-						GS_ATOMIC_ADD_F64(&w[2], (v - k) * (v - k));
-					}
-					else		/* Inf or NaN: Sxx is NaN, as float8_accum makes it */
-						GS_ATOMIC_ADD_F64(&w[2], v - v);
-					break;
-				}
-			default:
-				break;
-		}
+		gs_acc_value(g, acc + (size_t) a * GS_ACC_WORDS, c, c ? rr.r[c->side] : 0);
 	}
 }
 
