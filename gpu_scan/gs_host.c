@@ -163,7 +163,8 @@ prefetch_join(const GsParams *p, uint32_t row)
  * One aggregate over its column: the value's type and the op chosen once,
  * then a loop of loads and gs_fold_*() (kernels/gs_logic.h); what has no
  * such loop goes through gs_acc_value, the per-value switch.  one: the slot
- * of every selected row when there are no group keys (else NO_SLOT).
+ * of every selected row when there are no group keys (else NO_SLOT); slots
+ * NULL: every row is selected, into one.
  */
 #define NO_SLOT UINT32_MAX
 #define FOLD_LOOP(TYPE, FOLD) \
@@ -179,7 +180,8 @@ prefetch_join(const GsParams *p, uint32_t row)
 			{ \
 				TYPE		v; \
  \
-				if (slots[row] == NO_SLOT || (valid != NULL && !(valid[row >> 3] & (1u << (row & 7))))) \
+				if ((slots != NULL && slots[row] == NO_SLOT) || \
+					(valid != NULL && !(valid[row >> 3] & (1u << (row & 7))))) \
 					continue; \
 				memcpy(&v, c->data + (size_t) row * sizeof(TYPE), sizeof(TYPE)); \
 				FOLD; \
@@ -217,7 +219,8 @@ fold_column(const GsParams *p, const GsAgg *g, uint64_t *acc, size_t stride, con
 				uint64_t	n = 0;
 
 				for (uint32_t row = 0; row < p->nrows; row++)
-					if (slots[row] != NO_SLOT && (g->op == GS_AGG_COUNT_STAR || !gs_is_null(c, row)))
+					if ((slots == NULL || slots[row] != NO_SLOT) &&
+						(g->op == GS_AGG_COUNT_STAR || !gs_is_null(c, row)))
 					{
 						if (one != NO_SLOT)
 							n++;
@@ -265,8 +268,8 @@ fold_column(const GsParams *p, const GsAgg *g, uint64_t *acc, size_t stride, con
 			break;
 	}
 	for (uint32_t row = 0; row < p->nrows; row++)
-		if (slots[row] != NO_SLOT)
-			gs_acc_value(g, acc + slots[row] * stride, c, row);
+		if (slots == NULL || slots[row] != NO_SLOT)
+			gs_acc_value(g, acc + (slots == NULL ? one : slots[row]) * stride, c, row);
 }
 
 /*
@@ -289,6 +292,24 @@ host_preagg_columns(const GsParams *p, GsHostTable *h, const uint32_t *only_bits
 
 	if (slots == NULL)
 		return -1;
+	if (p->nkeys == 0 && only_bits == NULL && p->keep == NULL && p->nprog == 0 && p->nrows > 0)
+	{
+		/* no keys, no filter, nothing dropped: every row, into one slot */
+		int64_t		key[GS_MAX_KEYS];
+		uint32_t	nullmask;
+		int64_t		slot;
+
+		free(slots);
+		gs_row_key(p, gs_row1(0), key, &nullmask);
+		if ((slot = host_slot(p, h, key, nullmask)) < 0)
+			return -1;
+		one = (uint32_t) slot;
+		h->t.rows[one] += p->nrows;
+		for (int a = 0; a < p->naggs; a++)
+			fold_column(p, &p->aggs[a], h->t.acc + (size_t) a * GS_ACC_WORDS,
+						(size_t) h->t.naggs * GS_ACC_WORDS, NULL, one);
+		return p->nrows;
+	}
 restart:
 	selected = 0;
 	one = NO_SLOT;
