@@ -232,6 +232,13 @@ dc_gcm_new(const uint8_t key[DC_AES256_KEY_LEN], DErr *err)
 	return g;
 }
 
+/* Another context with the same key, for another thread. */
+DcGcm *
+dc_gcm_dup(const DcGcm *g, DErr *err)
+{
+	return dc_gcm_new(g->key, err);
+}
+
 /* Scrub the key copy; EVP_CIPHER_CTX_free cleanses OpenSSL's key schedule. */
 void
 dc_gcm_free(DcGcm *g)

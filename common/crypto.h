@@ -65,6 +65,7 @@ extern bool dc_hkdf_sha256(const uint8_t *ikm, size_t ikm_len,
 typedef struct DcGcm DcGcm;
 extern DcGcm *dc_gcm_new(const uint8_t key[DC_AES256_KEY_LEN], DErr *err);
 extern void dc_gcm_free(DcGcm *g);	/* scrubs the key; NULL-safe */
+extern DcGcm *dc_gcm_dup(const DcGcm *g, DErr *err);	/* the same key, a context of its own */
 /* out must hold len bytes; tag gets 16 bytes. */
 extern bool dc_gcm_encrypt(DcGcm *g, const uint8_t nonce[DC_GCM_NONCE_LEN],
 						   const uint8_t *aad, size_t aad_len,

@@ -218,6 +218,18 @@ extern bool dseal_reader_read_chunk(DsealReader *r, uint32_t rg, uint32_t col,
 /* Close fd, free GCM context (scrubbing the key) and manifest.  NULL-safe. */
 extern void dseal_reader_close(DsealReader *r);
 
+/*
+ * A second set of chunk contexts (the reader's data key, a zstd context,
+ * buffers), for another thread that reads chunks of the same reader at the
+ * same time as the reader's owner: dseal_reader_read_chunk_with().  The
+ * reader must have its key; free the scratch before the reader.
+ */
+typedef struct DsealScratch DsealScratch;
+extern DsealScratch *dseal_scratch_new(const DsealReader *r, DErr *err);
+extern void dseal_scratch_free(DsealScratch *x);	/* NULL-safe; scrubs the key copy */
+extern bool dseal_reader_read_chunk_with(DsealReader *r, DsealScratch *x, uint32_t rg, uint32_t col,
+										 DsealColBuf *out, DErr *err);
+
 /* ---- contribution bounding (unit_bound.c) ---- */
 typedef struct DsealBound DsealBound;
 
@@ -251,12 +263,15 @@ extern void dseal_prefetch_request(DsealPrefetch *p, uint32_t rg);
 /* Is a request outstanding (not yet waited for)?  Its row group in *rg. */
 extern bool dseal_prefetch_pending(DsealPrefetch *p, uint32_t *rg);
 /*
- * Wait for the outstanding request; on success swap its buffers with
+ * Wait for the outstanding request, reading the columns the thread has not
+ * started on the caller's thread meanwhile; on success swap its buffers with
  * out[0..ncols) (the caller's become the thread's next ones) and, with a
  * bounding table, copy the row group's kept-rows bitmap into keep.  On
  * failure err is the reader's (or the table's) error, whole.
  */
 extern bool dseal_prefetch_wait(DsealPrefetch *p, DsealColBuf *out, uint8_t *keep, DErr *err);
+/* How many columns the caller has read in its waits so far. */
+extern uint64_t dseal_prefetch_helped(DsealPrefetch *p);
 /*
  * Drop the outstanding request, if any: a read in progress finishes, its
  * buffers and error are forgotten, and the thread waits for the next

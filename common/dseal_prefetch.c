@@ -19,6 +19,14 @@
  * of the row group contribution bounding keeps, right after decoding it.
  * Row groups are bounded in the order they are requested, which for the
  * serial scans of dstack_run() is the file's order, as bounding requires.
+ *
+ * A caller that comes to dseal_prefetch_wait() before the row group is ready
+ * does not just wait: the columns are tasks, and it takes those the thread
+ * has not started, reading them with a second set of chunk contexts
+ * (dseal_scratch_new).  When the executor's work per row group is small (an
+ * aggregate in the scan), the two threads share the reading instead of one
+ * waiting for the other.  Whoever finishes the last column bounds the row
+ * group; the caller's part is library code too (no palloc, no ereport).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -50,32 +58,54 @@ struct DsealPrefetch
 	pthread_cond_t cv;
 	PfState		state;
 	uint32_t	req_rg;
+	int			next_col;		/* the request's first column nobody has taken */
+	int			inflight;		/* columns being read now */
+	bool		finishing;		/* the last column is in: bounding, then PF_DONE */
+	DsealScratch *help;			/* the caller's contexts for the columns it takes */
+	uint64_t	helped;			/* columns the caller read (tests) */
 	bool		ok;
 	DErr		err;
 };
 
-static void *
-prefetch_main(void *arg)
+/*
+ * Take and read columns of the current request until none is left; the
+ * one who completes the last bounds the row group and marks it done.  Called
+ * and returns with mu held.  x: the caller's contexts, NULL: the reader's
+ * own (the thread).
+ */
+static void
+work(DsealPrefetch *p, DsealScratch *x)
 {
-	DsealPrefetch *p = arg;
-
-	pthread_mutex_lock(&p->mu);
-	for (;;)
+	while (p->state == PF_REQUESTED && p->next_col < p->ncols)
 	{
-		uint32_t	rg;
-		bool		ok = true;
+		int			i = p->next_col++;
+		uint32_t	rg = p->req_rg;
+		bool		ok;
 		DErr		err;
 
-		while (p->state != PF_REQUESTED && p->state != PF_STOP)
-			pthread_cond_wait(&p->cv, &p->mu);
-		if (p->state == PF_STOP)
-			break;
-		rg = p->req_rg;
+		p->inflight++;
 		pthread_mutex_unlock(&p->mu);
-
 		derr_clear(&err);
-		for (int i = 0; i < p->ncols && ok; i++)
-			ok = dseal_reader_read_chunk(p->r, rg, p->cols[i], &p->bufs[i], &err);
+		ok = x != NULL ? dseal_reader_read_chunk_with(p->r, x, rg, p->cols[i], &p->bufs[i], &err)
+			: dseal_reader_read_chunk(p->r, rg, p->cols[i], &p->bufs[i], &err);
+		pthread_mutex_lock(&p->mu);
+		p->inflight--;
+		p->helped += x != NULL;
+		if (!ok && p->ok)
+		{
+			p->ok = false;
+			p->err = err;
+			p->next_col = p->ncols; /* the others stop taking columns */
+		}
+	}
+	if (p->state == PF_REQUESTED && p->next_col >= p->ncols && p->inflight == 0 && !p->finishing)
+	{
+		bool		ok = p->ok;
+		DErr		err;
+
+		p->finishing = true;
+		pthread_mutex_unlock(&p->mu);
+		derr_clear(&err);
 		if (ok && p->bound != NULL)
 		{
 			size_t		need = ((size_t) p->bufs[p->unit].nrows + 7) / 8;
@@ -94,13 +124,34 @@ prefetch_main(void *arg)
 			}
 			ok = ok && dseal_bound_row_group(p->bound, &p->bufs[p->unit], p->keep, &err);
 		}
-
 		pthread_mutex_lock(&p->mu);
-		p->ok = ok;
-		p->err = err;
-		if (p->state == PF_REQUESTED)
-			p->state = PF_DONE;
+		if (p->ok && !ok)
+		{
+			p->ok = false;
+			p->err = err;
+		}
+		p->finishing = false;
+		p->state = PF_DONE;
 		pthread_cond_broadcast(&p->cv);
+	}
+}
+
+static void *
+prefetch_main(void *arg)
+{
+	DsealPrefetch *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;)
+	{
+		while (p->state != PF_REQUESTED && p->state != PF_STOP)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->state == PF_STOP)
+			break;
+		work(p, NULL);
+		/* the caller may still be reading a column of this request */
+		while (p->state == PF_REQUESTED && p->next_col >= p->ncols)
+			pthread_cond_wait(&p->cv, &p->mu);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -123,6 +174,13 @@ dseal_prefetch_start(DsealReader *r, int ncols, const uint32_t *cols, DsealBound
 		derr_set(err, DERR_NOMEM, "out of memory starting the read-ahead thread");
 		return NULL;
 	}
+	if ((p->help = dseal_scratch_new(r, err)) == NULL)
+	{
+		free(p->bufs);
+		free(p->cols);
+		free(p);
+		return NULL;
+	}
 	p->r = r;
 	p->bound = bound;
 	p->unit = unit;
@@ -136,6 +194,7 @@ dseal_prefetch_start(DsealReader *r, int ncols, const uint32_t *cols, DsealBound
 	{
 		pthread_mutex_destroy(&p->mu);
 		pthread_cond_destroy(&p->cv);
+		dseal_scratch_free(p->help);
 		free(p->bufs);
 		free(p->cols);
 		free(p);
@@ -151,6 +210,10 @@ dseal_prefetch_request(DsealPrefetch *p, uint32_t rg)
 {
 	pthread_mutex_lock(&p->mu);
 	p->req_rg = rg;
+	p->next_col = 0;
+	p->inflight = 0;
+	p->ok = true;
+	derr_clear(&p->err);
 	p->state = PF_REQUESTED;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
@@ -180,7 +243,11 @@ dseal_prefetch_wait(DsealPrefetch *p, DsealColBuf *out, uint8_t *keep, DErr *err
 		return derr_set(err, DERR_ARG, "no row group was requested from the read-ahead thread");
 	}
 	while (p->state == PF_REQUESTED)
-		pthread_cond_wait(&p->cv, &p->mu);
+	{
+		work(p, p->help);		/* take the columns the thread has not started */
+		if (p->state == PF_REQUESTED)
+			pthread_cond_wait(&p->cv, &p->mu);
+	}
 	ok = p->ok;
 	if (!ok)
 		*err = p->err;
@@ -197,6 +264,17 @@ dseal_prefetch_wait(DsealPrefetch *p, DsealColBuf *out, uint8_t *keep, DErr *err
 			p->bufs[i] = t;
 		}
 	return ok;
+}
+
+uint64_t
+dseal_prefetch_helped(DsealPrefetch *p)
+{
+	uint64_t	n;
+
+	pthread_mutex_lock(&p->mu);
+	n = p->helped;
+	pthread_mutex_unlock(&p->mu);
+	return n;
 }
 
 void
@@ -224,6 +302,7 @@ dseal_prefetch_stop(DsealPrefetch *p)
 	pthread_cond_destroy(&p->cv);
 	for (int i = 0; i < p->ncols; i++)
 		colbuf_free(&p->bufs[i]);
+	dseal_scratch_free(p->help);
 	free(p->keep);
 	free(p->bufs);
 	free(p->cols);

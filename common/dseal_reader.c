@@ -20,12 +20,15 @@
 
 #define FLEXIBLE_ARRAY_MEMBER_	/* C99 flexible array */
 
-struct DsealReader
+/*
+ * What reading one chunk needs besides the file and its manifest: the
+ * AES-GCM context (the data key), the zstd context and the buffers.  A
+ * reader has its own; dseal_scratch_new() makes another, so that a second
+ * thread can read other chunks of the same reader at the same time (pread
+ * and the manifest are shared, read-only).
+ */
+struct DsealScratch
 {
-	int			fd;
-	char	   *path;
-	uint64_t	file_size;
-	DsealManifest *m;
 	DcGcm	   *gcm;			/* NULL until a data key is installed */
 	ZSTD_DCtx  *dctx;
 	uint8_t    *cbuf;			/* ciphertext || tag */
@@ -34,6 +37,15 @@ struct DsealReader
 	size_t		pbuf_cap;
 	uint8_t    *zbuf;			/* decompressed plaintext */
 	size_t		zbuf_cap;
+};
+
+struct DsealReader
+{
+	int			fd;
+	char	   *path;
+	uint64_t	file_size;
+	DsealManifest *m;
+	DsealScratch own;			/* the reader's chunk contexts and buffers */
 	struct DsealCacheEntry *entry;	/* m is borrowed from this cache entry, or NULL: owned */
 };
 
@@ -396,12 +408,12 @@ dseal_reader_check_chunk(DsealReader *r, uint32_t rg, uint32_t col, DErr *err)
 	const DsealChunkRef *ch = chunk_ref(r, rg, col, err);
 	uint8_t		h[DC_SHA256_LEN];
 
-	if (!ch || !grow(&r->cbuf, &r->cbuf_cap, ch->length, err) ||
-		!read_at(r, r->cbuf, ch->length, ch->offset, err))
+	if (!ch || !grow(&r->own.cbuf, &r->own.cbuf_cap, ch->length, err) ||
+		!read_at(r, r->own.cbuf, ch->length, ch->offset, err))
 		return false;
-	dc_sha256(r->cbuf, ch->length, h);
+	dc_sha256(r->own.cbuf, ch->length, h);
 	if (!dc_equal(h, ch->sha256, DC_SHA256_LEN) ||
-		!dc_equal(r->cbuf + ch->length - DC_GCM_TAG_LEN, ch->tag, DC_GCM_TAG_LEN))
+		!dc_equal(r->own.cbuf + ch->length - DC_GCM_TAG_LEN, ch->tag, DC_GCM_TAG_LEN))
 	{
 		derr_set(err, DERR_INTEGRITY, "chunk %u of row group %u in \"%s\" was modified", col, rg, r->path);
 		derr_detail(err, "Its SHA-256 or tag differs from the one in the signed manifest.");
@@ -413,9 +425,9 @@ dseal_reader_check_chunk(DsealReader *r, uint32_t rg, uint32_t col, DErr *err)
 bool
 dseal_reader_set_data_key(DsealReader *r, const uint8_t key[DSEAL_DATA_KEY_LEN], DErr *err)
 {
-	dc_gcm_free(r->gcm);
-	r->gcm = dc_gcm_new(key, err);
-	return r->gcm != NULL;
+	dc_gcm_free(r->own.gcm);
+	r->own.gcm = dc_gcm_new(key, err);
+	return r->own.gcm != NULL;
 }
 
 bool
@@ -433,7 +445,8 @@ dseal_reader_unwrap(DsealReader *r, const DsealRecipe *cvm_recipe,
 }
 
 bool
-dseal_reader_read_chunk(DsealReader *r, uint32_t rg, uint32_t col, DsealColBuf *out, DErr *err)
+dseal_reader_read_chunk_with(DsealReader *r, DsealScratch *x, uint32_t rg, uint32_t col, DsealColBuf *out,
+							 DErr *err)
 {
 	const DsealChunkRef *ch = chunk_ref(r, rg, col, err);
 	uint8_t		nonce[DC_GCM_NONCE_LEN];
@@ -444,15 +457,15 @@ dseal_reader_read_chunk(DsealReader *r, uint32_t rg, uint32_t col, DsealColBuf *
 
 	if (!ch)
 		return false;
-	if (!r->gcm)
+	if (!x->gcm)
 		return derr_set(err, DERR_KEY, "no data key installed for \"%s\"", r->path);
 	ct_len = ch->length - DC_GCM_TAG_LEN;
-	if (!grow(&r->cbuf, &r->cbuf_cap, ch->length, err) ||
-		!grow(&r->pbuf, &r->pbuf_cap, ct_len ? ct_len : 1, err) ||
-		!read_at(r, r->cbuf, ch->length, ch->offset, err))
+	if (!grow(&x->cbuf, &x->cbuf_cap, ch->length, err) ||
+		!grow(&x->pbuf, &x->pbuf_cap, ct_len ? ct_len : 1, err) ||
+		!read_at(r, x->cbuf, ch->length, ch->offset, err))
 		return false;
 	/* the tag GCM checks must be the one the owner signed */
-	if (!dc_equal(r->cbuf + ct_len, ch->tag, DC_GCM_TAG_LEN))
+	if (!dc_equal(x->cbuf + ct_len, ch->tag, DC_GCM_TAG_LEN))
 	{
 		derr_set(err, DERR_INTEGRITY, "chunk %u of row group %u in \"%s\" was modified", col, rg, r->path);
 		derr_detail(err, "Its tag differs from the one in the signed manifest; no rows of it were returned.");
@@ -460,40 +473,89 @@ dseal_reader_read_chunk(DsealReader *r, uint32_t rg, uint32_t col, DsealColBuf *
 	}
 	dseal_chunk_nonce((uint64_t) rg * r->m->ncols + col, nonce);
 	dseal_chunk_aad(r->m, rg, col, ct_len, aad);
-	if (!dc_gcm_decrypt(r->gcm, nonce, aad, sizeof(aad), r->cbuf, ct_len,
-						r->cbuf + ct_len, r->pbuf, err))
+	if (!dc_gcm_decrypt(x->gcm, nonce, aad, sizeof(aad), x->cbuf, ct_len,
+						x->cbuf + ct_len, x->pbuf, err))
 	{
 		derr_set(err, DERR_INTEGRITY, "chunk %u of row group %u in \"%s\" failed authentication",
 				 col, rg, r->path);
 		derr_detail(err, "The chunk was modified, moved or taken from another dataset; no rows of it were returned.");
 		return false;
 	}
-	plain = r->pbuf;
+	plain = x->pbuf;
 	if (ch->zstd)
 	{
 		size_t		n;
 
-		if (!grow(&r->zbuf, &r->zbuf_cap, ch->plain_length ? ch->plain_length : 1, err))
+		if (!grow(&x->zbuf, &x->zbuf_cap, ch->plain_length ? ch->plain_length : 1, err))
 			return false;
-		if (!r->dctx && !(r->dctx = ZSTD_createDCtx()))
+		if (!x->dctx && !(x->dctx = ZSTD_createDCtx()))
 			return derr_set(err, DERR_NOMEM, "could not create a zstd decompression context");
-		n = ZSTD_decompressDCtx(r->dctx, r->zbuf, ch->plain_length, r->pbuf, ct_len);
+		n = ZSTD_decompressDCtx(x->dctx, x->zbuf, ch->plain_length, x->pbuf, ct_len);
 		if (ZSTD_isError(n) || n != ch->plain_length)
 			return derr_set(err, DERR_FORMAT, "chunk %u of row group %u does not decompress to %llu bytes",
 							col, rg, (unsigned long long) ch->plain_length);
-		plain = r->zbuf;
+		plain = x->zbuf;
 	}
 	else if (ct_len != ch->plain_length)
 		return derr_set(err, DERR_FORMAT, "chunk %u of row group %u has the wrong length", col, rg);
 	ok = colbuf_deserialize(out, r->m->cols[col].enc, plain, ch->plain_length, err);
 	/* the column buffer now holds the values; scrub the intermediate copies */
-	explicit_bzero(r->pbuf, ct_len);
+	explicit_bzero(x->pbuf, ct_len);
 	if (ch->zstd)
-		explicit_bzero(r->zbuf, ch->plain_length);
+		explicit_bzero(x->zbuf, ch->plain_length);
 	if (ok && out->nrows != r->m->rowgroups[rg].nrows)
 		return derr_set(err, DERR_FORMAT, "chunk %u of row group %u holds %u rows, expected %u",
 						col, rg, out->nrows, r->m->rowgroups[rg].nrows);
 	return ok;
+}
+
+bool
+dseal_reader_read_chunk(DsealReader *r, uint32_t rg, uint32_t col, DsealColBuf *out, DErr *err)
+{
+	return dseal_reader_read_chunk_with(r, &r->own, rg, col, out, err);
+}
+
+static void
+scratch_release(DsealScratch *x)
+{
+	dc_gcm_free(x->gcm);
+	ZSTD_freeDCtx(x->dctx);
+	free(x->cbuf);
+	free(x->pbuf);
+	free(x->zbuf);
+	memset(x, 0, sizeof(*x));
+}
+
+DsealScratch *
+dseal_scratch_new(const DsealReader *r, DErr *err)
+{
+	DsealScratch *x;
+
+	if (r->own.gcm == NULL)
+	{
+		derr_set(err, DERR_KEY, "no data key installed for \"%s\"", r->path);
+		return NULL;
+	}
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+	{
+		derr_set(err, DERR_NOMEM, "out of memory for a second chunk context");
+		return NULL;
+	}
+	if ((x->gcm = dc_gcm_dup(r->own.gcm, err)) == NULL)
+	{
+		free(x);
+		return NULL;
+	}
+	return x;
+}
+
+void
+dseal_scratch_free(DsealScratch *x)
+{
+	if (x == NULL)
+		return;
+	scratch_release(x);
+	free(x);
 }
 
 void
@@ -503,15 +565,11 @@ dseal_reader_close(DsealReader *r)
 		return;
 	if (r->fd >= 0)
 		close(r->fd);
-	dc_gcm_free(r->gcm);
-	ZSTD_freeDCtx(r->dctx);
+	scratch_release(&r->own);
 	if (r->entry != NULL)
 		r->entry->refs--;		/* the cache keeps the manifest */
 	else
 		dseal_manifest_free(r->m);
-	free(r->cbuf);
-	free(r->pbuf);
-	free(r->zbuf);
 	free(r->path);
 	free(r);
 }

@@ -108,6 +108,29 @@ main(void)
 	CHECK(!dseal_prefetch_pending(p, &rg), "prefetch: nothing outstanding after the last wait");
 	CHECK(!dseal_prefetch_wait(p, mine, NULL, &err) && err.code == DERR_ARG, "prefetch: a wait without a request is refused");
 
+	/*
+	 * a caller that waits at once takes the columns the thread has not
+	 * started; whichever thread read a column, it equals a direct read
+	 */
+	{
+		bool		same = true;
+
+		for (int k = 0; k < 50; k++)
+		{
+			uint32_t	g = (uint32_t) (k * 7) % NGROUPS;
+
+			dseal_prefetch_request(p, g);
+			if (!dseal_prefetch_wait(p, mine, NULL, &err))
+				return 1;
+			for (int c = 0; c < 2; c++)
+				same &= dseal_reader_read_chunk(direct, g, cols[c], &want[c], &err) && same_buf(&mine[c], &want[c]);
+		}
+		printf("     the caller read %llu of the columns in its waits\n",
+			   (unsigned long long) dseal_prefetch_helped(p));
+		CHECK(same && dseal_prefetch_helped(p) > 0,
+			  "prefetch: a waiting caller reads columns itself; every row group equals a direct read");
+	}
+
 	/* a rescan: the request in flight is discarded, the same thread serves the next one */
 	dseal_prefetch_request(p, 7);
 	dseal_prefetch_discard(p);
