@@ -55,7 +55,8 @@ _PG_init(void)
 							 "Read, decrypt and decompress the next row group on a second thread.",
 							 "While the executor works through one row group of a sealed table, "
 							 "a thread of the same backend prepares the next; memory is two row "
-							 "groups of the scanned columns instead of one.",
+							 "groups of the scanned columns instead of one. In a parallel scan only "
+							 "when each participant has a core to spare for its thread.",
 							 &dfdw_guc_read_ahead, true, PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("dstack_fdw.ledger_worker_idle",
 							"How long a ledger worker of dstack_run() stays for the next request.",

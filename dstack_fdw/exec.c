@@ -19,6 +19,7 @@
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
+#include "optimizer/optimizer.h"
 #include "parser/parse_type.h"
 #include "port/atomics.h"
 #include "utils/builtins.h"
@@ -637,6 +638,7 @@ dfdwInitializeDSMForeignScan(ForeignScanState *node, ParallelContext *pcxt, void
 	DfdwShared *sh = coordinate;
 
 	pg_atomic_init_u32(&sh->next_rg, 0);
+	sh->participants = pcxt->nworkers + (parallel_leader_participation ? 1 : 0);
 	memcpy(sh->data_key, s->mount.data_key, DSEAL_DATA_KEY_LEN);
 	sh->manifest_len = dseal_manifest_flat_size(s->m);
 	dseal_manifest_flatten(s->m, sh->manifest);

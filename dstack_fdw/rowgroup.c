@@ -11,6 +11,8 @@
  */
 #include "postgres.h"
 
+#include <unistd.h>
+
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
@@ -96,6 +98,12 @@ prefetch_start(DfdwScan *s)
 
 	s->pf_tried = true;
 	if (!dfdw_guc_read_ahead || s->m->nrowgroups < 2 || !s->key_installed)
+		return;
+	/*
+	 * A parallel scan's participants already keep the cores busy: a thread
+	 * each only pays when each has a core to spare for it.
+	 */
+	if (s->shared != NULL && 2 * (long) s->shared->participants > sysconf(_SC_NPROCESSORS_ONLN))
 		return;
 	cols = palloc(sizeof(uint32) * (s->nneeded + 1));
 	for (int i = 0; i < s->nneeded; i++)

@@ -20,6 +20,7 @@
 typedef struct DfdwShared
 {
 	pg_atomic_uint32 next_rg;
+	int			participants;	/* planned workers, and the leader if it takes part */
 	uint8		data_key[DSEAL_DATA_KEY_LEN];
 	Size		manifest_len;
 	uint8		manifest[FLEXIBLE_ARRAY_MEMBER];	/* the leader's, dseal_manifest_flatten() */
