@@ -24,10 +24,23 @@ PG_MODULE_MAGIC;
 bool		dfdw_guc_explain_stable = false;
 bool		dfdw_guc_analyze = false;
 bool		dfdw_guc_verify_before_scan = false;
-bool		dfdw_guc_read_ahead = true;
+int			dfdw_guc_read_ahead = DFDW_READ_AHEAD_ON;
 int			dfdw_guc_ledger_idle_ms = 3000;
 
 void		_PG_init(void);
+
+static const struct config_enum_entry read_ahead_options[] = {
+	{"off", DFDW_READ_AHEAD_OFF, false},
+	{"on", DFDW_READ_AHEAD_ON, false},
+	{"always", DFDW_READ_AHEAD_ALWAYS, false},
+	{"false", DFDW_READ_AHEAD_OFF, true},
+	{"true", DFDW_READ_AHEAD_ON, true},
+	{"no", DFDW_READ_AHEAD_OFF, true},
+	{"yes", DFDW_READ_AHEAD_ON, true},
+	{"0", DFDW_READ_AHEAD_OFF, true},
+	{"1", DFDW_READ_AHEAD_ON, true},
+	{NULL, 0, false}
+};
 
 /*
  * Every behaviour that a test or an operator may want to see or change is a
@@ -51,13 +64,15 @@ _PG_init(void)
 							 "file fails a scan with the guard off before its first row, at the "
 							 "cost of reading the needed chunks twice.",
 							 &dfdw_guc_verify_before_scan, false, PGC_SUSET, 0, NULL, NULL, NULL);
-	DefineCustomBoolVariable("dstack_fdw.read_ahead",
+	DefineCustomEnumVariable("dstack_fdw.read_ahead",
 							 "Read, decrypt and decompress the next row group on a second thread.",
 							 "While the executor works through one row group of a sealed table, "
 							 "a thread of the same backend prepares the next; memory is two row "
 							 "groups of the scanned columns instead of one. In a parallel scan only "
-							 "when each participant has a core to spare for its thread.",
-							 &dfdw_guc_read_ahead, true, PGC_USERSET, 0, NULL, NULL, NULL);
+							 "when each participant has a core to spare for its thread; always: "
+							 "in a parallel scan too (tests).",
+							 &dfdw_guc_read_ahead, DFDW_READ_AHEAD_ON, read_ahead_options,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("dstack_fdw.ledger_worker_idle",
 							"How long a ledger worker of dstack_run() stays for the next request.",
 							"dstack_run() commits its charge and its receipt through a background "

@@ -51,7 +51,13 @@
 extern bool dfdw_guc_explain_stable;	/* test aid: no paths or timings in EXPLAIN */
 extern bool dfdw_guc_analyze;	/* ANALYZE of sealed tables; off: stats would leak */
 extern bool dfdw_guc_verify_before_scan;	/* hash every needed chunk before the first row */
-extern bool dfdw_guc_read_ahead;	/* decode the next row group on a second thread */
+typedef enum DfdwReadAhead
+{
+	DFDW_READ_AHEAD_OFF,
+	DFDW_READ_AHEAD_ON,			/* in a parallel scan only with a core to spare */
+	DFDW_READ_AHEAD_ALWAYS
+} DfdwReadAhead;
+extern int	dfdw_guc_read_ahead;	/* decode the next row group on a second thread */
 extern int	dfdw_guc_ledger_idle_ms;	/* a kept ledger worker's idle time; 0: one per request */
 
 /* ---- dstack_fdw.c ---- */

@@ -97,13 +97,14 @@ prefetch_start(DfdwScan *s)
 	DErr		err;
 
 	s->pf_tried = true;
-	if (!dfdw_guc_read_ahead || s->m->nrowgroups < 2 || !s->key_installed)
+	if (dfdw_guc_read_ahead == DFDW_READ_AHEAD_OFF || s->m->nrowgroups < 2 || !s->key_installed)
 		return;
 	/*
 	 * A parallel scan's participants already keep the cores busy: a thread
 	 * each only pays when each has a core to spare for it.
 	 */
-	if (s->shared != NULL && 2 * (long) s->shared->participants > sysconf(_SC_NPROCESSORS_ONLN))
+	if (s->shared != NULL && dfdw_guc_read_ahead != DFDW_READ_AHEAD_ALWAYS &&
+		2 * (long) s->shared->participants > sysconf(_SC_NPROCESSORS_ONLN))
 		return;
 	cols = palloc(sizeof(uint32) * (s->nneeded + 1));
 	for (int i = 0; i < s->nneeded; i++)

@@ -98,6 +98,8 @@ SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
+-- (read-ahead threads in the workers too, whatever the cores: that path is tested here)
+SET dstack_fdw.read_ahead = always;
 EXPLAIN (COSTS OFF) SELECT count(*), sum(age), sum(egfr) FROM s.ehr;
 SELECT count(*), sum(age), sum(egfr)::numeric(20,4) FROM s.ehr;
 SELECT count(*) AS differing FROM ((TABLE s.ehr EXCEPT TABLE ehr) UNION ALL (TABLE ehr EXCEPT TABLE s.ehr)) d;
@@ -116,6 +118,7 @@ RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
+RESET dstack_fdw.read_ahead;
 
 -- row estimates come from the signed manifest; ANALYZE is off by default
 SELECT reltuples FROM pg_class WHERE oid = 's.ehr'::regclass;
