@@ -12,7 +12,8 @@
 # bench/gpu.sh measure GpuPreAgg).  The sealed scan includes the whole mount
 # rule (guest agent Info, chain read, GetKey, unwrap) because every statement
 # pays it; serial sealed scans run with their read-ahead thread (the default)
-# and, as sealed_*_serial_1t, without it.
+# and, as sealed_*_serial_1t, without it.  num3 also as deployed (gpu_scan on:
+# GpuPreAgg's host build aggregates inside the scan), printed beside the targets.
 # Before timing: every row of the sealed table equals the heap's, each sealed
 # query's full answer equals the heap's, the 2-worker variants launch 2 workers.
 # Targets (throughput = baseline time / sealed time; the baseline is the best
@@ -49,6 +50,12 @@ for qn in all num3; do
 	variant "sealed_${qn}_serial_1t" "$BASE $W0 $JOFF SET dstack_fdw.read_ahead = off;" "$s"
 	variant "sealed_${qn}_2w" "$BASE $W2 $JOFF" "$s" 2
 done
+# num3 as deployed (gpu_scan on, its default): GpuPreAgg's host build aggregates
+# inside the scan; informational, the targets above are the foreign scan's
+NUM3_PREAGG="${SQL_OF[num3]//@T@/s.cohort}"
+check_answer "num3 GpuPreAgg vs heap" "$BASE $W0" "${SQL_OF[num3]//@T@/cohort}" "$BASE $W0 $JOFF SET gpu_scan.enabled = on;" "$NUM3_PREAGG"
+q -c "$BASE $W0 SET gpu_scan.enabled = on;" -c "EXPLAIN (COSTS OFF) $NUM3_PREAGG" | grep -q GpuPreAgg || { echo "FAIL num3 did not plan GpuPreAgg" >&2; exit 1; }
+variant "sealed_num3_preagg" "$BASE $W0 $JOFF SET gpu_scan.enabled = on;" "$NUM3_PREAGG"
 run_variants "$ROWS"
 
 for qn in all num3; do
@@ -65,4 +72,7 @@ for qn in all num3; do
 	echo "  $qn: the best sealed plan ($sb) against the best plain plan ($ba): $(ratio "${MED[$ba]}" "${MED[$sb]}")x"
 	bench_line "figure=\"scan_${qn}_best_vs_best\"" "value=$(ratio "${MED[$ba]}" "${MED[$sb]}")" "sealed=\"$sb\"" "plain=\"$ba\""
 done
+bs=$(best_of heap_num3_serial_jitoff heap_num3_serial_jiton)
+echo "  num3 as deployed (gpu_scan on: GpuPreAgg host build, serial, with read-ahead) against $bs: $(ratio "${MED[$bs]}" "${MED[sealed_num3_preagg]}")x"
+bench_line "figure=\"scan_num3_preagg_vs_heap_serial\"" "value=$(ratio "${MED[$bs]}" "${MED[sealed_num3_preagg]}")" "plain=\"$bs\""
 q -c "$BASE $W2" -c "EXPLAIN (COSTS OFF) ${SQL_OF[num3]//@T@/s.cohort}" | sed 's/^/  /'
