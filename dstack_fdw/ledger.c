@@ -111,6 +111,22 @@ dfdw_ledger_owner(void)
 	return owner;
 }
 
+/* A ledger worker (one-shot or kept: fn), notifying this backend. */
+void
+dfdw_ledger_worker_spec(BackgroundWorker *w, const char *fn, Datum arg)
+{
+	memset(w, 0, sizeof(*w));
+	snprintf(w->bgw_name, BGW_MAXLEN, "dstack_fdw ledger");
+	snprintf(w->bgw_type, BGW_MAXLEN, "dstack_fdw ledger");
+	w->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(w->bgw_library_name, BGW_MAXLEN, "dstack_fdw");
+	snprintf(w->bgw_function_name, BGW_MAXLEN, "%s", fn);
+	w->bgw_main_arg = arg;
+	w->bgw_notify_pid = MyProcPid;
+}
+
 /*
  * Run one request in a background worker and wait for it; raises on failure.
  * A kept worker of the pool (ledger_pool.c) when there is one, else a
@@ -148,16 +164,7 @@ ledger_call(LedgerMsg *req, const char *query, const char *datasets, const char 
 			m->result = LEDGER_PENDING;
 		goto reply;
 	}
-	memset(&w, 0, sizeof(w));
-	snprintf(w.bgw_name, BGW_MAXLEN, "dstack_fdw ledger");
-	snprintf(w.bgw_type, BGW_MAXLEN, "dstack_fdw ledger");
-	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	w.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(w.bgw_library_name, BGW_MAXLEN, "dstack_fdw");
-	snprintf(w.bgw_function_name, BGW_MAXLEN, "dfdw_ledger_worker_main");
-	w.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
-	w.bgw_notify_pid = MyProcPid;
+	dfdw_ledger_worker_spec(&w, "dfdw_ledger_worker_main", UInt32GetDatum(dsm_segment_handle(seg)));
 	if (!RegisterDynamicBackgroundWorker(&w, &handle))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),

@@ -5,7 +5,11 @@
 #ifndef DSTACK_FDW_LEDGER_INT_H
 #define DSTACK_FDW_LEDGER_INT_H
 
+#include "postmaster/bgworker.h"
 #include "storage/dsm.h"
+
+/* The BackgroundWorker of a ledger worker whose entry point is fn (ledger.c). */
+extern void dfdw_ledger_worker_spec(BackgroundWorker *w, const char *fn, Datum arg);
 
 /* Run the request in segment h (ledger.c); nothing when the segment is gone. */
 extern void dfdw_ledger_serve(dsm_handle h);

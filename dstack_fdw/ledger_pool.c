@@ -127,16 +127,7 @@ launch(int idx, uint64 gen)
 	BgwHandleStatus status;
 	pid_t		pid;
 
-	memset(&w, 0, sizeof(w));
-	snprintf(w.bgw_name, BGW_MAXLEN, "dstack_fdw ledger");
-	snprintf(w.bgw_type, BGW_MAXLEN, "dstack_fdw ledger");
-	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	w.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(w.bgw_library_name, BGW_MAXLEN, "dstack_fdw");
-	snprintf(w.bgw_function_name, BGW_MAXLEN, "dfdw_ledger_pool_main");
-	w.bgw_main_arg = POOL_ARG(idx, gen);
-	w.bgw_notify_pid = MyProcPid;
+	dfdw_ledger_worker_spec(&w, "dfdw_ledger_pool_main", POOL_ARG(idx, gen));
 	if (!RegisterDynamicBackgroundWorker(&w, &handle))
 		return false;
 	status = WaitForBackgroundWorkerStartup(handle, &pid);
