@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dthread.h"
 #include "rpc.h"
 
 bool
@@ -171,12 +172,108 @@ mark_cancelled(RpcNodeResult *r)
 	derr_detail(&r->err, "The caller abandoned the read before this node was asked.");
 }
 
+/*
+ * One node's part of the read, run on a thread of its own when there are
+ * several nodes (so a check waits for the slowest node, not for the sum of
+ * them): phase 1 asks which chain and which head, phase 2 reads the state at
+ * the height all of them are then asked for.  Only library code runs there,
+ * with every signal blocked (dc_thread_start); the caller's cancel check
+ * only reads flags.
+ */
+typedef struct NodeJob
+{
+	int			phase;
+	const char *url;
+	const HttpOptions *opt;
+	RpcClient  *cli;
+	RpcNodeResult *r;
+	uint64_t	chain_id;		/* the chain the caller wants */
+	const uint8_t *app;
+	const uint8_t *kms;
+	const AbiAppBootInfo *boot;
+	uint64_t	height;
+} NodeJob;
+
+static void
+node_phase1(NodeJob *j)
+{
+	RpcNodeResult *r = j->r;
+
+	if (cancelled(j->opt))
+	{
+		mark_cancelled(r);
+		return;
+	}
+	j->cli = rpc_new(j->url, j->opt, &r->err);
+	if (j->cli == NULL || !rpc_chain_and_head(j->cli, &r->chain_id, &r->head, &r->err))
+		return;
+	r->status = r->chain_id != j->chain_id ? RPCN_WRONG_CHAIN : RPCN_DISSENTS;	/* until it agrees */
+}
+
+static void
+node_phase2(NodeJob *j)
+{
+	RpcNodeResult *r = j->r;
+
+	if (cancelled(j->opt))
+	{
+		mark_cancelled(r);
+		return;
+	}
+	if (!rpc_consortium_state_kms(j->cli, j->app, j->height, j->kms, j->boot, &r->view.st,
+								  &r->view.kms_allowed, &r->view.kms_reason, &r->err))
+	{
+		r->status = RPCN_FAILED;
+		return;
+	}
+	if (j->kms == NULL)
+		r->view.kms_allowed = true;
+	r->group = -2;				/* answered; grouped after every node is in */
+}
+
+static void *
+node_main(void *arg)
+{
+	NodeJob    *j = arg;
+
+	if (j->phase == 1)
+		node_phase1(j);
+	else
+		node_phase2(j);
+	return NULL;
+}
+
+/* Run the phase for every node whose status is in `which`, in parallel when there are several. */
+static void
+run_phase(NodeJob *jobs, int n, int phase, unsigned which)
+{
+	pthread_t	t[RPC_MAX_NODES];
+	bool		started[RPC_MAX_NODES] = {0};
+	int			todo = 0;
+
+	for (int i = 0; i < n; i++)
+		todo += (which >> jobs[i].r->status) & 1u;
+	for (int i = 0; i < n; i++)
+	{
+		if (!((which >> jobs[i].r->status) & 1u))
+			continue;
+		jobs[i].phase = phase;
+		if (todo > 1 && dc_thread_start(&t[i], node_main, &jobs[i]) == 0)
+			started[i] = true;
+		else
+			node_main(&jobs[i]);	/* one node, or no thread to be had: here */
+	}
+	for (int i = 0; i < n; i++)
+		if (started[i])
+			pthread_join(t[i], NULL);
+}
+
 bool
 rpc_quorum_read(const RpcNodeList *list, int quorum, uint64_t chain_id, int confirmations,
 				const uint8_t app[ABI_ADDR_LEN], const uint8_t *kms, const AbiAppBootInfo *boot,
 				const HttpOptions *opt, RpcQuorumResult *res, DErr *err)
 {
-	RpcClient  *cli[RPC_MAX_NODES] = {0};
+	NodeJob		jobs[RPC_MAX_NODES];
 	uint64_t	heads[RPC_MAX_NODES];
 	int			nheads = 0;
 	int			answered = 0;
@@ -186,6 +283,7 @@ rpc_quorum_read(const RpcNodeList *list, int quorum, uint64_t chain_id, int conf
 	bool		wrong_chain = false;
 
 	memset(res, 0, sizeof(*res));
+	memset(jobs, 0, sizeof(jobs));
 	if (list == NULL || list->n < 1 || list->n > RPC_MAX_NODES)
 		return derr_set(err, DERR_ARG, "no json-rpc nodes to read from");
 	if (!rpc_quorum_effective(list->n, quorum, &res->quorum, err))
@@ -193,8 +291,6 @@ rpc_quorum_read(const RpcNodeList *list, int quorum, uint64_t chain_id, int conf
 	if (kms != NULL && boot == NULL)
 		return derr_set(err, DERR_ARG, "the KMS question needs the CVM's boot info");
 	res->n = list->n;
-
-	/* every node: which chain, which head */
 	for (int i = 0; i < list->n; i++)
 	{
 		RpcNodeResult *r = &res->nodes[i];
@@ -202,22 +298,23 @@ rpc_quorum_read(const RpcNodeList *list, int quorum, uint64_t chain_id, int conf
 		rpc_url_name(list->urls[i], r->name, sizeof(r->name));
 		r->group = -1;
 		r->status = RPCN_FAILED;
-		if (cancelled(opt))
-		{
-			mark_cancelled(r);
-			continue;
-		}
-		cli[i] = rpc_new(list->urls[i], opt, &r->err);
-		if (cli[i] == NULL || !rpc_chain_and_head(cli[i], &r->chain_id, &r->head, &r->err))
-			continue;
-		if (r->chain_id != chain_id)
-		{
-			r->status = RPCN_WRONG_CHAIN;
+		jobs[i].url = list->urls[i];
+		jobs[i].opt = opt;
+		jobs[i].r = r;
+		jobs[i].chain_id = chain_id;
+		jobs[i].app = app;
+		jobs[i].kms = kms;
+		jobs[i].boot = boot;
+	}
+
+	/* every node: which chain, which head */
+	run_phase(jobs, list->n, 1, 1u << RPCN_FAILED);
+	for (int i = 0; i < list->n; i++)
+	{
+		if (res->nodes[i].status == RPCN_WRONG_CHAIN)
 			wrong_chain = true;
-			continue;
-		}
-		r->status = RPCN_DISSENTS;	/* until it has answered and agrees */
-		heads[nheads++] = r->head;
+		else if (res->nodes[i].status == RPCN_DISSENTS)
+			heads[nheads++] = res->nodes[i].head;
 	}
 	if (wrong_chain)
 	{
@@ -233,26 +330,15 @@ rpc_quorum_read(const RpcNodeList *list, int quorum, uint64_t chain_id, int conf
 
 	/* every node that answered: the whole state at that height */
 	for (int i = 0; i < list->n; i++)
+		jobs[i].height = res->height;
+	run_phase(jobs, list->n, 2, 1u << RPCN_DISSENTS);
+	for (int i = 0; i < list->n; i++)
 	{
 		RpcNodeResult *r = &res->nodes[i];
-		bool		ok;
 
-		if (r->status != RPCN_DISSENTS)
+		if (r->status != RPCN_DISSENTS || r->group != -2)
 			continue;
-		if (cancelled(opt))
-		{
-			mark_cancelled(r);
-			continue;
-		}
-		ok = rpc_consortium_state_kms(cli[i], app, res->height, kms, boot, &r->view.st, &r->view.kms_allowed,
-									  &r->view.kms_reason, &r->err);
-		if (!ok)
-		{
-			r->status = RPCN_FAILED;
-			continue;
-		}
-		if (kms == NULL)
-			r->view.kms_allowed = true;
+		r->group = -1;
 		answered++;
 		for (int j = 0; j < i && r->group < 0; j++)
 			if (res->nodes[j].group >= 0 && rpc_node_views_equal(&res->nodes[j].view, &r->view))
@@ -289,7 +375,7 @@ rpc_quorum_read(const RpcNodeList *list, int quorum, uint64_t chain_id, int conf
 
 done:
 	for (int i = 0; i < list->n; i++)
-		rpc_free(cli[i]);
+		rpc_free(jobs[i].cli);
 	return true;
 }
 
