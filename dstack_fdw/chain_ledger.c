@@ -23,6 +23,7 @@
 #include <math.h>
 
 #include "miscadmin.h"
+#include "storage/lock.h"
 #include "utils/memutils.h"
 
 #include "dstack_fdw.h"
@@ -31,6 +32,18 @@
 #include "hex.h"
 #include "pg_common.h"
 #include "rpc_tx.h"
+
+/* The lock that serialises the nonces of one ledger account (see dfdw_chain_charge). */
+static void
+ledger_lock_tag(LOCKTAG *tag, const uint8 addr[DC_ADDR_LEN])
+{
+	uint32		k1,
+				k2;
+
+	memcpy(&k1, addr, 4);
+	memcpy(&k2, addr + 4, 4);
+	SET_LOCKTAG_ADVISORY(*tag, InvalidOid, k1, k2, 0x6473);
+}
 
 #define CHARGED_EVENT "Charged(uint256,bytes32,bytes32,uint64,uint64,bytes32[])"
 
@@ -178,6 +191,7 @@ dfdw_chain_charge(Oid serverid, const DfdwChainFacts *f, const char *query, int6
 	LedgerChargeReq req;
 	LedgerChargeSig sig;
 	EthTx		tx;
+	LOCKTAG		lock;
 	uint8	   *call = NULL,
 			   *raw = NULL;
 	size_t		call_len,
@@ -227,7 +241,17 @@ dfdw_chain_charge(Oid serverid, const DfdwChainFacts *f, const char *query, int6
 		derr_ereport(&err, 0, NULL);
 	}
 
-	/* sent from the ledger key's own account */
+	/*
+	 * Sent from the ledger key's own account.  Every backend of this CVM
+	 * signs with that one account, so from the nonce until the node has
+	 * taken the transaction one backend at a time: two runs at once would
+	 * otherwise sign the same nonce and one would be refused ("nonce too
+	 * low").  A lock of the whole cluster, keyed by the account, that no SQL
+	 * advisory lock can take (its last field is neither 1 nor 2); a cancel
+	 * ends the wait, and an error releases it with the transaction.
+	 */
+	ledger_lock_tag(&lock, out->ledger_address);
+	(void) LockAcquire(&lock, ExclusiveLock, false, false);
 	rpc = server_rpc(&opts);
 	memset(&tx, 0, sizeof(tx));
 	ok = rpc_tx_count(rpc, out->ledger_address, &nonce, &err) && rpc_gas_price(rpc, &gas_price, &err) &&
@@ -256,6 +280,7 @@ dfdw_chain_charge(Oid serverid, const DfdwChainFacts *f, const char *query, int6
 	free(raw);
 	if (!ok)
 		rpc_failed(rpc, &err, &opts, NULL);
+	LockRelease(&lock, ExclusiveLock, false);	/* the node has it: the next nonce is free */
 	dc_keccak256(CHARGED_EVENT, strlen(CHARGED_EVENT), topic0);
 	if (!rpc_wait_receipt(rpc, out->tx_hash, (uint64) opts.confirmations, opts.timeout_ms, dfdw_should_abort, NULL,
 						  f->app_id, topic0, &rcpt, &err))

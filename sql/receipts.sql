@@ -120,8 +120,15 @@ SET dstack_fdw.ledger_worker_idle = 0;
 SET dstack_fdw.dp_test_seed = '202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f';
 SELECT dstack_run($$SELECT dp_count(patient_id, 0.02), dp_sum(score, 0, 20, 0.02) FROM rbs.rb_int$$) #> '{body,result,rows,0}' AS one_worker_per_write;
 RESET dstack_fdw.ledger_worker_idle;
+-- four sessions at once, three runs each, through the kept worker: every run answered,
+-- every receipt in the chain (one sequence, each naming the one before)
+\setenv PGDATABASE :DBNAME
+\! for s in 1 2 3 4; do (for i in 1 2 3; do psql -X -q -At -d "$PGDATABASE" -c "SELECT dstack_run('SELECT dp_count(patient_id, 0.01) FROM rbs.rb_int') IS NOT NULL"; done) & done; wait
 SELECT status, receipt_seq IS NOT NULL AS has_receipt, count(*) FROM dstack_runs WHERE id > :last_run
   GROUP BY 1, 2;
+SELECT count(*) = count(DISTINCT seq) AS distinct_seqs,
+       bool_and(prev_hash = coalesce(prev, repeat('0', 64))) AS chained
+  FROM (SELECT seq, prev_hash, lag(body_sha256) OVER (ORDER BY seq) AS prev FROM dstack_receipts) r;
 -- an analyst cannot choose how the ledger is written
 CREATE ROLE rc_pool_analyst;
 SET ROLE rc_pool_analyst;
