@@ -657,6 +657,13 @@ partial_datum(GsPreAggState *s, int a, const uint64 *w, bool *isnull)
 		case GS_AGG_SUM_F64:
 			*isnull = w[1] == 0;
 			memcpy(&d, &w[0], 8);
+			if (w[1] > 0 && isinf(d) && w[2] == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("value out of range: overflow"),
+						 errdetail("The sum of the finite inputs of %s is beyond the range of double precision.",
+								   strVal(list_nth(s->gc.aggnames, a))),
+						 errhint("Scale the values down before adding them, e.g. sum(x / 1e100) * 1e100.")));
 			return Float8GetDatum(d);
 		case GS_AGG_MIN_I64:
 		case GS_AGG_MAX_I64:

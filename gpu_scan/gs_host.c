@@ -524,6 +524,7 @@ gs_acc_combine(const GsParams *p, uint64_t *a, const uint64_t *b)
 					dx += dy;
 					memcpy(&x[0], &dx, 8);
 					x[1] += y[1];
+					x[2] |= y[2];
 					break;
 				}
 			case GS_AGG_MIN_I64:

@@ -151,6 +151,15 @@ SELECT avg(x) FROM g.avgs_big WHERE k = 1;
 SELECT avg(x) FROM avgs_big WHERE k = 1;
 SELECT avg(x) FROM g.avgs_big WHERE k = 2;
 SELECT avg(x) FROM avgs_big WHERE k = 2;
+-- sum(float8): finite inputs whose sum overflows are float8pl's error, on both; with an
+-- infinite input the sum is that infinity, on both
+EXPLAIN (COSTS OFF) SELECT sum(x) FROM g.avgs_big WHERE k = 1;
+SELECT sum(x) FROM g.avgs_big WHERE k = 1;
+SELECT sum(x) FROM avgs_big WHERE k = 1;
+SELECT k, sum(x) FROM g.avgs_big WHERE k IN (2, 3) GROUP BY k ORDER BY k;
+SELECT k, sum(x) FROM avgs_big WHERE k IN (2, 3) GROUP BY k ORDER BY k;
+SELECT sum(x) FROM g.avgs_big WHERE id = 10 OR id = 1;
+SELECT sum(x) FROM avgs_big WHERE id = 10 OR id = 1;
 -- values whose squares overflow but whose deviations do not: no error
 SELECT avg(x) FROM g.avgs_big WHERE k = 3;
 SELECT avg(x) FROM avgs_big WHERE k = 3;

@@ -115,7 +115,9 @@ typedef enum GsAggOp
 	GS_AGG_COUNT,				/* w0 = non-NULL rows of col */
 	GS_AGG_SUM_I64,				/* w0 = sum (wraps, as int4_avg_accum's), w1 = non-NULL rows: the
 								 * int8 state of sum(int2|int4), the {count, sum} of avg(int2|int4) */
-	GS_AGG_SUM_F64,				/* w0 = double sum (bits), w1 = non-NULL rows */
+	GS_AGG_SUM_F64,				/* w0 = double sum (bits), w1 = non-NULL rows, w2 = 1 after an
+								 * infinite input (an infinite sum without one is float8pl's
+								 * overflow error) */
 	GS_AGG_MIN_I64,				/* w0 = min, w1 = non-NULL rows */
 	GS_AGG_MAX_I64,
 	GS_AGG_MIN_F64,				/* w0 = gs_f64_order(min), w1 = non-NULL rows */
@@ -681,6 +683,8 @@ gs_fold_sum_f64(uint64_t *w, double v)
 {
 	GS_ATOMIC_ADD_F64(&w[0], v);
 	GS_ATOMIC_ADD_U64(&w[1], 1);
+	if (v == v && v - v != 0.0) /* +-Infinity (not NaN) */
+		GS_ATOMIC_MAX_U64(&w[2], 1);
 }
 
 GS_FN void

@@ -589,6 +589,36 @@ test_columns_equal_rows(void)
 	free(d);
 }
 
+/* sum(float8): an infinite sum is float8pl's overflow error unless an input was infinite */
+static void
+test_sum_f64_overflow_flag(void)
+{
+	uint64_t	a[GS_ACC_WORDS] = {0},
+				b[GS_ACC_WORDS] = {0},
+				c[GS_ACC_WORDS] = {0};
+	double		d;
+
+	gs_fold_sum_f64(a, 1e308);
+	gs_fold_sum_f64(a, 1e308);
+	memcpy(&d, &a[0], 8);
+	CHECK(isinf(d) && a[1] == 2 && a[2] == 0, "sum(float8) {1e308, 1e308}: infinite, no infinite input (the overflow error)");
+	gs_fold_sum_f64(b, 1.0);
+	gs_fold_sum_f64(b, -INFINITY);
+	memcpy(&d, &b[0], 8);
+	CHECK(isinf(d) && b[2] == 1, "sum(float8) {1, -Infinity}: -Infinity, an infinite input (no error)");
+	gs_fold_sum_f64(c, NAN);
+	CHECK(c[2] == 0, "sum(float8) {NaN}: NaN is not an infinite input");
+	{
+		GsParams	p;
+
+		memset(&p, 0, sizeof(p));
+		p.aggs[0].op = GS_AGG_SUM_F64;
+		p.naggs = 1;
+		gs_acc_combine(&p, a, b);
+		CHECK(a[2] == 1 && a[1] == 4, "sum(float8) states combined: the infinite-input mark carries over");
+	}
+}
+
 /* ---- avg(float): float8_accum's state ------------------------------------------ */
 
 /* One group, avg over v[0..n) (NaN in isnull-free slots is a value; null[i] makes it NULL). */
@@ -911,6 +941,7 @@ main(void)
 	test_three_valued();
 	test_preagg();
 	test_columns_equal_rows();
+	test_sum_f64_overflow_flag();
 	test_avg_float();
 	test_int128();
 	test_join();
