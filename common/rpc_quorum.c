@@ -226,6 +226,18 @@ node_phase2(NodeJob *j)
 		r->status = RPCN_FAILED;
 		return;
 	}
+	if (r->view.st.chain_id != j->chain_id)
+	{
+		/* it said this chain when asked first: a node that changes its answer is not used */
+		derr_set(&r->err, DERR_REMOTE, "json-rpc node %s answered chain id %" PRIu64 ", then %" PRIu64,
+				 r->name, r->chain_id, r->view.st.chain_id);
+		derr_detail(&r->err, "A node serves one chain; its answers are not used.");
+		rpc_consortium_state_free(&r->view.st);
+		free(r->view.kms_reason);
+		r->view.kms_reason = NULL;
+		r->status = RPCN_FAILED;
+		return;
+	}
 	if (j->kms == NULL)
 		r->view.kms_allowed = true;
 	r->group = -2;				/* answered; grouped after every node is in */

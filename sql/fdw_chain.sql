@@ -25,15 +25,17 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 
 -- a consortium (4 owners, 3 approvals needed, 4 given) on a chain served by anvil and
--- by four more nodes: an honest one, one that hides revocations, one that says it is
--- chain 1, one that never answers; and one that lies about the policy
-\! "$DSTACK_TEST_TOOLS/testenv.sh" up "$DSTACK_TEST_WORK/env-chain" --owners 4 --threshold 3 --approve 4 --rpc-node honest --rpc-node hide-revocation --rpc-node chain-id=1 --rpc-node hang --lying-rpc 1000000,0, >/dev/null
+-- by five more nodes: an honest one, one that hides revocations, one that says it is
+-- chain 1, one that never answers, one that says chain 1 only when the contract is read;
+-- and one that lies about the policy
+\! "$DSTACK_TEST_TOOLS/testenv.sh" up "$DSTACK_TEST_WORK/env-chain" --owners 4 --threshold 3 --approve 4 --rpc-node honest --rpc-node hide-revocation --rpc-node chain-id=1 --rpc-node hang --rpc-node chain-id-in-read=1 --lying-rpc 1000000,0, >/dev/null
 \set q_env :work '/env-chain'
 \set q_rpc `. "$DSTACK_TEST_WORK/env-chain/env.sh"; echo "$DSTACK_TEST_RPC"`
 \set q_honest `. "$DSTACK_TEST_WORK/env-chain/env.sh"; echo "$DSTACK_TEST_RPC_NODE1"`
 \set q_hider `. "$DSTACK_TEST_WORK/env-chain/env.sh"; echo "$DSTACK_TEST_RPC_NODE2"`
 \set q_chain1 `. "$DSTACK_TEST_WORK/env-chain/env.sh"; echo "$DSTACK_TEST_RPC_NODE3"`
 \set q_hang `. "$DSTACK_TEST_WORK/env-chain/env.sh"; echo "$DSTACK_TEST_RPC_NODE4"`
+\set q_chainread `. "$DSTACK_TEST_WORK/env-chain/env.sh"; echo "$DSTACK_TEST_RPC_NODE5"`
 \set q_liar `. "$DSTACK_TEST_WORK/env-chain/env.sh"; echo "$DSTACK_TEST_LYING_RPC"`
 \set q_socket `. "$DSTACK_TEST_WORK/env-chain/env.sh"; echo "$DSTACK_TEST_SOCKET"`
 \set q_root `. "$DSTACK_TEST_WORK/env-chain/env.sh"; echo "$DSTACK_TEST_KMS_ROOT"`
@@ -91,6 +93,12 @@ CREATE SERVER c_chain1 FOREIGN DATA WRAPPER dstack_fdw
   OPTIONS (rpc_url :'nodes', guest_agent :'q_socket', kms_root_pubkey :'q_root', kms_contract :'q_kms', chain_id :'chain_id');
 CREATE FOREIGN TABLE c_chain1 (patient_id int8) SERVER c_chain1 OPTIONS (path :'q_file', owner :'owner1_addr');
 SELECT c_try('SELECT count(*) FROM c_chain1');
+-- a node that says this chain when first asked and another one with the contract's state:
+-- not used, even alone (its state would otherwise be cited as chain 1's)
+CREATE SERVER c_chainread FOREIGN DATA WRAPPER dstack_fdw
+  OPTIONS (rpc_url :'q_chainread', guest_agent :'q_socket', kms_root_pubkey :'q_root', kms_contract :'q_kms', chain_id :'chain_id');
+CREATE FOREIGN TABLE c_chainread (patient_id int8) SERVER c_chainread OPTIONS (path :'q_file', owner :'owner1_addr');
+SELECT c_try('SELECT count(*) FROM c_chainread');
 
 -- 4. two nodes that disagree (one lies about the policy): refused, naming both
 \set nodes :q_rpc ',' :q_liar

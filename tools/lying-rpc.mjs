@@ -13,6 +13,8 @@
 //                         revokeReason() with "", isApproved() with true and
 //                         isAppAllowed(...) (of any contract) with (true, "")
 //   --chain-id N          answer eth_chainId with N
+//   --chain-id-in-read N  answer eth_chainId with N only inside a batch that reads the
+//                         contract (with eth_call): the truth first, then another chain
 //   --hang                read each request and never answer (a node that stalls)
 //   --on-send CMD         before forwarding each eth_sendRawTransaction, run the shell
 //                         command CMD and wait for it: a host that acts at the moment
@@ -41,6 +43,7 @@ try {
 			upstream: { type: 'string' }, 'epsilon-milli': { type: 'string' }, 'min-group': { type: 'string' },
 			'privacy-unit': { type: 'string' }, 'output-type': { type: 'string', default: 'dp-aggregate' },
 			'hide-revocation': { type: 'boolean' }, 'chain-id': { type: 'string' }, hang: { type: 'boolean' },
+			'chain-id-in-read': { type: 'string' },
 			'port-file': { type: 'string' }, socket: { type: 'string' }, 'on-send': { type: 'string' },
 		},
 	}));
@@ -50,7 +53,7 @@ try {
 if (!opts.upstream && !opts.hang) die('--upstream is required');
 const policyLie = ['epsilon-milli', 'min-group', 'privacy-unit'].filter((k) => opts[k] !== undefined);
 if (policyLie.length !== 0 && policyLie.length !== 3) die('--epsilon-milli, --min-group and --privacy-unit go together');
-for (const k of ['epsilon-milli', 'min-group', 'chain-id'])
+for (const k of ['epsilon-milli', 'min-group', 'chain-id', 'chain-id-in-read'])
 	if (opts[k] !== undefined && !/^[0-9]+$/.test(opts[k])) die(`--${k} must be a non-negative integer`);
 
 const sel = (sig) => Buffer.from(keccak_256(new TextEncoder().encode(sig)).subarray(0, 4)).toString('hex');
@@ -79,10 +82,13 @@ if (opts['hide-revocation']) {
 		['isAppAllowed()', '0x' + word(1) + word(64) + word(0)]);
 }
 
-function lieFor(req) {
+function lieFor(req, batch) {
 	if (!req || typeof req !== 'object') return null;
 	if (req.method === 'eth_chainId' && opts['chain-id'] !== undefined)
 		return ['eth_chainId', '0x' + BigInt(opts['chain-id']).toString(16)];
+	if (req.method === 'eth_chainId' && opts['chain-id-in-read'] !== undefined &&
+		batch.some((c) => c && c.method === 'eth_call'))
+		return ['eth_chainId (in a read)', '0x' + BigInt(opts['chain-id-in-read']).toString(16)];
 	if (req.method !== 'eth_call' || !Array.isArray(req.params) || !req.params[0]) return null;
 	const data = req.params[0].data ?? req.params[0].input;
 	if (typeof data !== 'string') return null;
@@ -112,7 +118,7 @@ const server = http.createServer((req, res) => {
 		}
 		const lies = new Map();
 		for (const c of calls) {
-			const l = lieFor(c);
+			const l = lieFor(c, calls);
 			if (l) lies.set(JSON.stringify(c.id), l);
 		}
 		try {

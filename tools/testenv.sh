@@ -19,7 +19,8 @@
 #     those values; its URL is DSTACK_TEST_LYING_RPC
 #   - with --rpc-node KIND (repeatable): more JSON-RPC nodes of the same chain
 #     (tools/lying-rpc.mjs), DSTACK_TEST_RPC_NODE1.. in order; KIND is honest,
-#     hide-revocation, chain-id=N or hang
+#     hide-revocation, chain-id=N, chain-id-in-read=N (another chain only when
+#     the contract is read) or hang
 #   - dstack's KMS contract (DstackKms, tools/dstack-sim/kms-contract.mjs), set
 #     up by its operator (anvil account 9: allowed OS image, KMS info), with the
 #     consortium registered by its deployer (consortium.sh kms-register); the
@@ -182,6 +183,7 @@ up() {
 			honest) ;;
 			hide-revocation) lie=(--hide-revocation) ;;
 			chain-id=*) lie=(--chain-id "${kind#chain-id=}") ;;
+			chain-id-in-read=*) lie=(--chain-id-in-read "${kind#chain-id-in-read=}") ;;
 			hang) lie=(--hang) ;;
 			*) echo "testenv: unknown --rpc-node kind $kind" >&2; exit 1 ;;
 		esac
