@@ -129,7 +129,7 @@ CREATE FOREIGN TABLE c_slow (patient_id int8, age int4) SERVER c_slow OPTIONS (p
 SELECT count(*), sum(age) FROM c_slow;
 \set VERBOSITY default
 -- (dstack_consortia reads every server: the ones that cannot be read go)
-DROP SERVER c_nokms, c_half, c_wrongid, c_chain1, c_two, c_three, c_slow CASCADE;
+DROP SERVER c_nokms, c_half, c_wrongid, c_chain1, c_chainread, c_two, c_three, c_slow CASCADE;
 
 -- 6. a revocation after boot: dstack's KMS decided at boot, so the agent still hands
 --    out the keys; the per-statement question is what refuses
