@@ -53,6 +53,7 @@ http_options_default(HttpOptions *opt)
 	opt->retry_5xx = true;
 	opt->should_abort = NULL;
 	opt->abort_arg = NULL;
+	opt->conns = NULL;
 }
 
 /* libcurl progress callback: the caller's cancel check, polled during transfers. */
@@ -240,6 +241,42 @@ http_check_socket(const char *unix_socket, const char *what, DErr *err)
 	return true;
 }
 
+struct HttpConns
+{
+	CURLSH	   *sh;
+};
+
+HttpConns *
+http_conns_new(void)
+{
+#if LIBCURL_VERSION_NUM >= 0x073900
+	HttpConns  *c;
+
+	if (pthread_once(&http_once, http_global_init) != 0 || http_init_rc != CURLE_OK ||
+		(c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	if ((c->sh = curl_share_init()) == NULL ||
+		curl_share_setopt(c->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK)
+	{
+		http_conns_free(c);
+		return NULL;
+	}
+	return c;
+#else
+	return NULL;				/* libcurl before 7.57 shares no connections */
+#endif
+}
+
+void
+http_conns_free(HttpConns *c)
+{
+	if (c == NULL)
+		return;
+	if (c->sh != NULL)
+		curl_share_cleanup(c->sh);
+	free(c);
+}
+
 /* Set every option of one attempt; false only if libcurl refuses one. */
 static bool
 http_setup(CURL *h, const char *method, const char *url, const char *unix_socket,
@@ -264,6 +301,8 @@ http_setup(CURL *h, const char *method, const char *url, const char *unix_socket
 	ok &= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write_cb) == CURLE_OK;
 	ok &= curl_easy_setopt(h, CURLOPT_WRITEDATA, buf) == CURLE_OK;
 	ok &= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
+	if (opt->conns != NULL)
+		ok &= curl_easy_setopt(h, CURLOPT_SHARE, opt->conns->sh) == CURLE_OK;
 	if (opt->should_abort != NULL)
 	{
 		ok &= curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, http_progress_cb) == CURLE_OK;

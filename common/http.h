@@ -34,7 +34,18 @@ typedef struct HttpOptions
 	 */
 	bool		(*should_abort) (void *arg);
 	void	   *abort_arg;
+	/*
+	 * NULL (default): a connection per call.  Else calls reuse the open
+	 * connections kept there (keep-alive: no TCP or TLS handshake again);
+	 * one thread at a time.
+	 */
+	struct HttpConns *conns;
 } HttpOptions;
+
+/* Connections kept between calls (HttpOptions.conns); NULL when libcurl cannot share them. */
+typedef struct HttpConns HttpConns;
+extern HttpConns *http_conns_new(void);
+extern void http_conns_free(HttpConns *c);	/* NULL-safe; closes them */
 
 typedef struct HttpResponse
 {

@@ -69,6 +69,8 @@ rpc_new(const char *url, const HttpOptions *opt, DErr *err)
 		rpc->opt = *opt;
 	else
 		http_options_default(&rpc->opt);
+	/* the calls of one client go to one node: over one kept connection */
+	rpc->opt.conns = rpc->own_conns = http_conns_new();
 	rpc->next_id = 1;
 	rpc_set_name(rpc);
 	return rpc;
@@ -80,6 +82,7 @@ rpc_free(RpcClient *rpc)
 {
 	if (rpc == NULL)
 		return;
+	http_conns_free(rpc->own_conns);
 	free(rpc->url);
 	free(rpc);
 }

@@ -15,6 +15,7 @@ struct RpcClient
 	uint64_t	next_id;
 	long		deadline_ms;	/* monotonic end of a multi-call read, or 0 */
 	bool		no_batch;		/* the node refused a batch: send its calls one by one */
+	HttpConns  *own_conns;		/* its kept connections (opt.conns), or NULL */
 	char		name[160];		/* url without path/query: safe to print */
 };
 

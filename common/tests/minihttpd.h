@@ -36,6 +36,8 @@ typedef struct MiniShared
 	volatile int fail_n;
 	volatile size_t big;
 	volatile int count;			/* requests seen */
+	volatile int keepalive;		/* MINI_REPLY answers keep the connection open */
+	volatile int conns;			/* connections accepted */
 	char		body[8192];		/* reply body for MINI_REPLY */
 	char		last_path[256];
 	char		last_method[16];
@@ -150,9 +152,19 @@ mini_answer(int c, MiniShared *sh)
 	}
 	blen = strlen(body);
 	snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
-			 "Connection: close\r\nContent-Length: %zu\r\n\r\n", status, blen);
+			 "Connection: %s\r\nContent-Length: %zu\r\n\r\n", status,
+			 sh->keepalive ? "keep-alive" : "close", blen);
 	mini_write_all(c, head, strlen(head));
 	mini_write_all(c, body, blen);
+}
+
+/* Is there more to read on c (the client kept the connection and sent another request)? */
+static int
+mini_peek(int c)
+{
+	char		b;
+
+	return recv(c, &b, 1, MSG_PEEK) == 1;
 }
 
 /*
@@ -208,7 +220,10 @@ mini_start(Mini *m, const char *unix_path)
 
 			if (c < 0)
 				continue;
-			mini_answer(c, m->sh);
+			m->sh->conns++;
+			do
+				mini_answer(c, m->sh);
+			while (m->sh->keepalive && m->sh->mode == MINI_REPLY && mini_peek(c));
 			close(c);
 		}
 	}

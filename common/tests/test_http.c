@@ -365,6 +365,35 @@ test_rpc_batch(Mini *m)
 		  "batch refused once: later batches go call by call without asking again");
 	rpc_free(rpc);
 
+	/* keep-alive: a client's calls go over one connection; without it, one each */
+	rpc = rpc_new(url, &o, &err);
+	mini_set(m, MINI_REPLY, 200, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0x7a69\"}");
+	m->sh->keepalive = 1;
+	m->sh->conns = 0;
+	for (int i = 0; i < 3; i++)
+	{
+		char		reply[128];
+
+		snprintf(reply, sizeof(reply), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"result\":\"0x7a69\"}", i + 1);
+		mini_set(m, MINI_REPLY, 200, reply);
+		CHECK(rpc_chain_id(rpc, &chain, &err) && chain == 31337, "keep-alive: a call answered");
+	}
+	printf("     3 calls of one client over %d connection(s)\n", m->sh->conns);
+	CHECK(m->sh->conns == 1, "keep-alive: one client's calls reuse one connection");
+	rpc_free(rpc);
+	{
+		HttpResponse r;
+
+		m->sh->conns = 0;
+		for (int i = 0; i < 2; i++)
+		{
+			CHECK(http_request("POST", url, NULL, "{}", &o, "json-rpc node", &r, &err), "a call without kept connections");
+			http_response_free(&r);
+		}
+		CHECK(m->sh->conns == 2, "without HttpOptions.conns every call opens its own connection");
+	}
+	m->sh->keepalive = 0;
+
 	/* chain and head in one request */
 	rpc = rpc_new(url, &o, &err);
 	mini_set(m, MINI_REPLY, 200, "[{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":\"0x2a\"},{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0x7a69\"}]");
