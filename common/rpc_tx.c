@@ -198,6 +198,8 @@ rpc_wait_receipt(RpcClient *rpc, const uint8_t hash[32], uint64_t confirmations,
 	char	   *h = hex0x(hash, 32);
 	char		params[96];
 	long		deadline = now_ms() + timeout_ms;
+	long		pause_ms = 5;	/* doubled up to 100: a chain that mines at once is not */
+								/* waited for 100 ms, a slow one is polled every 100 ms */
 
 	memset(out, 0, sizeof(*out));
 	if (h == NULL)
@@ -247,7 +249,8 @@ rpc_wait_receipt(RpcClient *rpc, const uint8_t hash[32], uint64_t confirmations,
 			free(h);
 			return false;
 		}
-		usleep(100 * 1000);
+		usleep(pause_ms * 1000);
+		pause_ms = pause_ms * 2 > 100 ? 100 : pause_ms * 2;
 	}
 	free(h);
 	return true;
