@@ -54,6 +54,19 @@ http_options_default(HttpOptions *opt)
 	opt->retry_5xx = true;
 }
 
+/* The scripted transport has no connections to keep. */
+HttpConns *
+http_conns_new(void)
+{
+	return NULL;
+}
+
+void
+http_conns_free(HttpConns *c)
+{
+	(void) c;
+}
+
 bool
 http_request(const char *method, const char *url, const char *unix_socket, const char *json_body,
 			 const HttpOptions *opt, const char *what, HttpResponse *resp, DErr *err)
