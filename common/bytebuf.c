@@ -45,3 +45,18 @@ dc_buf_finish(DcBytes *b, uint8_t **out, size_t *out_len, const char *what, DErr
 	*out_len = b->len;
 	return true;
 }
+
+bool
+dc_buf_reserve(uint8_t **buf, size_t *cap, size_t need, const char *what, DErr *err)
+{
+	uint8_t    *n;
+
+	if (*cap >= need)
+		return true;
+	n = realloc(*buf, need);
+	if (n == NULL)
+		return derr_set(err, DERR_NOMEM, "out of memory %s of %zu bytes", what, need);
+	*buf = n;
+	*cap = need;
+	return true;
+}

@@ -28,4 +28,11 @@ extern void dc_buf_put(DcBytes *b, const void *p, size_t n);
  */
 extern bool dc_buf_finish(DcBytes *b, uint8_t **out, size_t *out_len, const char *what, DErr *err);
 
+/*
+ * A scratch buffer reused across chunks: grow *buf to at least need bytes
+ * (nothing when it is large enough).  DERR_NOMEM "out of memory <what> of
+ * <need> bytes"; *buf is left as it was.
+ */
+extern bool dc_buf_reserve(uint8_t **buf, size_t *cap, size_t need, const char *what, DErr *err);
+
 #endif

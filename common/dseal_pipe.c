@@ -31,24 +31,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bytebuf.h"
 #include "dseal_writer_int.h"
 #include "dthread.h"
-
-/* Grow a scratch buffer; buffers are reused across chunks. */
-static bool
-ensure_cap(uint8_t **buf, size_t *cap, size_t need, DErr *err)
-{
-	uint8_t    *n;
-
-	if (*cap >= need)
-		return true;
-	n = realloc(*buf, need);
-	if (!n)
-		return derr_set(err, DERR_NOMEM, "out of memory sealing a chunk of %zu bytes", need);
-	*buf = n;
-	*cap = need;
-	return true;
-}
 
 /* write(2) until done; short writes and EINTR are normal on some filesystems. */
 bool
@@ -96,7 +81,7 @@ seal_chunk(DsealWriter *w, DsealSealer *s, int col, DErr *err)
 	uint8_t		aad[DSEAL_CHUNK_AAD_LEN];
 	uint8_t    *ct;
 
-	if (!ensure_cap(&s->plain, &s->plain_cap, plain_len, err))
+	if (!dc_buf_reserve(&s->plain, &s->plain_cap, plain_len, "sealing a chunk", err))
 		return false;
 	colbuf_serialize(cb, s->plain);
 	payload = s->plain;
@@ -107,7 +92,7 @@ seal_chunk(DsealWriter *w, DsealSealer *s, int col, DErr *err)
 		size_t		bound = ZSTD_compressBound(plain_len);
 		size_t		zlen;
 
-		if (!ensure_cap(&s->zbuf, &s->zbuf_cap, bound, err))
+		if (!dc_buf_reserve(&s->zbuf, &s->zbuf_cap, bound, "sealing a chunk", err))
 			return false;
 		zlen = ZSTD_compressCCtx(s->zctx, s->zbuf, bound, s->plain, plain_len, w->zstd_level);
 		if (ZSTD_isError(zlen))
@@ -119,7 +104,7 @@ seal_chunk(DsealWriter *w, DsealSealer *s, int col, DErr *err)
 			ref->zstd = true;
 		}
 	}
-	if (!ensure_cap(&w->ct[col], &w->ct_cap[col], payload_len + DC_GCM_TAG_LEN, err))
+	if (!dc_buf_reserve(&w->ct[col], &w->ct_cap[col], payload_len + DC_GCM_TAG_LEN, "sealing a chunk", err))
 		return false;
 	ct = w->ct[col];
 	dseal_chunk_nonce((uint64_t) rg * w->m.ncols + (uint64_t) col, nonce);

@@ -15,6 +15,7 @@
 
 #include <zstd.h>
 
+#include "bytebuf.h"
 #include "dseal.h"
 #include "hex.h"
 
@@ -82,21 +83,6 @@ struct DsealManifestCache
 	uint64_t	misses;
 	DsealCacheEntry e[FLEXIBLE_ARRAY_MEMBER_];
 };
-
-static bool
-grow(uint8_t **buf, size_t *cap, size_t need, DErr *err)
-{
-	uint8_t    *n;
-
-	if (*cap >= need)
-		return true;
-	n = realloc(*buf, need);
-	if (!n)
-		return derr_set(err, DERR_NOMEM, "out of memory reading a chunk of %zu bytes", need);
-	*buf = n;
-	*cap = need;
-	return true;
-}
 
 /* pread(2) exactly len bytes; a short read means the file was truncated. */
 static bool
@@ -408,7 +394,7 @@ dseal_reader_check_chunk(DsealReader *r, uint32_t rg, uint32_t col, DErr *err)
 	const DsealChunkRef *ch = chunk_ref(r, rg, col, err);
 	uint8_t		h[DC_SHA256_LEN];
 
-	if (!ch || !grow(&r->own.cbuf, &r->own.cbuf_cap, ch->length, err) ||
+	if (!ch || !dc_buf_reserve(&r->own.cbuf, &r->own.cbuf_cap, ch->length, "reading a chunk", err) ||
 		!read_at(r, r->own.cbuf, ch->length, ch->offset, err))
 		return false;
 	dc_sha256(r->own.cbuf, ch->length, h);
@@ -460,8 +446,8 @@ dseal_reader_read_chunk_with(DsealReader *r, DsealScratch *x, uint32_t rg, uint3
 	if (!x->gcm)
 		return derr_set(err, DERR_KEY, "no data key installed for \"%s\"", r->path);
 	ct_len = ch->length - DC_GCM_TAG_LEN;
-	if (!grow(&x->cbuf, &x->cbuf_cap, ch->length, err) ||
-		!grow(&x->pbuf, &x->pbuf_cap, ct_len ? ct_len : 1, err) ||
+	if (!dc_buf_reserve(&x->cbuf, &x->cbuf_cap, ch->length, "reading a chunk", err) ||
+		!dc_buf_reserve(&x->pbuf, &x->pbuf_cap, ct_len ? ct_len : 1, "reading a chunk", err) ||
 		!read_at(r, x->cbuf, ch->length, ch->offset, err))
 		return false;
 	/* the tag GCM checks must be the one the owner signed */
@@ -486,7 +472,7 @@ dseal_reader_read_chunk_with(DsealReader *r, DsealScratch *x, uint32_t rg, uint3
 	{
 		size_t		n;
 
-		if (!grow(&x->zbuf, &x->zbuf_cap, ch->plain_length ? ch->plain_length : 1, err))
+		if (!dc_buf_reserve(&x->zbuf, &x->zbuf_cap, ch->plain_length ? ch->plain_length : 1, "reading a chunk", err))
 			return false;
 		if (!x->dctx && !(x->dctx = ZSTD_createDCtx()))
 			return derr_set(err, DERR_NOMEM, "could not create a zstd decompression context");
