@@ -627,3 +627,21 @@ rpc_eth_call(RpcClient *rpc, const uint8_t to[ABI_ADDR_LEN], const uint8_t *data
 	return ok;
 }
 
+
+bool
+rpc_view_call(RpcClient *rpc, const uint8_t to[ABI_ADDR_LEN], const char *sig,
+			  const uint8_t (*words)[ABI_WORD], size_t n, uint64_t number,
+			  uint8_t **ret, size_t *ret_len, DErr *err)
+{
+	uint8_t    *cd = NULL;
+	size_t		cdlen = 0;
+	bool		ok;
+
+	*ret = NULL;
+	*ret_len = 0;
+	if (!abi_encode_static_call(sig, words, n, &cd, &cdlen, err))
+		return false;
+	ok = rpc_eth_call(rpc, to, cd, cdlen, number, ret, ret_len, err);
+	free(cd);
+	return ok;
+}

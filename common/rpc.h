@@ -111,6 +111,10 @@ extern bool rpc_get_block(RpcClient *rpc, uint64_t number, RpcBlock *block, DErr
 /* eth_call at block `number` (or RPC_LATEST); *ret is malloc()ed. */
 extern bool rpc_eth_call(RpcClient *rpc, const uint8_t to[ABI_ADDR_LEN], const uint8_t *data,
 						 size_t len, uint64_t number, uint8_t **ret, size_t *ret_len, DErr *err);
+/* eth_call of view `sig` with n static argument words (abi_encode_static_call) at block `number`. */
+extern bool rpc_view_call(RpcClient *rpc, const uint8_t to[ABI_ADDR_LEN], const char *sig,
+						  const uint8_t (*words)[ABI_WORD], size_t n, uint64_t number,
+						  uint8_t **ret, size_t *ret_len, DErr *err);
 
 /*
  * Read the consortium contract at `app` as of block `number` (RPC_LATEST:

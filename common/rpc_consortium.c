@@ -33,23 +33,16 @@ rpc_blame(DErr *err, const char *fn, const uint8_t app[ABI_ADDR_LEN])
 	derr_detail(err, "%s", detail);
 }
 
-/* eth_call of a static-argument view; *ret is malloc()ed. */
+/* A view of the contract, the failure blamed on it; *ret is malloc()ed. */
 static bool
 rpc_view(RpcClient *rpc, const uint8_t app[ABI_ADDR_LEN], const char *sig,
 		 const uint8_t (*words)[ABI_WORD], size_t n, uint64_t number,
 		 uint8_t **ret, size_t *ret_len, DErr *err)
 {
-	uint8_t    *cd = NULL;
-	size_t		cdlen = 0;
-	bool		ok;
-
-	if (!abi_encode_static_call(sig, words, n, &cd, &cdlen, err))
-		return false;
-	ok = rpc_eth_call(rpc, app, cd, cdlen, number, ret, ret_len, err);
-	free(cd);
-	if (!ok)
-		rpc_blame(err, sig, app);
-	return ok;
+	if (rpc_view_call(rpc, app, sig, words, n, number, ret, ret_len, err))
+		return true;
+	rpc_blame(err, sig, app);
+	return false;
 }
 
 /* The typed getters below differ only in how they decode the answer. */

@@ -107,16 +107,8 @@ static bool
 view(Ledger *L, const char *sig, const uint8_t (*words)[ABI_WORD], size_t n,
 	 uint8_t **ret, size_t *ret_len, DErr *err)
 {
-	uint8_t    *cd = NULL;
-	size_t		cdlen = 0;
-	bool		ok;
+	bool		ok = rpc_view_call(L->rpc, L->app, sig, words, n, L->block, ret, ret_len, err);
 
-	*ret = NULL;
-	*ret_len = 0;
-	if (!abi_encode_static_call(sig, words, n, &cd, &cdlen, err))
-		return false;
-	ok = rpc_eth_call(L->rpc, L->app, cd, cdlen, L->block, ret, ret_len, err);
-	free(cd);
 	if (ok && *ret_len == 0)
 	{
 		derr_set(err, DERR_FORMAT, "%s returned no data", sig);
