@@ -12,8 +12,9 @@
  * OpenSSL, zstd) and never its host's: inside a PostgreSQL backend it must
  * not palloc, ereport or take a signal, so every signal is blocked in it.
  * While it exists the reader belongs to it: the caller touches the reader
- * again only after dseal_prefetch_stop().  Errors are returned by
- * dseal_prefetch_wait(), whole (code, message, detail).
+ * again only after dseal_prefetch_stop(), except through the prefetcher's
+ * second set of chunk contexts inside dseal_prefetch_wait() (below).  Errors
+ * are returned by dseal_prefetch_wait(), whole (code, message, detail).
  *
  * With a bounding table (unit_bound.c), the thread also decides which rows
  * of the row group contribution bounding keeps, right after decoding it.
