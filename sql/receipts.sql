@@ -104,6 +104,19 @@ SELECT dstack_run($$SELECT dp_count(patient_id, 0.02), dp_sum(score, 0, 20, 0.02
 SET dstack_fdw.read_ahead = off;
 SET dstack_fdw.dp_test_seed = '202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f';
 SELECT dstack_run($$SELECT dp_count(patient_id, 0.02), dp_sum(score, 0, 20, 0.02) FROM rbs.rb_int$$) #> '{body,result,rows,0}' AS bounded_int_one_thread;
+-- read_ahead = always (an analyst may set it: threads even in parallel scans) changes
+-- nothing either: a run plans its sealed scans serially while it bounds
+SET dstack_fdw.read_ahead = always;
+SET max_parallel_workers_per_gather = 2;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET dstack_fdw.dp_test_seed = '202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f';
+SELECT dstack_run($$SELECT dp_count(patient_id, 0.02), dp_sum(score, 0, 20, 0.02) FROM rbs.rb_int$$) #> '{body,result,rows,0}' AS bounded_int_always_parallel_asked;
+RESET max_parallel_workers_per_gather;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
 RESET dstack_fdw.read_ahead;
 -- the ledger's writes: through a kept worker (it stays for the next run), one started
 -- per write (ledger_worker_idle 0), or a new kept worker after the last was terminated;
