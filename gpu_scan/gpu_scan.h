@@ -61,7 +61,10 @@ typedef enum GsColMode
 {
 	GS_COL_VALUE,				/* its values, as stored (fixed-width types) */
 	GS_COL_DICT,				/* text/varchar/bytea group key: int32 codes built on the host */
-	GS_COL_NULLS				/* only its NULLs (count(x) of any type) */
+	GS_COL_NULLS,				/* only its NULLs (count(x) of any type) */
+	GS_COL_CHARS,				/* length(x) of a text column: int32 character counts built on the host */
+	GS_COL_OCTETS,				/* octet_length(x) of a text column: int32 byte counts */
+	GS_COL_TEXT					/* a text column the host folds itself (GS_AGG_HOST); kernels read only its NULLs */
 } GsColMode;
 
 /* One input column of a kernel. */
@@ -93,6 +96,7 @@ typedef struct GsCompiled
 	int			naggs;
 	GsAgg		aggs[GS_MAX_AGGS];
 	Oid			aggouttype[GS_MAX_AGGS];	/* type of the partial value emitted */
+	Oid			aggcoll[GS_MAX_AGGS];	/* min/max of text (GS_AGG_HOST): the collation they order by */
 	char		dpkind[GS_MAX_AGGS];	/* 'c', 'i', 'f' for DP aggregates, else 0 */
 	List	   *dpargs;			/* per aggregate: NIL or list(eps, lo, hi) Consts */
 	List	   *aggnames;		/* String per aggregate, for EXPLAIN */

@@ -160,7 +160,8 @@ gs_input_col(GsCompiled *gc, AttrNumber attno, Oid typid, GsColMode mode, int si
 		return -1;
 	gc->cols[gc->ncols].attno = attno;
 	gc->cols[gc->ncols].typid = typid;
-	gc->cols[gc->ncols].kind = mode == GS_COL_VALUE ? kind_of_type(typid) : mode == GS_COL_DICT ? GS_I32 : GS_BOOL;
+	gc->cols[gc->ncols].kind = mode == GS_COL_VALUE ? kind_of_type(typid)
+		: (mode == GS_COL_DICT || mode == GS_COL_CHARS || mode == GS_COL_OCTETS) ? GS_I32 : GS_BOOL;
 	gc->cols[gc->ncols].mode = mode;
 	gc->cols[gc->ncols].side = side;
 	return gc->ncols++;
@@ -739,6 +740,68 @@ avg_kind(Aggref *agg, const char **why)
 	return kind;
 }
 
+/*
+ * Is the aggregate sum(int8) or avg(int8) as PostgreSQL builds it: an
+ * int8_avg_accum state (a count and an int128 sum) that int8_avg_serialize
+ * writes as the count then the sum in numeric's binary format?  The kernels
+ * build that state (GS_AGG_SUM_I128) and gs_exec.c serialises it so, which
+ * is the format of PostgreSQL 15's int8_avg_serialize.
+ */
+static bool
+is_int8_poly_sum(Oid aggfnoid)
+{
+	HeapTuple	tup = SearchSysCache1(AGGFNOID, ObjectIdGetDatum(aggfnoid));
+	Form_pg_aggregate a;
+	bool		ok;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for aggregate %u", aggfnoid);
+	a = (Form_pg_aggregate) GETSTRUCT(tup);
+	ok = PG_VERSION_NUM < 160000 && a->aggtransfn == F_INT8_AVG_ACCUM && a->aggcombinefn == F_INT8_AVG_COMBINE &&
+		a->aggserialfn == F_INT8_AVG_SERIALIZE && a->aggdeserialfn == F_INT8_AVG_DESERIALIZE &&
+		a->aggtranstype == INTERNALOID;
+	ReleaseSysCache(tup);
+	return ok;
+}
+
+/* A text or varchar column (through its domain), or NULL. */
+static Var *
+text_column(GsCompiled *gc, Expr *e)
+{
+	Var		   *v = column_of(gc, e);
+	Oid			t;
+
+	if (v == NULL)
+		return NULL;
+	t = getBaseType(v->vartype);
+	return (t == TEXTOID || t == VARCHAROID) ? v : NULL;
+}
+
+/*
+ * Is e length(x), char_length(x), character_length(x) or octet_length(x) of
+ * a text column of the streamed table?  Then *col is the column and *mode
+ * GS_COL_CHARS or GS_COL_OCTETS, the int32 column the host builds for the
+ * kernels.
+ */
+static bool
+text_length_arg(GsCompiled *gc, Expr *e, Var **col, GsColMode *mode)
+{
+	FuncExpr   *f = (FuncExpr *) e;
+	Var		   *v;
+
+	if (e == NULL || !IsA(e, FuncExpr) || list_length(f->args) != 1)
+		return false;
+	if (f->funcid != F_LENGTH_TEXT && f->funcid != F_CHAR_LENGTH_TEXT && f->funcid != F_CHARACTER_LENGTH_TEXT &&
+		f->funcid != F_OCTET_LENGTH_TEXT)
+		return false;
+	v = text_column(gc, linitial(f->args));
+	if (v == NULL || side_of(gc, v) != 0)
+		return false;
+	*col = v;
+	*mode = f->funcid == F_OCTET_LENGTH_TEXT ? GS_COL_OCTETS : GS_COL_CHARS;
+	return true;
+}
+
 bool
 gs_compile_aggref(GsCompiled *gc, Aggref *agg, const char **why)
 {
@@ -749,6 +812,8 @@ gs_compile_aggref(GsCompiled *gc, Aggref *agg, const char **why)
 	Var		   *v = NULL;
 	Oid			argtype = InvalidOid;
 	List	   *dpargs = NIL;
+	GsColMode	lenmode = GS_COL_VALUE;
+	bool		is_length = false;
 
 	if (gc->naggs == GS_MAX_AGGS)
 	{
@@ -765,7 +830,54 @@ gs_compile_aggref(GsCompiled *gc, Aggref *agg, const char **why)
 		return false;
 	memset(g, 0, sizeof(*g));
 	g->col = -1;
-	if (list_length(agg->args) >= 1)
+	if (list_length(agg->args) >= 1 &&
+		(is_length = text_length_arg(gc, strip_widening(agg_arg(agg, 0)), &v, &lenmode)))
+	{
+		/* an aggregate of length(x): the host counts, the kernels read int4 */
+		argtype = INT4OID;
+		g->col = gs_input_col(gc, v->varattno, INT4OID, lenmode, 0);
+		if (g->col < 0)
+		{
+			*why = "the query reads more than 16 columns";
+			return false;
+		}
+	}
+	else if (list_length(agg->args) >= 1 && (fn == F_MIN_TEXT || fn == F_MAX_TEXT))
+	{
+		/*
+		 * min/max of text: the host folds it (GS_AGG_HOST) in one running
+		 * value, which serves one group only, comparing as text_smaller and
+		 * text_larger do (varstr_cmp; bytes under "C").  A deterministic
+		 * collation only: under another, strings that compare equal but
+		 * differ would make the answer depend on the order rows arrive in.
+		 */
+		v = text_column(gc, agg_arg(agg, 0));
+		if (v == NULL || side_of(gc, v) != 0)
+		{
+			*why = "min or max of text whose argument is not a text column of the streamed table";
+			return false;
+		}
+		if (!OidIsValid(agg->inputcollid) || !get_collation_isdeterministic(agg->inputcollid))
+		{
+			*why = psprintf("min or max of text under the nondeterministic collation \"%s\"",
+							OidIsValid(agg->inputcollid) ? get_collation_name(agg->inputcollid) : "none");
+			return false;
+		}
+		if (gc->nkeys > 0 || OidIsValid(gc->inner_relid))
+		{
+			*why = "min or max of text with GROUP BY or a join";
+			return false;
+		}
+		gc->aggcoll[gc->naggs] = agg->inputcollid;
+		argtype = getBaseType(v->vartype);
+		g->col = gs_input_col(gc, v->varattno, argtype, GS_COL_TEXT, 0);
+		if (g->col < 0)
+		{
+			*why = "the query reads more than 16 columns";
+			return false;
+		}
+	}
+	else if (list_length(agg->args) >= 1)
 	{
 		v = column_of(gc, strip_widening(agg_arg(agg, 0)));
 		if (v == NULL)
@@ -810,6 +922,21 @@ gs_compile_aggref(GsCompiled *gc, Aggref *agg, const char **why)
 			break;
 		case F_SUM_FLOAT8:
 			g->op = GS_AGG_SUM_F64;
+			break;
+		case F_SUM_INT8:
+		case F_AVG_INT8:
+			if (kind_of_type(argtype) != GS_I64 || !is_int8_poly_sum(fn))
+			{
+				*why = psprintf("%s: not int8_avg_accum's state over an int8 column", format_procedure(fn));
+				return false;
+			}
+			g->op = GS_AGG_SUM_I128;
+			gc->aggouttype[gc->naggs] = BYTEAOID;	/* int8_avg_serialize's */
+			break;
+		case F_MIN_TEXT:
+		case F_MAX_TEXT:
+			g->op = GS_AGG_HOST;
+			g->lo_i = fn == F_MIN_TEXT ? -1 : 1;
 			break;
 		case F_MIN_INT2:
 		case F_MIN_INT4:
@@ -881,7 +1008,11 @@ gs_compile_aggref(GsCompiled *gc, Aggref *agg, const char **why)
 	}
 	gc->dpargs = lappend(gc->dpargs, dpargs);
 	gc->aggnames = lappend(gc->aggnames,
-						   makeString(psprintf("%s(%s)", get_func_name(fn), v ? column_name(gc, v) : "*")));
+						   makeString(is_length
+									  ? psprintf("%s(%s(%s))", get_func_name(fn),
+												 lenmode == GS_COL_OCTETS ? "octet_length" : "length",
+												 column_name(gc, v))
+									  : psprintf("%s(%s)", get_func_name(fn), v ? column_name(gc, v) : "*")));
 	gc->naggs++;
 	return true;
 }

@@ -22,6 +22,8 @@
 #include "common/hashfn.h"
 #include "commands/explain.h"
 #include "executor/executor.h"
+#include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/extensible.h"
 #include "nodes/makefuncs.h"
@@ -31,7 +33,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/pg_locale.h"
 #include "utils/ruleutils.h"
+#include "utils/varlena.h"
 
 #include "dstack_fdw.h"
 #include "gpu_scan.h"
@@ -102,6 +106,13 @@ typedef struct GsPreAggState
 	bool		emitted_empty;	/* the one row of an aggregate over no rows */
 	uint64		groups;
 	GsStats		st;
+	/* min/max of text (GS_AGG_HOST), folded here: the one group's running value */
+	char	   *text_val[GS_MAX_AGGS];
+	uint32		text_len[GS_MAX_AGGS];
+	uint32		text_cap[GS_MAX_AGGS];
+	bool		text_have[GS_MAX_AGGS];
+	uint32	   *sel;			/* rows kept and selected, for those folds */
+	uint32		sel_words;
 } GsPreAggState;
 
 typedef struct GsFilterState
@@ -258,6 +269,53 @@ dict_encode(GsDict *d, const DsealColBuf *cb, int32 *codes)
 }
 
 /*
+ * The characters of a text value as length() counts them
+ * (pg_mbstrlen_with_len: up to the first NUL, a multibyte character by its
+ * first byte), inline for UTF-8, the usual encoding.
+ */
+static inline int32
+text_chars(const uint8 *v, uint32 len, bool utf8)
+{
+	int32		n = 0;
+	int32		left = (int32) len;
+
+	if (!utf8)
+		return pg_mbstrlen_with_len((const char *) v, (int) len);
+	while (left > 0 && *v)
+	{
+		uint8		c = *v;
+		int			l = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 1;
+
+		left -= l;
+		v += l;
+		n++;
+	}
+	return n;
+}
+
+/* length(x) or octet_length(x) of a text column's rows (0 for NULL rows). */
+static void
+text_lengths(const DsealColBuf *cb, bool octets, int32 *out)
+{
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+	bool		single = pg_database_encoding_max_length() == 1;
+
+	for (uint32 r = 0; r < cb->nrows; r++)
+	{
+		uint32		len;
+		const uint8 *v;
+
+		if (colbuf_is_null(cb, r))
+		{
+			out[r] = 0;
+			continue;
+		}
+		v = colbuf_var_at(cb, r, &len);
+		out[r] = (octets || single) ? (int32) len : text_chars(v, len, utf8);
+	}
+}
+
+/*
  * The kernel parameters of one batch: the compiled program, keys and
  * aggregates, and column arrays pointing into the decrypted chunks (codes
  * for dictionary keys, built here in batch memory).
@@ -298,7 +356,17 @@ batch_params(GsCompiled *gc, const int *colbatch, GsDict *dicts, const DfdwBatch
 			case GS_COL_VALUE:
 				c->data = cb->fixed;
 				break;
+			case GS_COL_CHARS:
+			case GS_COL_OCTETS:
+				{
+					int32	   *lens = MemoryContextAlloc(bcxt, sizeof(int32) * Max(b->nrows, 1));
+
+					text_lengths(cb, gc->cols[i].mode == GS_COL_OCTETS, lens);
+					c->data = (const uint8_t *) lens;
+					break;
+				}
 			case GS_COL_NULLS:
+			case GS_COL_TEXT:
 				if (*zeros_len < b->nrows)
 				{
 					*zeros = MemoryContextAllocZero(longcxt, b->nrows);
@@ -494,6 +562,108 @@ check_group_limit(GsPreAggState *s)
 					 "gpu_scan.max_groups.")));
 }
 
+/* C collation's order (varstr_cmp): bytes, then the shorter first; -1, 0 or 1. */
+static inline int
+bytes_cmp(const uint8 *a, uint32 la, const uint8 *b, uint32 lb)
+{
+	int			c;
+
+	if (la > 0 && lb > 0 && a[0] != b[0])
+		return a[0] < b[0] ? -1 : 1;
+	c = memcmp(a, b, Min(la, lb));
+	if (c != 0)
+		return c < 0 ? -1 : 1;
+	return la < lb ? -1 : la > lb ? 1 : 0;
+}
+
+/* varstr_cmp's answer as -1, 0 or 1. */
+static inline int
+coll_cmp(const uint8 *a, uint32 la, const uint8 *b, uint32 lb, Oid coll)
+{
+	int			c;
+
+	if (la == lb && memcmp(a, b, la) == 0)
+		return 0;
+	c = varstr_cmp((const char *) a, (int) la, (const char *) b, (int) lb, coll);
+	return c < 0 ? -1 : c > 0 ? 1 : 0;
+}
+
+/*
+ * Fold one batch into the min/max of text aggregates (GS_AGG_HOST; lo_i -1
+ * for min, 1 for max): over the rows the kernels would aggregate (kept by
+ * contribution bounding, true under the filter), not NULL, compared as
+ * text_smaller/text_larger compare (varstr_cmp under the aggregate's
+ * collation; bytes under "C").  The planner allows them only without GROUP
+ * BY and join, so there is one group, and only under a deterministic
+ * collation, under which strings that compare equal are the same bytes.
+ */
+static void
+host_text_fold(GsPreAggState *s, const GsParams *p, const DfdwBatch *b)
+{
+	const uint32 *sel = NULL;
+
+	for (int a = 0; a < s->gc.naggs; a++)
+	{
+		const GsAgg *g = &s->gc.aggs[a];
+		const DsealColBuf *cb;
+		const uint8 *best = NULL;
+		uint32		blen = 0;
+		bool		have = s->text_have[a],
+					changed = false,
+					bytes = lc_collate_is_c(s->gc.aggcoll[a]);
+		int			want = g->lo_i < 0 ? -1 : 1;
+
+		if (g->op != GS_AGG_HOST)
+			continue;
+		if (sel == NULL && (p->nprog > 0 || p->keep != NULL))
+		{
+			uint32		words = (uint32) gs_bitmap_words(b->nrows);
+
+			if (s->sel_words < words)
+			{
+				s->sel = MemoryContextAlloc(s->cxt, sizeof(uint32) * Max(words, 1));
+				s->sel_words = words;
+			}
+			gs_host_filter(p, s->sel);
+			sel = s->sel;
+		}
+		cb = &b->cols[s->colbatch[g->col]];
+		if (have)
+		{
+			best = (const uint8 *) s->text_val[a];
+			blen = s->text_len[a];
+		}
+		for (uint32 r = 0; r < b->nrows; r++)
+		{
+			uint32		len;
+			const uint8 *v;
+
+			if ((sel != NULL && !(sel[r >> 5] & (1u << (r & 31)))) || colbuf_is_null(cb, r))
+				continue;
+			v = colbuf_var_at(cb, r, &len);
+			if (!have || (bytes ? bytes_cmp(v, len, best, blen) : coll_cmp(v, len, best, blen, s->gc.aggcoll[a])) == want)
+			{
+				best = v;
+				blen = len;
+				have = true;
+				changed = true;
+			}
+		}
+		if (!changed)
+			continue;
+		if (s->text_cap[a] < blen || s->text_val[a] == NULL)
+		{
+			char	   *nv = MemoryContextAlloc(s->cxt, Max(blen, 16) * 2);
+
+			s->text_cap[a] = Max(blen, 16) * 2;
+			s->text_val[a] = nv;
+		}
+		memmove(s->text_val[a], best, blen);
+		s->text_len[a] = blen;
+		s->text_have[a] = true;
+	}
+}
+
 /* Read every row group through the kernels into the host table. */
 static void
 preagg_run(GsPreAggState *s)
@@ -546,6 +716,7 @@ preagg_run(GsPreAggState *s)
 			gs_join_attach(&p, &s->res->jh, s->gc.join_outer_keycol);
 		s->st.batches++;
 		s->st.rows_in += b.nrows;
+		host_text_fold(s, &p, &b);
 		if (s->gpu)
 		{
 			if (!gs_cuda_preagg_batch(s->res->dev, &p, &s->res->host, err, sizeof(err)))
@@ -608,6 +779,38 @@ key_datum(GsPreAggState *s, int k, int64 v)
 		default:
 			return Int64GetDatum(v);
 	}
+}
+
+/*
+ * sum(int8)'s and avg(int8)'s partial state as int8_avg_serialize writes it
+ * (gs_compile.c allows no other aggregate here): the count (int64), then the
+ * int128 sum as numericvar_serialize writes a number: int32 ndigits, weight,
+ * sign and dscale, then int16 base-10000 digits, most significant first.
+ */
+static Datum
+int8_poly_state(int64 count, uint64 lo, uint64 hi)
+{
+	uint128		u = ((uint128) hi << 64) | lo;
+	bool		neg = (int128) u < 0;
+	uint128		m = neg ? -u : u;
+	int16		digits[12];		/* 2^127 has 39 decimal digits: 10 base-10000 digits */
+	int			n = 0;
+	StringInfoData sb;
+
+	while (m != 0)
+	{
+		digits[n++] = (int16) (m % 10000);
+		m /= 10000;
+	}
+	pq_begintypsend(&sb);
+	pq_sendint64(&sb, count);
+	pq_sendint32(&sb, n);
+	pq_sendint32(&sb, n == 0 ? 0 : n - 1);	/* weight: the first digit's power of 10000 */
+	pq_sendint32(&sb, neg ? 0x4000 : 0x0000);	/* NUMERIC_NEG, NUMERIC_POS */
+	pq_sendint32(&sb, 0);		/* dscale */
+	for (int i = n - 1; i >= 0; i--)
+		pq_sendint16(&sb, digits[i]);
+	return PointerGetDatum(pq_endtypsend(&sb));
 }
 
 /* A partial aggregate's Datum from its accumulator words; *isnull when it has none. */
@@ -678,6 +881,12 @@ partial_datum(GsPreAggState *s, int a, const uint64 *w, bool *isnull)
 			*isnull = w[1] == 0;
 			d = gs_f64_from_order(w[0]);
 			return t == FLOAT4OID ? Float4GetDatum((float4) d) : Float8GetDatum(d);
+		case GS_AGG_SUM_I128:
+			*isnull = w[0] == 0;
+			return *isnull ? (Datum) 0 : int8_poly_state((int64) w[0], w[1], w[2]);
+		case GS_AGG_HOST:
+			*isnull = !s->text_have[a];
+			return *isnull ? (Datum) 0 : PointerGetDatum(cstring_to_text_with_len(s->text_val[a], s->text_len[a]));
 		case GS_AGG_DP_COUNT:
 			return PointerGetDatum(dfdw_dp_partial_state((int64) w[0], 0, 0, &s->dpargs[a], false));
 		default:				/* DP sums: count, int128 (lo, hi) */
@@ -788,6 +997,7 @@ preagg_rescan(CustomScanState *node)
 	release_resources(s->res);
 	dfdw_batch_rescan(s->scan);
 	memset(&s->st, 0, sizeof(s->st));
+	memset(s->text_have, 0, sizeof(s->text_have));
 	s->done = false;
 }
 

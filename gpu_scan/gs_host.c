@@ -241,6 +241,13 @@ fold_column(const GsParams *p, const GsAgg *g, uint64_t *acc, size_t stride, con
 			else
 				break;
 			return;
+		case GS_AGG_SUM_I128:
+			if (kind != GS_I64)
+				break;
+			FOLD_LOOP(int64_t, gs_fold_sum_i128(w, v));
+			return;
+		case GS_AGG_HOST:
+			return;
 		case GS_AGG_SUM_F64:
 			if (kind != GS_F64)
 				break;
@@ -550,6 +557,9 @@ gs_acc_combine(const GsParams *p, uint64_t *a, const uint64_t *b)
 			case GS_AGG_AVG_F64:
 				avg_f64_combine(x, y);
 				break;
+			case GS_AGG_HOST:
+				break;
+			case GS_AGG_SUM_I128:
 			case GS_AGG_DP_SUM_I64:
 			case GS_AGG_DP_SUM_F64:
 				{

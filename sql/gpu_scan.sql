@@ -51,6 +51,22 @@ CREATE TABLE avgs_big AS
   SELECT * FROM (VALUES (1, 1::int2, 1e308::float8), (2, 1, 1e308), (3, 2, 1e200), (4, 2, -1e200),
                         (5, 3, 1e160), (6, 3, 1e160), (7, 3, 1e160), (8, 4, 1e308), (9, 4, 1e308),
                         (10, 4, 'Infinity')) v(id, k, x);
+-- sum/avg of int8 beyond int8's range (k 0, 1), both ends (k 2), ordinary (k 3),
+-- all NULL (k 4); text and varchar for min/max and length(): empty strings,
+-- prefixes of each other, a space, multibyte characters (bytes >= 0x80 sort
+-- after ASCII under "C"), NULLs, long tails
+CREATE TABLE gswide AS
+  SELECT g AS id, (g % 5)::int2 AS k,
+         (CASE WHEN g % 5 = 4 OR g % 11 = 0 THEN NULL
+               WHEN g % 5 = 0 THEN 9223372036854775807 - g
+               WHEN g % 5 = 1 THEN -9223372036854775807 + g
+               WHEN g % 5 = 2 THEN CASE WHEN g % 4 = 2 THEN 9223372036854775807 ELSE -9223372036854775807 END
+               ELSE g::int8 * 1000003 END)::int8 AS v,
+         CASE WHEN g % 7 = 0 THEN NULL
+              ELSE (ARRAY['', 'a', 'ab', 'abc', 'b', 'Z', 'é', 'ée', 'z', 'ä€𝄞', 'a b'])[1 + g % 11]
+                   || CASE WHEN g % 3 = 0 THEN repeat('x', g % 40) ELSE '' END END AS t,
+         (CASE WHEN g % 6 = 0 THEN NULL ELSE (ARRAY['mm', 'm', 'mé', 'M', 'm m'])[1 + g % 5] || (g % 13) END)::varchar(20) AS vc
+  FROM generate_series(1, 3000) g;
 -- the smaller side of joins: some patients twice, some never, NULL keys
 CREATE TABLE people AS
   SELECT CASE WHEN g % 97 = 0 THEN NULL ELSE (g % 3300 + 1)::int8 END AS patient_id,
@@ -61,6 +77,7 @@ SELECT (dstack_seal('tx'))->>'row_count' AS tx_rows;
 SELECT (dstack_seal('people'))->>'row_count' AS people_rows;
 SELECT (dstack_seal('nothing'))->>'row_count' AS nothing_rows;
 SELECT (dstack_seal('avgs'))->>'row_count' AS avgs_rows, (dstack_seal('avgs_big'))->>'row_count' AS avgs_big_rows;
+SELECT (dstack_seal('gswide'))->>'row_count' AS wide_rows;
 -- registered on chain with a budget of 10 each: this suite compares paths, not budgets
 \! for f in tx people; do REGISTER_BUDGET_MICRO=10000000 "$DSTACK_TEST_TOOLS/register-dataset.sh" "$DSTACK_TEST_OUT/gpu/$f.dseal" "$DSTACK_TEST_DIR/owner1.key"; done
 CREATE SCHEMA g;
@@ -240,12 +257,15 @@ SELECT count(*), sum(t.amount) FROM tx t JOIN people p ON p.patient_id = t.patie
 -- build, so under one test seed the noisy answers are identical
 SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
 SELECT dp_count(id, 0.5) AS n, dp_count(category, 0.5) AS n_cat, dp_sum(big, 0, 50000000000, 0.5) AS big_sum,
-       dp_sum(score, -500, 1500, 0.5) AS score_sum, dp_avg(amount, -500, 500, 0.5) AS amount_avg
+       dp_sum(score, -500, 1500, 0.5) AS score_sum, dp_avg(amount, -500, 500, 0.5) AS amount_avg,
+       dp_sum(length(category), 0, 10, 0.5) AS cat_len
   FROM g.tx WHERE branch <> 2;
+EXPLAIN (COSTS OFF) SELECT dp_sum(length(category), 0, 10, 0.5) FROM g.tx WHERE branch <> 2;
 SET gpu_scan.enabled = off;
 SET dstack_fdw.dp_test_seed = '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f';
 SELECT dp_count(id, 0.5) AS n, dp_count(category, 0.5) AS n_cat, dp_sum(big, 0, 50000000000, 0.5) AS big_sum,
-       dp_sum(score, -500, 1500, 0.5) AS score_sum, dp_avg(amount, -500, 500, 0.5) AS amount_avg
+       dp_sum(score, -500, 1500, 0.5) AS score_sum, dp_avg(amount, -500, 500, 0.5) AS amount_avg,
+       dp_sum(length(category), 0, 10, 0.5) AS cat_len
   FROM g.tx WHERE branch <> 2;
 SET gpu_scan.enabled = on;
 -- grouped: at epsilon 100 the discrete Laplace noise of a count is 0 except with probability 1e-43
@@ -321,6 +341,47 @@ SELECT count(*) AS differing FROM (
   UNION ALL
   (SELECT id, category, price FROM tx WHERE score > 100 AND flagged AND category LIKE 'cat-1%'
    EXCEPT ALL SELECT id, category, price FROM g.tx WHERE score > 100 AND flagged AND category LIKE 'cat-1%')) d;
+
+-- sum(int8) and avg(int8): the kernels keep PostgreSQL's int128 sum and hand
+-- the Finalize Agg int8_avg_serialize's state; length(), char_length(),
+-- octet_length() of text: int4 columns the host counts for the kernels;
+-- min/max of text (one group, "C" collation): folded by the host in the scan
+EXPLAIN (COSTS OFF)
+SELECT sum(v), avg(v), min(t), max(t), sum(length(t)), min(vc), max(vc) FROM g.gswide;
+EXPLAIN (COSTS OFF)
+SELECT k, sum(v), avg(v), sum(octet_length(t)), max(char_length(vc)) FROM g.gswide WHERE id > 10 GROUP BY k;
+SELECT sum(v), avg(v), count(v), min(t), max(t), sum(length(t)), sum(octet_length(t)), min(vc), max(vc),
+       avg(char_length(t)), max(character_length(vc)), min(length(t)), count(length(t)) FROM g.gswide;
+SELECT sum(v), avg(v), count(v), min(t), max(t), sum(length(t)), sum(octet_length(t)), min(vc), max(vc),
+       avg(char_length(t)), max(character_length(vc)), min(length(t)), count(length(t)) FROM gswide;
+SELECT k, sum(v), avg(v), sum(length(t)), max(octet_length(t)), sum(length(vc)) FROM g.gswide GROUP BY k ORDER BY k;
+SELECT k, sum(v), avg(v), sum(length(t)), max(octet_length(t)), sum(length(vc)) FROM gswide GROUP BY k ORDER BY k;
+-- a filter: min/max of text see the rows the kernels aggregate, not the others
+SELECT min(t), max(t), sum(v), min(vc) FROM g.gswide WHERE id > 1500 AND k <> 2 AND t <> '';
+SELECT min(t), max(t), sum(v), min(vc) FROM gswide WHERE id > 1500 AND k <> 2 AND t <> '';
+SELECT min(t), max(t), sum(v), avg(v), sum(length(t)) FROM g.gswide WHERE id > 2500 AND k = 4;
+SELECT min(t), max(t), sum(v), avg(v), sum(length(t)) FROM g.gswide WHERE id < 0;
+SELECT count(*) AS differing FROM (
+  (SELECT k, sum(v), avg(v), sum(length(t)), sum(octet_length(vc)) FROM g.gswide WHERE id <= 2000 GROUP BY k
+   EXCEPT ALL SELECT k, sum(v), avg(v), sum(length(t)), sum(octet_length(vc)) FROM gswide WHERE id <= 2000 GROUP BY k)
+  UNION ALL
+  (SELECT k, sum(v), avg(v), sum(length(t)), sum(octet_length(vc)) FROM gswide WHERE id <= 2000 GROUP BY k
+   EXCEPT ALL SELECT k, sum(v), avg(v), sum(length(t)), sum(octet_length(vc)) FROM g.gswide WHERE id <= 2000 GROUP BY k)) d;
+-- under another deterministic collation they compare as text_smaller does (varstr_cmp)
+CREATE COLLATION gs_c_utf8 (provider = libc, locale = 'C.UTF-8');
+CREATE COLLATION gs_icu (provider = icu, locale = 'de-u-kn-true');
+EXPLAIN (COSTS OFF) SELECT min(t COLLATE gs_icu), max(t COLLATE gs_icu) FROM g.gswide WHERE id > 5;
+SELECT min(t COLLATE gs_icu), max(t COLLATE gs_icu), min(vc COLLATE gs_c_utf8), max(vc COLLATE gs_c_utf8)
+  FROM g.gswide WHERE id > 5;
+SELECT min(t COLLATE gs_icu), max(t COLLATE gs_icu), min(vc COLLATE gs_c_utf8), max(vc COLLATE gs_c_utf8)
+  FROM gswide WHERE id > 5;
+-- where they stay with PostgreSQL's Agg: per group, and under a nondeterministic
+-- collation (strings equal under it but not the same: the answer would depend on row order)
+CREATE COLLATION gs_nd (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+SET gpu_scan.debug_planner = on;
+SELECT k, min(t) FROM g.gswide GROUP BY k ORDER BY k LIMIT 1;
+SELECT max(t COLLATE gs_nd) IS NOT NULL AS has_max FROM g.gswide WHERE id > 5;
+RESET gpu_scan.debug_planner;
 
 -- EXPLAIN ANALYZE: rows read and selected, groups; nothing goes to a GPU here
 EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)

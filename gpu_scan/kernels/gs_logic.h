@@ -125,7 +125,12 @@ typedef enum GsAggOp
 	GS_AGG_DP_COUNT,			/* w0 = non-NULL rows */
 	GS_AGG_DP_SUM_I64,			/* w0 = count, w1/w2 = int128 sum (lo, hi) of clamped values */
 	GS_AGG_DP_SUM_F64,			/* the same in 1e-6 units, NaN as NULL (dp_agg.c) */
-	GS_AGG_AVG_F64				/* float8_accum's {N, Sx, Sxx} (avg of floats), see below */
+	GS_AGG_AVG_F64,				/* float8_accum's {N, Sx, Sxx} (avg of floats), see below */
+	GS_AGG_SUM_I128,			/* w0 = non-NULL rows, w1/w2 = int128 sum (lo, hi): sum(int8),
+								 * which PostgreSQL keeps in an int128 too */
+	GS_AGG_HOST					/* not a kernel's: folded by the host outside the kernels (min and
+								 * max of text, gs_exec.c; lo_i -1 min, 1 max); the kernels leave
+								 * its words alone */
 } GsAggOp;
 
 /*
@@ -688,6 +693,13 @@ gs_fold_sum_f64(uint64_t *w, double v)
 }
 
 GS_FN void
+gs_fold_sum_i128(uint64_t *w, int64_t v)
+{
+	gs_add_i128(&w[1], &w[2], v);
+	GS_ATOMIC_ADD_U64(&w[0], 1);
+}
+
+GS_FN void
 gs_fold_dp_sum_i64(const GsAgg *g, uint64_t *w, int64_t v)
 {
 	v = v < g->lo_i ? g->lo_i : (v > g->hi_i ? g->hi_i : v);
@@ -740,6 +752,8 @@ gs_acc_value(const GsAgg *g, uint64_t *w, const GsColumn *c, uint32_t row)
 		GS_ATOMIC_ADD_U64(&w[0], 1);
 		return;
 	}
+	if (g->op == GS_AGG_HOST || c == 0)
+		return;
 	if (gs_is_null(c, row))
 		return;
 	switch (g->op)
@@ -753,6 +767,9 @@ gs_acc_value(const GsAgg *g, uint64_t *w, const GsColumn *c, uint32_t row)
 			break;
 		case GS_AGG_SUM_F64:
 			gs_fold_sum_f64(w, gs_load_f(c, row));
+			break;
+		case GS_AGG_SUM_I128:
+			gs_fold_sum_i128(w, gs_load_i(c, row));
 			break;
 		case GS_AGG_MIN_I64:
 			GS_ATOMIC_MIN_I64(&w[0], gs_load_i(c, row));

@@ -245,7 +245,7 @@ make_params(GsParams *p, const Data *d, uint32_t nrows)
 	p->nkeys = 2;
 	p->keycol[0] = 0;
 	p->keycol[1] = 1;
-	p->naggs = 13;
+	p->naggs = 15;
 	p->aggs[0] = (GsAgg) {GS_AGG_COUNT_STAR, -1, 0, 0, 0, 0};
 	p->aggs[1] = (GsAgg) {GS_AGG_COUNT, 2, 0, 0, 0, 0};
 	p->aggs[2] = (GsAgg) {GS_AGG_SUM_I64, 2, 0, 0, 0, 0};
@@ -259,6 +259,8 @@ make_params(GsParams *p, const Data *d, uint32_t nrows)
 	p->aggs[10] = (GsAgg) {GS_AGG_DP_SUM_F64, 4, -5000000000, 5000000000, -5000.0, 5000.0};
 	p->aggs[11] = (GsAgg) {GS_AGG_AVG_F64, 2, 0, 0, 0, 0};	/* avg(x::float8) */
 	p->aggs[12] = (GsAgg) {GS_AGG_AVG_F64, 4, 0, 0, 0, 0};	/* avg(f), NaNs in it */
+	p->aggs[13] = (GsAgg) {GS_AGG_SUM_I128, 3, 0, 0, 0, 0};	/* sum(y::int8): beyond int64 */
+	p->aggs[14] = (GsAgg) {GS_AGG_HOST, 3, -1, 0, 0, 0};	/* the host's: the kernels leave it zero */
 }
 
 /* float8_accum, row by row: N, Sx, Sxx (Youngs-Cramer), Sxx NaN after an Inf or NaN */
@@ -308,7 +310,8 @@ typedef struct Ref
 				maxf,
 				sumf;
 	__int128	dpy,
-				dpf;
+				dpf,
+				sumy;
 	double		avgx[3],		/* float8_accum's states of avg(x::float8), avg(f) */
 				avgf[3];
 } Ref;
@@ -346,6 +349,7 @@ reference(const Data *d, uint32_t nrows, Ref *ref)
 		r->miny = d->y[i] < r->miny ? d->y[i] : r->miny;
 		r->maxy = d->y[i] > r->maxy ? d->y[i] : r->maxy;
 		r->dpy += d->y[i] < INT64_MIN + 1 ? INT64_MIN + 1 : d->y[i];
+		r->sumy += d->y[i];
 		if (bit8(d->fv, i))
 		{
 			double		v = d->f[i];
@@ -389,7 +393,8 @@ compare(const GsParams *p, const GsTable *t, const Ref *ref, int *ngroups, doubl
 					minf,
 					maxf;
 		__int128	dpy,
-					dpf;
+					dpf,
+					sumy;
 
 		if (t->state[s] != GS_SLOT_READY || t->rows[s] == 0)
 			continue;
@@ -407,10 +412,12 @@ compare(const GsParams *p, const GsTable *t, const Ref *ref, int *ngroups, doubl
 		maxf = gs_f64_from_order(W(w, 6, 0));
 		dpy = (__int128) (((unsigned __int128) W(w, 9, 2) << 64) | W(w, 9, 1));
 		dpf = (__int128) (((unsigned __int128) W(w, 10, 2) << 64) | W(w, 10, 1));
+		sumy = (__int128) (((unsigned __int128) W(w, 13, 2) << 64) | W(w, 13, 1));
 		if (!r->present || (int64_t) W(w, 0, 0) != r->n || (int64_t) W(w, 1, 0) != r->nx ||
 			(int64_t) W(w, 2, 0) != r->sumx || (int64_t) W(w, 3, 0) != r->miny || (int64_t) W(w, 4, 0) != r->maxy ||
 			(int64_t) W(w, 5, 1) != r->nf || (int64_t) W(w, 8, 0) != r->dpn || dpy != r->dpy || dpf != r->dpf ||
-			(int64_t) W(w, 10, 0) != r->dpfn ||
+			(int64_t) W(w, 10, 0) != r->dpfn || sumy != r->sumy || (int64_t) W(w, 13, 0) != r->n ||
+			W(w, 14, 0) != 0 || W(w, 14, 1) != 0 || W(w, 14, 2) != 0 || W(w, 14, 3) != 0 ||
 			(r->nf > 0 && (gs_f64_cmp(minf, r->minf) != 0 || gs_f64_cmp(maxf, r->maxf) != 0)))
 			bad++;
 		for (int a = 11; a <= 12; a++)
