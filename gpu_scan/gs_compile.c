@@ -743,9 +743,11 @@ avg_kind(Aggref *agg, const char **why)
 /*
  * Is the aggregate sum(int8) or avg(int8) as PostgreSQL builds it: an
  * int8_avg_accum state (a count and an int128 sum) that int8_avg_serialize
- * writes as the count then the sum in numeric's binary format?  The kernels
- * build that state (GS_AGG_SUM_I128) and gs_exec.c serialises it so, which
- * is the format of PostgreSQL 15's int8_avg_serialize.
+ * writes as the count then the sum as numericvar_serialize writes a number?
+ * The kernels build that state (GS_AGG_SUM_I128) and gs_exec.c writes it in
+ * that format, which sql/gpu_scan.sql checks against PostgreSQL 15's own
+ * deserial function; on another major version the planner leaves these
+ * aggregates to PostgreSQL until that is checked there.
  */
 static bool
 is_int8_poly_sum(Oid aggfnoid)
