@@ -246,6 +246,34 @@ fold_column(const GsParams *p, const GsAgg *g, uint64_t *acc, size_t stride, con
 				break;
 			FOLD_LOOP(int64_t, gs_fold_sum_i128(w, v));
 			return;
+		case GS_AGG_MIN_I64:
+		case GS_AGG_MAX_I64:
+			{
+				bool		mn = g->op == GS_AGG_MIN_I64;
+
+				if (kind == GS_I32)
+					FOLD_LOOP(int32_t, mn ? gs_fold_min_i64(w, v) : gs_fold_max_i64(w, v));
+				else if (kind == GS_I64)
+					FOLD_LOOP(int64_t, mn ? gs_fold_min_i64(w, v) : gs_fold_max_i64(w, v));
+				else if (kind == GS_I16)
+					FOLD_LOOP(int16_t, mn ? gs_fold_min_i64(w, v) : gs_fold_max_i64(w, v));
+				else
+					break;
+				return;
+			}
+		case GS_AGG_MIN_F64:
+		case GS_AGG_MAX_F64:
+			{
+				bool		mn = g->op == GS_AGG_MIN_F64;
+
+				if (kind == GS_F64)
+					FOLD_LOOP(double, mn ? gs_fold_min_f64(w, v) : gs_fold_max_f64(w, v));
+				else if (kind == GS_F32)
+					FOLD_LOOP(float, mn ? gs_fold_min_f64(w, (double) v) : gs_fold_max_f64(w, (double) v));
+				else
+					break;
+				return;
+			}
 		case GS_AGG_HOST:
 			return;
 		case GS_AGG_SUM_F64:

@@ -693,6 +693,34 @@ gs_fold_sum_f64(uint64_t *w, double v)
 }
 
 GS_FN void
+gs_fold_min_i64(uint64_t *w, int64_t v)
+{
+	GS_ATOMIC_MIN_I64(&w[0], v);
+	GS_ATOMIC_ADD_U64(&w[1], 1);
+}
+
+GS_FN void
+gs_fold_max_i64(uint64_t *w, int64_t v)
+{
+	GS_ATOMIC_MAX_I64(&w[0], v);
+	GS_ATOMIC_ADD_U64(&w[1], 1);
+}
+
+GS_FN void
+gs_fold_min_f64(uint64_t *w, double v)
+{
+	GS_ATOMIC_MIN_U64(&w[0], gs_f64_order(v));
+	GS_ATOMIC_ADD_U64(&w[1], 1);
+}
+
+GS_FN void
+gs_fold_max_f64(uint64_t *w, double v)
+{
+	GS_ATOMIC_MAX_U64(&w[0], gs_f64_order(v));
+	GS_ATOMIC_ADD_U64(&w[1], 1);
+}
+
+GS_FN void
 gs_fold_sum_i128(uint64_t *w, int64_t v)
 {
 	gs_add_i128(&w[1], &w[2], v);
@@ -772,20 +800,16 @@ gs_acc_value(const GsAgg *g, uint64_t *w, const GsColumn *c, uint32_t row)
 			gs_fold_sum_i128(w, gs_load_i(c, row));
 			break;
 		case GS_AGG_MIN_I64:
-			GS_ATOMIC_MIN_I64(&w[0], gs_load_i(c, row));
-			GS_ATOMIC_ADD_U64(&w[1], 1);
+			gs_fold_min_i64(w, gs_load_i(c, row));
 			break;
 		case GS_AGG_MAX_I64:
-			GS_ATOMIC_MAX_I64(&w[0], gs_load_i(c, row));
-			GS_ATOMIC_ADD_U64(&w[1], 1);
+			gs_fold_max_i64(w, gs_load_i(c, row));
 			break;
 		case GS_AGG_MIN_F64:
-			GS_ATOMIC_MIN_U64(&w[0], gs_f64_order(gs_load_f(c, row)));
-			GS_ATOMIC_ADD_U64(&w[1], 1);
+			gs_fold_min_f64(w, gs_load_f(c, row));
 			break;
 		case GS_AGG_MAX_F64:
-			GS_ATOMIC_MAX_U64(&w[0], gs_f64_order(gs_load_f(c, row)));
-			GS_ATOMIC_ADD_U64(&w[1], 1);
+			gs_fold_max_f64(w, gs_load_f(c, row));
 			break;
 		case GS_AGG_DP_SUM_I64:
 			gs_fold_dp_sum_i64(g, w, gs_load_i(c, row));
