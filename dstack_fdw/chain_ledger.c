@@ -27,6 +27,7 @@
 #include "utils/memutils.h"
 
 #include "dstack_fdw.h"
+#include "keycache.h"
 #include "ethtx.h"
 #include "guest_agent.h"
 #include "hex.h"
@@ -228,7 +229,7 @@ dfdw_chain_charge(Oid serverid, const DfdwChainFacts *f, const char *query, int6
 
 	/* signed by the ledger key, whose chain the contract checks */
 	memset(&key, 0, sizeof(key));
-	if (!ga_get_key_verified(opts.guest_agent, LEDGER_PURPOSE, LEDGER_PURPOSE, kms_root, f->app_id, &key, &err))
+	if (!dfdw_agent_key(opts.guest_agent, LEDGER_PURPOSE, LEDGER_PURPOSE, kms_root, f->app_id, &key, &err))
 		derr_ereport(&err, 0, "The ledger key comes from the dstack guest agent; check that it runs and that "
 					 "the consortium still allows this CVM.");
 	ok = ledger_charge_sign(&key, kms_root, f->app_id, f->chain_id, &req, &sig, &err) &&

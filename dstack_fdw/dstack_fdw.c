@@ -24,6 +24,7 @@ PG_MODULE_MAGIC;
 bool		dfdw_guc_explain_stable = false;
 bool		dfdw_guc_analyze = false;
 bool		dfdw_guc_verify_before_scan = false;
+bool		dfdw_guc_key_cache = true;
 int			dfdw_guc_read_ahead = DFDW_READ_AHEAD_ON;
 int			dfdw_guc_ledger_idle_ms = 3000;
 
@@ -81,6 +82,13 @@ _PG_init(void)
 							"per request. Keep it under 5 s: DROP DATABASE waits that long for it.",
 							&dfdw_guc_ledger_idle_ms, 3000, 0, 60000, PGC_SUSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("dstack_fdw.key_cache",
+							 "Keep the guest agent's verified keys for the life of the backend.",
+							 "What GetKey answers is fixed while the CVM runs (derived from the app key "
+							 "the KMS released at boot), so each key and its signature chain, once "
+							 "verified to kms_root_pubkey, are kept per agent socket, path, root and app "
+							 "id. The consortium is still read every statement. Off: GetKey every time.",
+							 &dfdw_guc_key_cache, true, PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("dstack_fdw.explain_stable",
 							 "Show only stable facts in EXPLAIN (file names, not paths; no chain block).",
 							 "For regression tests.",

@@ -51,6 +51,7 @@
 extern bool dfdw_guc_explain_stable;	/* test aid: no paths or timings in EXPLAIN */
 extern bool dfdw_guc_analyze;	/* ANALYZE of sealed tables; off: stats would leak */
 extern bool dfdw_guc_verify_before_scan;	/* hash every needed chunk before the first row */
+extern bool dfdw_guc_key_cache;	/* keep verified GetKey answers per backend (keycache.c) */
 typedef enum DfdwReadAhead
 {
 	DFDW_READ_AHEAD_OFF,

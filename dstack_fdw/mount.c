@@ -24,7 +24,9 @@
  *      unwrap of the data key.
  * Step 2 is cached for one statement per server, so a three-way join reads
  * the chain once and a revocation is seen by the next statement; step 1,
- * which cannot change while the CVM runs, once per backend (identity.c).
+ * which cannot change while the CVM runs, once per backend (identity.c), and
+ * so is step 5's GetKey and its chain check (keycache.c): the key, fixed
+ * while the CVM runs, is used only after this statement's step 2.
  * Since dstack's KMS decides only at boot, this per-statement check is what
  * enforces a revocation in a CVM that already holds its keys.
  * Every failure is its own error saying what is missing on chain.  Every
@@ -45,6 +47,7 @@
 #include "utils/timestamp.h"
 
 #include "dstack_fdw.h"
+#include "keycache.h"
 #include "guest_agent.h"
 #include "hex.h"
 #include "identity.h"
@@ -667,7 +670,7 @@ dfdw_mount(Oid serverid, Oid relid, DsealReader *reader, DfdwMount *mount)
 	/* step 5: the owner's recipient key, from the guest agent only */
 	dseal_recipient_path(owner, path);
 	memset(&key, 0, sizeof(key));
-	if (!ga_get_key_verified(agent_socket(&sopts), path, path, kms_root, f->chain.app_id, &key, &err))
+	if (!dfdw_agent_key(agent_socket(&sopts), path, path, kms_root, f->chain.app_id, &key, &err))
 	{
 		raise_if_cancelled();
 		derr_ereport(&err, err.code == DERR_NETWORK ? ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION

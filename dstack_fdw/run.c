@@ -49,6 +49,7 @@
 
 #include "dp.h"
 #include "dstack_fdw.h"
+#include "keycache.h"
 #include "guest_agent.h"
 #include "hex.h"
 #include "pg_common.h"
@@ -79,7 +80,7 @@ sign_and_quote(const DfdwServerOptions *sopts, const DfdwChainFacts *f, const ch
 	derr_clear(&err);
 	if (!dhex_decode_exact(sopts->kms_root_pubkey, kms_root, DC_PUBKEY_LEN, "kms_root_pubkey", &err))
 		derr_ereport(&err, ERRCODE_FDW_INVALID_OPTION_NAME, NULL);
-	if (!ga_get_key_verified(sopts->guest_agent, DRECEIPT_PURPOSE, DRECEIPT_PURPOSE, kms_root, f->app_id,
+	if (!dfdw_agent_key(sopts->guest_agent, DRECEIPT_PURPOSE, DRECEIPT_PURPOSE, kms_root, f->app_id,
 							 &key, &err))
 		derr_ereport(&err, 0, "The receipt key comes from the dstack guest agent; check that it runs and "
 					 "that the consortium still allows this CVM.");

@@ -203,3 +203,30 @@ SET dstack_fdw.allow_analyze = on;
 ANALYZE wide_s;
 SELECT count(*) AS columns_with_stats, max(null_frac) > 0 AS saw_nulls FROM pg_stats WHERE tablename = 'wide_s';
 RESET dstack_fdw.allow_analyze;
+
+-- the guest agent's keys are verified once per backend (keycache.c): a fresh
+-- backend asks GetKey once for an owner's dataset, then not again, while the
+-- consortium is still read every statement; with dstack_fdw.key_cache off,
+-- every statement asks (the simulator logs each request it answers)
+\c
+\i sql/include/fdw_env.psql
+\getenv simdir DSTACK_TEST_DIR
+\set simlog :simdir '/dstack-sim.log'
+SELECT count(*) AS n FROM s.ehr \gset first_
+\! sleep 0.3
+SELECT count(*) AS getkey FROM regexp_split_to_table(pg_read_file(:'simlog'), '\n') l WHERE l LIKE '%"/GetKey"%' \gset before_
+SELECT count(*) = :first_n AS same FROM s.ehr;
+SELECT count(*) = :first_n AS same FROM s.ehr;
+SELECT count(*) = :first_n AS same FROM s.ehr;
+\! sleep 0.3
+SELECT count(*) - :before_getkey AS getkey_calls_cached FROM regexp_split_to_table(pg_read_file(:'simlog'), '\n') l
+ WHERE l LIKE '%"/GetKey"%' \gset
+\echo getkey_calls_cached :getkey_calls_cached
+SET dstack_fdw.key_cache = off;
+SELECT count(*) = :first_n AS same FROM s.ehr;
+SELECT count(*) = :first_n AS same FROM s.ehr;
+\! sleep 0.3
+SELECT count(*) - :before_getkey AS getkey_calls_uncached FROM regexp_split_to_table(pg_read_file(:'simlog'), '\n') l
+ WHERE l LIKE '%"/GetKey"%' \gset
+\echo getkey_calls_uncached :getkey_calls_uncached
+RESET dstack_fdw.key_cache;
