@@ -28,32 +28,36 @@
 typedef struct IdentityCache
 {
 	bool		valid;
-	char		socket[256];
-	dev_t		dev;
-	ino_t		ino;
-	struct timespec ctime;
+	DfdwSocketId sock;
 	DfdwCvmIdentity id;
 } IdentityCache;
 
 static IdentityCache cache;
 
-/* The agent's socket file as a cache key; false when it is not a socket file (an http override). */
-static bool
-socket_key(const char *socket, IdentityCache *key)
+bool
+dfdw_agent_socket_id(const char *socket, DfdwSocketId *id)
 {
 	GaEndpoint	ep;
 	DErr		err;
 	struct stat st;
 
+	memset(id, 0, sizeof(*id));
 	derr_clear(&err);
-	if (!ga_resolve_endpoint(socket, &ep, &err) || ep.socket[0] == '\0' ||
+	if (!ga_resolve_endpoint(socket, &ep, &err) || ep.socket[0] == '\0' || strlen(ep.socket) >= sizeof(id->socket) ||
 		stat(ep.socket, &st) != 0 || !S_ISSOCK(st.st_mode))
 		return false;
-	strlcpy(key->socket, ep.socket, sizeof(key->socket));
-	key->dev = st.st_dev;
-	key->ino = st.st_ino;
-	key->ctime = st.st_ctim;
+	strlcpy(id->socket, ep.socket, sizeof(id->socket));
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	id->ctime = st.st_ctim;
 	return true;
+}
+
+bool
+dfdw_socket_id_equal(const DfdwSocketId *a, const DfdwSocketId *b)
+{
+	return strcmp(a->socket, b->socket) == 0 && a->dev == b->dev && a->ino == b->ino &&
+		a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
 /* The analysis policy: pg_dstack_policy of the app-compose.json Info carries, checked against its hash. */
@@ -123,12 +127,10 @@ read_identity(ForeignServer *server, const char *socket, DfdwCvmIdentity *id)
 void
 dfdw_cvm_identity(ForeignServer *server, const char *socket, DfdwCvmIdentity *id)
 {
-	IdentityCache key;
-	bool		keyed = socket_key(socket, &key);
+	DfdwSocketId sock;
+	bool		keyed = dfdw_agent_socket_id(socket, &sock);
 
-	if (keyed && cache.valid && strcmp(cache.socket, key.socket) == 0 && cache.dev == key.dev &&
-		cache.ino == key.ino && cache.ctime.tv_sec == key.ctime.tv_sec &&
-		cache.ctime.tv_nsec == key.ctime.tv_nsec)
+	if (keyed && cache.valid && dfdw_socket_id_equal(&cache.sock, &sock))
 	{
 		*id = cache.id;
 		return;
@@ -137,7 +139,7 @@ dfdw_cvm_identity(ForeignServer *server, const char *socket, DfdwCvmIdentity *id
 	read_identity(server, socket, id);
 	if (keyed)
 	{
-		cache = key;
+		cache.sock = sock;
 		cache.id = *id;
 		cache.valid = true;
 	}

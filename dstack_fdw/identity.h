@@ -5,11 +5,30 @@
 #ifndef DSTACK_FDW_IDENTITY_H
 #define DSTACK_FDW_IDENTITY_H
 
+#include <sys/stat.h>
+
 #include "foreign/foreign.h"
 
 #include "abi.h"
 #include "crypto.h"
 #include "policy.h"
+
+/*
+ * The guest agent's socket file as a cache key: its path, device, inode and
+ * change time, so that another agent behind the same path (restarted,
+ * moved, repointed) is another key.
+ */
+typedef struct DfdwSocketId
+{
+	char		socket[256];
+	dev_t		dev;
+	ino_t		ino;
+	struct timespec ctime;
+} DfdwSocketId;
+
+/* The id of the agent at socket (NULL: the default); false when it is not a socket file (an http override). */
+extern bool dfdw_agent_socket_id(const char *socket, DfdwSocketId *id);
+extern bool dfdw_socket_id_equal(const DfdwSocketId *a, const DfdwSocketId *b);
 
 typedef struct DfdwCvmIdentity
 {

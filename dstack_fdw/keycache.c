@@ -17,7 +17,7 @@
  *
  * An entry is keyed by everything the answer depends on: the agent's socket
  * file (path, device, inode, change time: another agent behind the same path
- * is a miss, as in identity.c), the path and purpose asked for, the KMS
+ * is a miss: identity.c's DfdwSocketId), the path and purpose asked for, the KMS
  * root and the app id the chain was verified against.  An agent reached
  * over HTTP (DSTACK_SIMULATOR_ENDPOINT, no socket file) is not cached.
  * Entries are plain memory (no palloc: nothing to leak into a context that
@@ -26,12 +26,11 @@
  */
 #include "postgres.h"
 
-#include <sys/stat.h>
-
 #include "storage/ipc.h"
 
 #include "dstack_fdw.h"
 #include "guest_agent.h"
+#include "identity.h"
 #include "keycache.h"
 
 #define KEYCACHE_SLOTS 16
@@ -39,10 +38,7 @@
 typedef struct KeyEntry
 {
 	bool		valid;
-	char		socket[256];
-	dev_t		dev;
-	ino_t		ino;
-	struct timespec ctime;
+	DfdwSocketId sock;
 	char		path[DSEAL_RECIPIENT_PATH_LEN];
 	char		purpose[DSEAL_RECIPIENT_PATH_LEN];
 	uint8		kms_root[DC_PUBKEY_LEN];
@@ -73,20 +69,10 @@ static bool
 entry_key(const char *socket, const char *path, const char *purpose, const uint8 kms_root[DC_PUBKEY_LEN],
 		  const uint8 app_id[DC_ADDR_LEN], KeyEntry *k)
 {
-	GaEndpoint	ep;
-	DErr		err;
-	struct stat st;
-
 	memset(k, 0, sizeof(*k));
-	derr_clear(&err);
 	if (strlen(path) >= sizeof(k->path) || strlen(purpose) >= sizeof(k->purpose) ||
-		!ga_resolve_endpoint(socket, &ep, &err) || ep.socket[0] == '\0' ||
-		strlen(ep.socket) >= sizeof(k->socket) || stat(ep.socket, &st) != 0 || !S_ISSOCK(st.st_mode))
+		!dfdw_agent_socket_id(socket, &k->sock))
 		return false;
-	strlcpy(k->socket, ep.socket, sizeof(k->socket));
-	k->dev = st.st_dev;
-	k->ino = st.st_ino;
-	k->ctime = st.st_ctim;
 	strlcpy(k->path, path, sizeof(k->path));
 	strlcpy(k->purpose, purpose, sizeof(k->purpose));
 	memcpy(k->kms_root, kms_root, DC_PUBKEY_LEN);
@@ -97,8 +83,7 @@ entry_key(const char *socket, const char *path, const char *purpose, const uint8
 static bool
 same_key(const KeyEntry *a, const KeyEntry *b)
 {
-	return strcmp(a->socket, b->socket) == 0 && a->dev == b->dev && a->ino == b->ino &&
-		a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec &&
+	return dfdw_socket_id_equal(&a->sock, &b->sock) &&
 		strcmp(a->path, b->path) == 0 && strcmp(a->purpose, b->purpose) == 0 &&
 		memcmp(a->kms_root, b->kms_root, DC_PUBKEY_LEN) == 0 && memcmp(a->app_id, b->app_id, DC_ADDR_LEN) == 0;
 }
