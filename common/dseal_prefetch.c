@@ -50,6 +50,7 @@ struct DsealPrefetch
 	int			ncols;
 	uint32_t   *cols;
 	DsealColBuf *bufs;			/* the thread's set */
+	int		   *order;			/* the request's columns, costliest first (see work()) */
 	DsealBound *bound;			/* NULL: no bounding */
 	int			unit;			/* bufs[unit] is the privacy unit's column */
 	uint8_t    *keep;			/* the row group's kept rows (LSB first) */
@@ -69,6 +70,44 @@ struct DsealPrefetch
 };
 
 /*
+ * A chunk's work, roughly: zstd writes plain_length bytes, AES-GCM reads
+ * length (several times faster per byte).
+ */
+static uint64_t
+chunk_cost(const DsealChunkRef *c)
+{
+	return c->plain_length + c->length / 4;
+}
+
+/*
+ * Order the columns of row group rg costliest first.  The thread starts on
+ * a request alone and the caller joins when it comes to wait; the row group
+ * is ready when the last column is.  Longest first keeps the last ones
+ * short, so the two finish close together instead of one waiting through a
+ * big column the other started last.
+ */
+static void
+order_columns(DsealPrefetch *p, uint32_t rg)
+{
+	const DsealManifest *m = dseal_reader_manifest(p->r);
+	const DsealChunkRef *chunks = rg < m->nrowgroups ? m->rowgroups[rg].chunks : NULL;
+
+	for (int i = 0; i < p->ncols; i++)
+	{
+		int			j = i;
+		uint64_t	c = chunks ? chunk_cost(&chunks[p->cols[i]]) : 0;
+
+		/* insertion sort: a handful of columns */
+		while (j > 0 && chunks && chunk_cost(&chunks[p->cols[p->order[j - 1]]]) < c)
+		{
+			p->order[j] = p->order[j - 1];
+			j--;
+		}
+		p->order[j] = i;
+	}
+}
+
+/*
  * Take and read columns of the current request until none is left; the
  * one who completes the last bounds the row group and marks it done.  Called
  * and returns with mu held.  x: the caller's contexts, NULL: the reader's
@@ -79,7 +118,7 @@ work(DsealPrefetch *p, DsealScratch *x)
 {
 	while (p->state == PF_REQUESTED && p->next_col < p->ncols)
 	{
-		int			i = p->next_col++;
+		int			i = p->order[p->next_col++];
 		uint32_t	rg = p->req_rg;
 		bool		ok;
 		DErr		err;
@@ -167,16 +206,21 @@ dseal_prefetch_start(DsealReader *r, int ncols, const uint32_t *cols, DsealBound
 
 	if (p == NULL ||
 		(p->cols = calloc((size_t) (ncols > 0 ? ncols : 1), sizeof(uint32_t))) == NULL ||
-		(p->bufs = calloc((size_t) (ncols > 0 ? ncols : 1), sizeof(DsealColBuf))) == NULL)
+		(p->bufs = calloc((size_t) (ncols > 0 ? ncols : 1), sizeof(DsealColBuf))) == NULL ||
+		(p->order = calloc((size_t) (ncols > 0 ? ncols : 1), sizeof(int))) == NULL)
 	{
 		if (p)
+		{
+			free(p->bufs);
 			free(p->cols);
+		}
 		free(p);
 		derr_set(err, DERR_NOMEM, "out of memory starting the read-ahead thread");
 		return NULL;
 	}
 	if ((p->help = dseal_scratch_new(r, err)) == NULL)
 	{
+		free(p->order);
 		free(p->bufs);
 		free(p->cols);
 		free(p);
@@ -196,6 +240,7 @@ dseal_prefetch_start(DsealReader *r, int ncols, const uint32_t *cols, DsealBound
 		pthread_mutex_destroy(&p->mu);
 		pthread_cond_destroy(&p->cv);
 		dseal_scratch_free(p->help);
+		free(p->order);
 		free(p->bufs);
 		free(p->cols);
 		free(p);
@@ -211,6 +256,7 @@ dseal_prefetch_request(DsealPrefetch *p, uint32_t rg)
 {
 	pthread_mutex_lock(&p->mu);
 	p->req_rg = rg;
+	order_columns(p, rg);
 	p->next_col = 0;
 	p->inflight = 0;
 	p->ok = true;
@@ -305,6 +351,7 @@ dseal_prefetch_stop(DsealPrefetch *p)
 		colbuf_free(&p->bufs[i]);
 	dseal_scratch_free(p->help);
 	free(p->keep);
+	free(p->order);
 	free(p->bufs);
 	free(p->cols);
 	free(p);
