@@ -26,8 +26,10 @@
  * has not started, reading them with a second set of chunk contexts
  * (dseal_scratch_new).  When the executor's work per row group is small (an
  * aggregate in the scan), the two threads share the reading instead of one
- * waiting for the other.  Whoever finishes the last column bounds the row
- * group; the caller's part is library code too (no palloc, no ereport).
+ * waiting for the other.  Columns are taken costliest first (order_columns),
+ * so the ones left when the caller joins are short.  Whoever finishes the
+ * last column bounds the row group; the caller's part is library code too
+ * (no palloc, no ereport).
  */
 #include <pthread.h>
 #include <stdlib.h>
