@@ -49,7 +49,6 @@ typedef struct KeyEntry
 static KeyEntry entries[KEYCACHE_SLOTS];
 static int	next_victim = 0;
 static bool exit_hook = false;
-static uint64 hits = 0;
 
 static void
 scrub_entry(KeyEntry *e)
@@ -100,7 +99,6 @@ dfdw_agent_key(const char *socket, const char *path, const char *purpose, const 
 			if (entries[i].valid && same_key(&entries[i], &k))
 			{
 				*key = entries[i].key;
-				hits++;
 				scrub_entry(&k);
 				return true;
 			}
@@ -126,10 +124,4 @@ dfdw_agent_key(const char *socket, const char *path, const char *purpose, const 
 	}
 	scrub_entry(&k);
 	return true;
-}
-
-uint64
-dfdw_agent_key_hits(void)
-{
-	return hits;
 }

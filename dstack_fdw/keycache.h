@@ -17,7 +17,4 @@ extern bool dfdw_agent_key(const char *socket, const char *path, const char *pur
 						   const uint8 kms_root[DC_PUBKEY_LEN], const uint8 app_id[DC_ADDR_LEN],
 						   GaKey *key, DErr *err);
 
-/* Requests answered from the cache so far (tests, EXPLAIN). */
-extern uint64 dfdw_agent_key_hits(void);
-
 #endif							/* DSTACK_FDW_KEYCACHE_H */
