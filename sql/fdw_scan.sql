@@ -213,19 +213,19 @@ RESET dstack_fdw.allow_analyze;
 \getenv simdir DSTACK_TEST_DIR
 \set simlog :simdir '/dstack-sim.log'
 SELECT count(*) AS n FROM s.ehr \gset first_
-\! sleep 0.3
+\! sleep 1
 SELECT count(*) AS getkey FROM regexp_split_to_table(pg_read_file(:'simlog'), '\n') l WHERE l LIKE '%"/GetKey"%' \gset before_
 SELECT count(*) = :first_n AS same FROM s.ehr;
 SELECT count(*) = :first_n AS same FROM s.ehr;
 SELECT count(*) = :first_n AS same FROM s.ehr;
-\! sleep 0.3
+\! sleep 1
 SELECT count(*) - :before_getkey AS getkey_calls_cached FROM regexp_split_to_table(pg_read_file(:'simlog'), '\n') l
  WHERE l LIKE '%"/GetKey"%' \gset
 \echo getkey_calls_cached :getkey_calls_cached
 SET dstack_fdw.key_cache = off;
 SELECT count(*) = :first_n AS same FROM s.ehr;
 SELECT count(*) = :first_n AS same FROM s.ehr;
-\! sleep 0.3
+\! sleep 1
 SELECT count(*) - :before_getkey AS getkey_calls_uncached FROM regexp_split_to_table(pg_read_file(:'simlog'), '\n') l
  WHERE l LIKE '%"/GetKey"%' \gset
 \echo getkey_calls_uncached :getkey_calls_uncached
