@@ -202,6 +202,32 @@ prefetch_join(const GsParams *p, uint32_t row)
 		} \
 	} while (0)
 
+/* FOLD over an integer column of any stored width; v widens to int64 in the fold's argument. */
+#define FOLD_INT_LOOP(FOLD) \
+	do { \
+		if (kind == GS_I32) \
+			FOLD_LOOP(int32_t, FOLD); \
+		else if (kind == GS_I64) \
+			FOLD_LOOP(int64_t, FOLD); \
+		else \
+			FOLD_LOOP(int16_t, FOLD); \
+	} while (0)
+
+/* FOLD over a float column; (double) v is what gs_load_f() reads. */
+#define FOLD_FLOAT_LOOP(FOLD) \
+	do { \
+		if (kind == GS_F64) \
+			FOLD_LOOP(double, FOLD); \
+		else \
+			FOLD_LOOP(float, FOLD); \
+	} while (0)
+
+static inline bool
+int_kind(int32_t kind)
+{
+	return kind == GS_I16 || kind == GS_I32 || kind == GS_I64;
+}
+
 static void
 fold_column(const GsParams *p, const GsAgg *g, uint64_t *acc, size_t stride, const uint32_t *slots,
 			uint32_t one)
@@ -232,14 +258,9 @@ fold_column(const GsParams *p, const GsAgg *g, uint64_t *acc, size_t stride, con
 				return;
 			}
 		case GS_AGG_SUM_I64:
-			if (kind == GS_I32)
-				FOLD_LOOP(int32_t, gs_fold_sum_i64(w, v));
-			else if (kind == GS_I64)
-				FOLD_LOOP(int64_t, gs_fold_sum_i64(w, v));
-			else if (kind == GS_I16)
-				FOLD_LOOP(int16_t, gs_fold_sum_i64(w, v));
-			else
+			if (!int_kind(kind))
 				break;
+			FOLD_INT_LOOP(gs_fold_sum_i64(w, v));
 			return;
 		case GS_AGG_SUM_I128:
 			if (kind != GS_I64)
@@ -247,57 +268,46 @@ fold_column(const GsParams *p, const GsAgg *g, uint64_t *acc, size_t stride, con
 			FOLD_LOOP(int64_t, gs_fold_sum_i128(w, v));
 			return;
 		case GS_AGG_MIN_I64:
+			if (!int_kind(kind))
+				break;
+			FOLD_INT_LOOP(gs_fold_min_i64(w, v));
+			return;
 		case GS_AGG_MAX_I64:
-			{
-				bool		mn = g->op == GS_AGG_MIN_I64;
-
-				if (kind == GS_I32)
-					FOLD_LOOP(int32_t, mn ? gs_fold_min_i64(w, v) : gs_fold_max_i64(w, v));
-				else if (kind == GS_I64)
-					FOLD_LOOP(int64_t, mn ? gs_fold_min_i64(w, v) : gs_fold_max_i64(w, v));
-				else if (kind == GS_I16)
-					FOLD_LOOP(int16_t, mn ? gs_fold_min_i64(w, v) : gs_fold_max_i64(w, v));
-				else
-					break;
-				return;
-			}
-		case GS_AGG_MIN_F64:
-		case GS_AGG_MAX_F64:
-			{
-				bool		mn = g->op == GS_AGG_MIN_F64;
-
-				if (kind == GS_F64)
-					FOLD_LOOP(double, mn ? gs_fold_min_f64(w, v) : gs_fold_max_f64(w, v));
-				else if (kind == GS_F32)
-					FOLD_LOOP(float, mn ? gs_fold_min_f64(w, (double) v) : gs_fold_max_f64(w, (double) v));
-				else
-					break;
-				return;
-			}
-		case GS_AGG_HOST:
-			return;
-		case GS_AGG_SUM_F64:
-			if (kind != GS_F64)
+			if (!int_kind(kind))
 				break;
-			FOLD_LOOP(double, gs_fold_sum_f64(w, v));
-			return;
-		case GS_AGG_AVG_F64:
-			if (kind != GS_F64)
-				break;
-			FOLD_LOOP(double, gs_fold_avg_f64(w, v));
-			return;
-		case GS_AGG_DP_SUM_F64:
-			if (kind != GS_F64)
-				break;
-			FOLD_LOOP(double, gs_fold_dp_sum_f64(g, w, v));
+			FOLD_INT_LOOP(gs_fold_max_i64(w, v));
 			return;
 		case GS_AGG_DP_SUM_I64:
-			if (kind == GS_I32)
-				FOLD_LOOP(int32_t, gs_fold_dp_sum_i64(g, w, v));
-			else if (kind == GS_I64)
-				FOLD_LOOP(int64_t, gs_fold_dp_sum_i64(g, w, v));
-			else
+			if (!int_kind(kind))
 				break;
+			FOLD_INT_LOOP(gs_fold_dp_sum_i64(g, w, v));
+			return;
+		case GS_AGG_MIN_F64:
+			if (!gs_kind_is_float(kind))
+				break;
+			FOLD_FLOAT_LOOP(gs_fold_min_f64(w, (double) v));
+			return;
+		case GS_AGG_MAX_F64:
+			if (!gs_kind_is_float(kind))
+				break;
+			FOLD_FLOAT_LOOP(gs_fold_max_f64(w, (double) v));
+			return;
+		case GS_AGG_SUM_F64:
+			if (!gs_kind_is_float(kind))
+				break;
+			FOLD_FLOAT_LOOP(gs_fold_sum_f64(w, (double) v));
+			return;
+		case GS_AGG_AVG_F64:
+			if (!gs_kind_is_float(kind))
+				break;
+			FOLD_FLOAT_LOOP(gs_fold_avg_f64(w, (double) v));
+			return;
+		case GS_AGG_DP_SUM_F64:
+			if (!gs_kind_is_float(kind))
+				break;
+			FOLD_FLOAT_LOOP(gs_fold_dp_sum_f64(g, w, (double) v));
+			return;
+		case GS_AGG_HOST:
 			return;
 		default:
 			break;
