@@ -212,21 +212,19 @@ RESET dstack_fdw.allow_analyze;
 \i sql/include/fdw_env.psql
 \getenv simdir DSTACK_TEST_DIR
 \set simlog :simdir '/dstack-sim.log'
+CREATE FUNCTION pg_temp.getkey_requests(log text) RETURNS bigint LANGUAGE sql
+  AS $$SELECT count(*) FROM regexp_split_to_table(pg_read_file(log), '\n') l WHERE l LIKE '%"/GetKey"%'$$;
 SELECT count(*) AS n FROM s.ehr \gset first_
 \! sleep 1
-SELECT count(*) AS getkey FROM regexp_split_to_table(pg_read_file(:'simlog'), '\n') l WHERE l LIKE '%"/GetKey"%' \gset before_
+SELECT pg_temp.getkey_requests(:'simlog') AS before \gset
 SELECT count(*) = :first_n AS same FROM s.ehr;
 SELECT count(*) = :first_n AS same FROM s.ehr;
 SELECT count(*) = :first_n AS same FROM s.ehr;
 \! sleep 1
-SELECT count(*) - :before_getkey AS getkey_calls_cached FROM regexp_split_to_table(pg_read_file(:'simlog'), '\n') l
- WHERE l LIKE '%"/GetKey"%' \gset
-\echo getkey_calls_cached :getkey_calls_cached
+SELECT pg_temp.getkey_requests(:'simlog') - :before AS getkey_requests_cached;
 SET dstack_fdw.key_cache = off;
 SELECT count(*) = :first_n AS same FROM s.ehr;
 SELECT count(*) = :first_n AS same FROM s.ehr;
 \! sleep 1
-SELECT count(*) - :before_getkey AS getkey_calls_uncached FROM regexp_split_to_table(pg_read_file(:'simlog'), '\n') l
- WHERE l LIKE '%"/GetKey"%' \gset
-\echo getkey_calls_uncached :getkey_calls_uncached
+SELECT pg_temp.getkey_requests(:'simlog') - :before AS getkey_requests_uncached;
 RESET dstack_fdw.key_cache;
