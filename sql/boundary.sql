@@ -278,6 +278,16 @@ SET dstack_fdw.read_ahead = off;
 SELECT (r #>> '{body,result,rows,0,0}')::int BETWEEN 1700 AND 2300 AS near
   FROM dstack_run($$SELECT dp_count(patient_id, 0.05) FROM ehr$$) r;
 RESET dstack_fdw.read_ahead;
+-- aggregates GpuPreAgg computes in the scan (sum of int8, min/max of text,
+-- aggregates of length()): exact answers, so refused inside dstack_run() and
+-- outside it; plain EXPLAIN shows the plan and no value; the key cache is not
+-- the analyst's to switch
+SELECT dstack_run($$SELECT min(dx) FROM ehr$$);
+SELECT dstack_run($$SELECT sum(patient_id) FROM ehr$$);
+SELECT dstack_run($$SELECT dp_sum(length(dx), 0, 10, 0.1) FROM ehr$$);
+SELECT max(dx), sum(patient_id), sum(length(dx)) FROM ehr;
+EXPLAIN (COSTS OFF) SELECT max(dx), sum(patient_id), sum(length(dx)) FROM ehr;
+SET dstack_fdw.key_cache = off;
 -- the ledger is read-only for analysts
 UPDATE dstack_budget SET spent_micro = 0;
 DELETE FROM dstack_runs;

@@ -367,6 +367,21 @@ SELECT count(*) AS differing FROM (
   UNION ALL
   (SELECT k, sum(v), avg(v), sum(length(t)), sum(octet_length(vc)) FROM gswide WHERE id <= 2000 GROUP BY k
    EXCEPT ALL SELECT k, sum(v), avg(v), sum(length(t)), sum(octet_length(vc)) FROM g.gswide WHERE id <= 2000 GROUP BY k)) d;
+-- name capture through search_path: a length(text) and a max(text) of the
+-- user's ahead of pg_catalog are other functions; GpuPreAgg recognises only
+-- the built-ins (by OID and support functions), so the captured names stay on
+-- PostgreSQL's nodes and answer as they do over the heap
+CREATE SCHEMA gs_capture;
+CREATE FUNCTION gs_capture.length(text) RETURNS int4 LANGUAGE sql IMMUTABLE AS 'SELECT 1000';
+CREATE FUNCTION gs_capture.keep_first(text, text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT ''captured''';
+CREATE AGGREGATE gs_capture.max(text) (SFUNC = gs_capture.keep_first, STYPE = text);
+SET search_path = gs_capture, pg_catalog, public;
+SET gpu_scan.debug_planner = on;
+SELECT sum(length(t)) AS len, max(t) AS mx FROM g.gswide;
+RESET gpu_scan.debug_planner;
+SELECT sum(length(t)) AS len, max(t) AS mx FROM gswide;
+RESET search_path;
+DROP SCHEMA gs_capture CASCADE;
 -- under another deterministic collation they compare as text_smaller does (varstr_cmp)
 CREATE COLLATION gs_c_utf8 (provider = libc, locale = 'C.UTF-8');
 CREATE COLLATION gs_icu (provider = icu, locale = 'de-u-kn-true');
