@@ -228,3 +228,12 @@ SELECT count(*) = :first_n AS same FROM s.ehr;
 \! sleep 1
 SELECT pg_temp.getkey_requests(:'simlog') - :before AS getkey_requests_uncached;
 RESET dstack_fdw.key_cache;
+-- with this root's key cached, a server naming the same agent with another KMS
+-- root (here secp256k1's generator) is refused at the recipe, before any key
+-- is asked for or taken from the cache (whose entries are per root and app)
+CREATE SERVER other_root FOREIGN DATA WRAPPER dstack_fdw
+  OPTIONS (rpc_url :'rpc', guest_agent :'socket', kms_contract :'kms_contract', chain_id :'chain_id', app_contract :'app_id',
+           kms_root_pubkey '0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798');
+CREATE FOREIGN TABLE other_root_ehr (patient_id int8) SERVER other_root OPTIONS (path :'ehr_path', owner :'owner1_addr');
+SELECT count(*) FROM other_root_ehr;
+DROP SERVER other_root CASCADE;
